@@ -1,0 +1,222 @@
+"""Split a parsed batch into records to load and rows to quarantine, with Great Expectations.
+
+The suites are the JSON files beside this module (one per validated table: `records`,
+`authors`). A failing *critical* expectation quarantines the record with the names of what it
+failed; a failing *warning* is counted in the batch summary and the record loads. A batch where
+more than `max_failed_fraction` of the rows fail is rejected whole (`BatchRejectedError`): that
+is a format change or a parser bug, not bad records, and must stop the run loudly.
+
+Great Expectations is imported lazily (5-7 s) and validates pandas frames (`batch.validate`); its
+SQL path on DuckDB is not used (it silently fails every expectation).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections import Counter, defaultdict
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from schemas.batch import QuarantinedRow, ValidatedBatch, ValidationSummary
+from schemas.errors import FatalError
+from schemas.record import Deletion, Record
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SUITE_DIR = Path(__file__).resolve().parent
+SUITES = ("records", "authors")
+ROW = "_row"  # the record's index in the batch: how failures find their record
+
+
+class BatchRejectedError(FatalError):
+    """Most rows of a batch failed validation: stop instead of quarantining a whole source."""
+
+
+def load_suite_definition(name: str) -> dict[str, Any]:
+    """The suite as kept in `expectations/<name>.json`."""
+    with open(SUITE_DIR / f"{name}.json", encoding="utf-8") as handle:
+        definition: dict[str, Any] = json.load(handle)
+    return definition
+
+
+class _Validator:
+    """A Great Expectations context with the suites built once per process."""
+
+    def __init__(self) -> None:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+        from great_expectations.expectations.expectation_configuration import (
+            ExpectationConfiguration,
+        )
+
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        asset = self.context.data_sources.add_pandas("batches").add_dataframe_asset("frame")
+        self.batch_definition = asset.add_batch_definition_whole_dataframe("whole")
+        self.suites = {}
+        for name in SUITES:
+            definition = load_suite_definition(name)
+            expectations = [
+                ExpectationConfiguration(
+                    type=e["type"],
+                    kwargs=e["kwargs"],
+                    meta=e.get("meta", {}),
+                    severity=e.get("severity", "critical"),
+                ).to_domain_obj()
+                for e in definition["expectations"]
+            ]
+            self.suites[name] = gx.ExpectationSuite(name=name, expectations=expectations)
+        self.lock = threading.Lock()  # one ephemeral context; validations take turns
+
+    def validate(
+        self, suite_name: str, frame: pd.DataFrame
+    ) -> tuple[dict[int, list[str]], dict[str, int], bool]:
+        """Run one suite; return (critical failures by row, failing-row counts, success)."""
+        if frame.empty:
+            return {}, {}, True
+        with self.lock:
+            batch = self.batch_definition.get_batch(batch_parameters={"dataframe": frame})
+            result = batch.validate(
+                self.suites[suite_name],
+                result_format={
+                    "result_format": "COMPLETE",
+                    "unexpected_index_column_names": [ROW],
+                },
+                expectation_parameters={"next_year": dt.date.today().year + 1},
+            )
+        by_row: dict[int, list[str]] = defaultdict(list)
+        counts: dict[str, int] = {}
+        for outcome in result.results:
+            config = outcome.expectation_config
+            kwargs = config.kwargs
+            column = kwargs.get("column") or f"{kwargs.get('column_A')},{kwargs.get('column_B')}"
+            name = f"{suite_name}.{config.type}({column})"
+            if outcome.exception_info and outcome.exception_info.get("raised_exception"):
+                raise FatalError(
+                    f"expectation {name} could not run: {outcome.exception_info['exception_message']}"
+                )
+            if outcome.success:
+                continue
+            rows = {int(item[ROW]) for item in outcome.result.get("unexpected_index_list") or []}
+            severity = str(getattr(config.severity, "value", config.severity))
+            counts[f"{name}[{severity}]"] = len(rows)
+            if severity == "critical":
+                for row in rows:
+                    by_row[row].append(name)
+        return dict(by_row), counts, not any(k.endswith("[critical]") for k in counts)
+
+
+@cache
+def _validator() -> _Validator:
+    return _Validator()
+
+
+def records_frame(records: list[Record]) -> pd.DataFrame:
+    """The columns the `records` suite reads, one row per record."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            ROW: range(len(records)),
+            "source_id": [r.source_id for r in records],
+            "pmid": [r.pmid for r in records],
+            "doi": [r.doi for r in records],
+            "issn": [r.issn for r in records],
+            "has_title": [bool(r.title or r.vernacular_title) for r in records],
+            "pub_year": pd.array([r.pub_year for r in records], dtype="Int64"),
+            "author_count": [len(r.authors) for r in records],
+        }
+    )
+
+
+def authors_frame(records: list[Record]) -> pd.DataFrame:
+    """One row per contributor; `expected_position` is what a contiguous list would have."""
+    import pandas as pd
+
+    rows: dict[str, list[Any]] = defaultdict(list)
+    for index, record in enumerate(records):
+        seen: Counter[str] = Counter()
+        for author in record.authors:
+            seen[author.role] += 1
+            rows[ROW].append(index)
+            rows["position"].append(author.position)
+            rows["expected_position"].append(seen[author.role])
+            rows["name"].append(author.name)
+            rows["role"].append(author.role)
+            rows["orcid"].append(author.orcid)
+    columns = [ROW, "position", "expected_position", "name", "role", "orcid"]
+    return pd.DataFrame({c: rows.get(c, []) for c in columns})
+
+
+def dedupe_last(records: list[Record]) -> list[Record]:
+    """Keep the last record per (source, source_id), in first-seen order; id-less ones all stay.
+
+    A file may carry the same id twice; the later one is the newer version."""
+    keyed: dict[tuple[str, str], int] = {}
+    for index, record in enumerate(records):
+        if record.source_id is not None:
+            keyed[(record.source, record.source_id)] = index
+    keep = set(keyed.values())
+    return [r for i, r in enumerate(records) if r.source_id is None or i in keep]
+
+
+def validate_batch(
+    items: list[Record | Deletion],
+    *,
+    source: str,
+    batch_id: str,
+    max_failed_fraction: float = 0.5,
+    min_failed_to_reject: int = 10,
+) -> ValidatedBatch:
+    """Validate a parsed batch; raise `BatchRejectedError` when most of it fails.
+
+    A handful of bad records (fewer than `min_failed_to_reject`) is always quarantined rather
+    than rejected, so a short last page with one bad record cannot block a nightly sync."""
+    records = dedupe_last([i for i in items if isinstance(i, Record)])
+    deletions = [i for i in items if isinstance(i, Deletion)]
+    validator = _validator()
+    summaries = []
+    failed: dict[int, list[str]] = defaultdict(list)
+    for suite_name, frame in (
+        ("records", records_frame(records)),
+        ("authors", authors_frame(records)),
+    ):
+        by_row, counts, success = validator.validate(suite_name, frame)
+        for row, names in by_row.items():
+            failed[row].extend(names)
+        summaries.append(
+            ValidationSummary(
+                suite=suite_name,
+                rows=len(frame),
+                failed_rows=len({r for r in by_row}),
+                success=success,
+                failures=counts,
+            )
+        )
+    if len(failed) >= min_failed_to_reject and len(failed) > max_failed_fraction * len(records):
+        top = Counter(name for names in failed.values() for name in names).most_common(3)
+        reasons = "; ".join(f"{name}: {n} rows" for name, n in top)
+        raise BatchRejectedError(
+            f"{source} batch {batch_id}: {len(failed)} of {len(records)} records failed "
+            f"validation (limit {max_failed_fraction:.0%}), so nothing from it was loaded. "
+            f"Most common failures: {reasons}. This usually means the source changed its "
+            "format or the parser has a bug; fix that, then re-run (loaded batches are kept)."
+        )
+    good = [r for i, r in enumerate(records) if i not in failed]
+    quarantined = [
+        QuarantinedRow(
+            source=records[i].source,
+            source_id=records[i].source_id,
+            row_in_batch=i,
+            failed_expectations=sorted(set(failed[i])),
+            raw=records[i].raw,
+        )
+        for i in sorted(failed)
+    ]
+    return ValidatedBatch(
+        records=good, deletions=deletions, quarantined=quarantined, summaries=summaries
+    )

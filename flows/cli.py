@@ -1,0 +1,240 @@
+"""The `biblioduck` command line: demo, sync, import, status, query.
+
+Exit codes: 0 done; 1 the run failed (the message says why and what to do); 2 bad usage.
+Every command takes `--db PATH` (default data/biblioduck.duckdb, or BIBLIODUCK_DB).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from schemas.errors import BiblioduckError
+
+app = typer.Typer(
+    help="Sync bibliographic records (PubMed, …) into a DuckDB warehouse, and query it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+sync_app = typer.Typer(help="Fetch what changed at a source and load it.", no_args_is_help=True)
+app.add_typer(sync_app, name="sync")
+
+console = Console()
+errors = Console(stderr=True)
+
+DbOption = Annotated[
+    Path,
+    typer.Option(
+        "--db",
+        envvar="BIBLIODUCK_DB",
+        help="The DuckDB warehouse file.",
+        show_default=True,
+    ),
+]
+DEFAULT_DB = Path("data/biblioduck.duckdb")
+
+T = TypeVar("T")
+
+
+def _quiet_prefect() -> None:
+    # Prefect reads these at import; the CLI keeps its own output readable unless told otherwise.
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+@contextmanager
+def _progress_bar() -> Iterator[None]:
+    from flows.progress import reporting_to
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("records"),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=False,
+        disable=not errors.is_terminal,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def report(description: str, done: int, total: int | None) -> None:
+            if description not in tasks:
+                tasks[description] = bar.add_task(description, total=total)
+            bar.update(tasks[description], completed=done, total=total)
+
+        with reporting_to(report):
+            yield
+
+
+def _run(action: Callable[[], T]) -> T:
+    """Run a command body; turn the project's errors into a message and exit code 1."""
+    try:
+        return action()
+    except BiblioduckError as exc:
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _print_counts(title: str, result: dict[str, Any]) -> None:
+    table = Table(title=title, show_header=True)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for key in ("fetched", "inserted", "updated", "unchanged", "stale", "deleted", "quarantined"):
+        if key in result:
+            table.add_row(key, str(result[key]))
+    console.print(table)
+
+
+@app.command()
+def demo(db: DbOption = DEFAULT_DB) -> None:
+    """Start the local source emulators and sync the bundled demo corpus into the warehouse."""
+    _quiet_prefect()
+    from flows.demo import run_demo
+
+    with _progress_bar():
+        summary = _run(lambda: run_demo(db, console=console))
+    if summary.get("problems"):
+        raise typer.Exit(1)
+
+
+@sync_app.command("pubmed")
+def sync_pubmed(
+    query: Annotated[str, typer.Option("--query", "-q", help="A PubMed search term.")],
+    since: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="First day (inclusive); default: the watermark."),
+    ] = None,
+    until: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Last day (inclusive); default: today."),
+    ] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Sync the PubMed records matching QUERY (incremental from the last sync)."""
+    _quiet_prefect()
+    from flows.pubmed import pubmed_sync
+
+    with _progress_bar():
+        result = _run(
+            lambda: pubmed_sync(
+                query=query,
+                since=since.date().isoformat() if since else None,
+                until=until.date().isoformat() if until else None,
+                db=str(db),
+            )
+        )
+    _print_counts(f"PubMed sync {query!r} {result['window'][0]}..{result['window'][1]}", result)
+    for name, count in sorted(result["quarantine_reasons"].items()):
+        console.print(f"  quarantined {count}: {name}")
+
+
+@app.command("import")
+def import_command(
+    files: Annotated[list[Path], typer.Argument(help="Files to load (plain or .gz).")],
+    fmt: Annotated[str, typer.Option("--format", help="The files' format: pubmed.")] = "pubmed",
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Load local files through the same validate+load path as a sync."""
+    _quiet_prefect()
+    from flows.pubmed import import_files
+
+    with _progress_bar():
+        result = _run(lambda: import_files(paths=[str(f) for f in files], fmt=fmt, db=str(db)))
+    refused = 0
+    for entry in result["files"]:
+        if "refused" in entry:
+            refused += 1
+            errors.print(f"[yellow]refused:[/] {entry['refused']}", highlight=False)
+        else:
+            console.print(
+                f"{entry['file']}: {entry['fetched']} read, {entry['inserted']} inserted, "
+                f"{entry['updated']} updated, {entry['unchanged']} unchanged, "
+                f"{entry['deleted']} deleted, {entry['quarantined']} quarantined",
+                highlight=False,
+            )
+    if refused:
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(db: DbOption = DEFAULT_DB) -> None:
+    """Per source: records, deletions, quarantine, watermarks and the last runs."""
+    from warehouse.status import warehouse_status
+
+    report = _run(lambda: warehouse_status(db))
+    table = Table(title=f"biblioduck warehouse {db}")
+    for column in ("source", "records", "deleted", "quarantined", "last run", "status"):
+        table.add_column(column)
+    for row in report["sources"]:
+        table.add_row(*(str(row[k]) if row[k] is not None else "-" for k in
+                        ("source", "records", "deleted", "quarantined", "last_run", "last_status")))
+    console.print(table)
+    if report["state"]:
+        state = Table(title="sync state")
+        for column in ("source", "scope", "watermark", "in progress"):
+            state.add_column(column)
+        for row in report["state"]:
+            state.add_row(row["source"], row["scope"], row["watermark"] or "-",
+                          "yes" if row["in_progress"] else "no")
+        console.print(state)
+    runs = Table(title="last runs")
+    for column in ("run", "kind", "status", "fetched", "ins", "upd", "del", "quar", "seconds"):
+        runs.add_column(column)
+    for run in report["runs"]:
+        runs.add_row(run["run_id"], run["kind"], run["status"], str(run["fetched"]),
+                     str(run["inserted"]), str(run["updated"]), str(run["deleted"]),
+                     str(run["quarantined"]),
+                     f"{run['seconds']:.1f}" if run["seconds"] is not None else "-")
+    console.print(runs)
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="SQL to run read-only, e.g. 'select * from records'.")],
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Run read-only SQL against the warehouse (views: records, record_authors, …)."""
+    if fmt not in ("table", "csv", "json"):
+        errors.print(f"[bold red]error:[/] --format must be table, csv or json, not {fmt!r}")
+        raise typer.Exit(2)
+    from warehouse.status import read_only_query
+
+    columns, rows = _run(lambda: read_only_query(db, sql))
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    elif fmt == "json":
+        sys.stdout.write(json.dumps([dict(zip(columns, r, strict=True)) for r in rows],
+                                    default=str, ensure_ascii=False, indent=1) + "\n")
+    else:
+        table = Table()
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*("NULL" if v is None else str(v) for v in row))
+        console.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

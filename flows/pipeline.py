@@ -1,0 +1,108 @@
+"""The one path every record takes, as plain functions: parse → validate → load.
+
+Flows compose these (as Prefect tasks); tests and the CLI can call them directly. Nothing here
+knows HTTP or SQL: connectors fetch, `expectations` validates, `warehouse` loads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from connectors.pubmed.parse import iter_pubmed_records
+from expectations.validate import validate_batch
+from schemas.batch import LoadCounts, StateUpdate, ValidatedBatch
+from schemas.record import Deletion, Record
+from warehouse.store import Warehouse
+
+Item = Record | Deletion
+Parser = Callable[..., Iterator[Item]]
+
+# Formats `biblioduck import` understands: name -> streaming parser (bytes/path -> items).
+PARSERS: dict[str, Parser] = {"pubmed": iter_pubmed_records}
+
+# Records per validate+load batch when reading files: bounds memory on 30,000-record files.
+FILE_BATCH_SIZE = 5000
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    """What one batch did, with the validation details a summary may want."""
+
+    batch_id: str
+    counts: LoadCounts
+    quarantine_reasons: dict[str, int]
+
+
+def parse_payload(
+    payload: bytes | str | os.PathLike[str] | BinaryIO, *, fmt: str, origin: str
+) -> list[Item]:
+    """Parse one page (or small file) completely."""
+    return list(PARSERS[fmt](payload, origin=origin))
+
+
+def process_items(
+    warehouse: Warehouse,
+    items: list[Item],
+    *,
+    source: str,
+    batch_id: str,
+    run_id: str | None,
+    state: StateUpdate | None = None,
+    max_failed_fraction: float = 0.5,
+) -> BatchOutcome:
+    """Validate one parsed batch and load it, state included, in one transaction."""
+    validated = validate(items, source=source, batch_id=batch_id, max_failed_fraction=max_failed_fraction)
+    counts = load(warehouse, validated, source=source, batch_id=batch_id, run_id=run_id,
+                  fetched=len(items), state=state)
+    reasons: dict[str, int] = {}
+    for row in validated.quarantined:
+        for name in row.failed_expectations:
+            reasons[name] = reasons.get(name, 0) + 1
+    return BatchOutcome(batch_id=batch_id, counts=counts, quarantine_reasons=reasons)
+
+
+def validate(
+    items: list[Item], *, source: str, batch_id: str, max_failed_fraction: float = 0.5
+) -> ValidatedBatch:
+    return validate_batch(
+        items, source=source, batch_id=batch_id, max_failed_fraction=max_failed_fraction
+    )
+
+
+def load(
+    warehouse: Warehouse,
+    validated: ValidatedBatch,
+    *,
+    source: str,
+    batch_id: str,
+    run_id: str | None,
+    fetched: int,
+    state: StateUpdate | None = None,
+) -> LoadCounts:
+    return warehouse.load_batch(
+        validated, source=source, batch_id=batch_id, run_id=run_id, fetched=fetched, state=state
+    )
+
+
+def chunked(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    """Consecutive lists of at most `size` items, streaming."""
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def iter_file_batches(
+    path: Path, *, fmt: str, batch_size: int = FILE_BATCH_SIZE
+) -> Iterator[tuple[str, list[Item]]]:
+    """(batch_id, items) for a file, streamed in batches so memory stays flat.
+
+    Records that appear after a deletion of the same id in a later batch still lose to it,
+    because batches load in file order."""
+    parser = PARSERS[fmt]
+    for number, chunk in enumerate(chunked(parser(path, origin=path.name), batch_size)):
+        yield f"file:{path.name}:{number}", chunk

@@ -1,0 +1,274 @@
+"""Prefect flows for PubMed: the incremental E-utilities sync, and importing PubMed XML files.
+
+Tasks work on a page or a file batch, never on one record. Only transient errors are retried;
+a bad record is quarantined; a fatal error fails the run with a message a person can act on.
+Progress is committed with every batch, so a failed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from connectors.http import PoliteSession
+from connectors.pubmed.client import EutilsClient, QuerySlice
+from flows import pipeline, progress
+from flows.settings import Settings, load_settings
+from schemas.batch import LoadCounts, StateUpdate
+from schemas.errors import BiblioduckError, FatalError, TransientError
+from warehouse.store import Warehouse
+
+SOURCE = "pubmed"
+EARLIEST = dt.date(1781, 1, 1)  # before the oldest PubMed record: "from the beginning"
+
+
+def is_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect retry condition: retry only what may succeed later."""
+    try:
+        state.result()
+    except TransientError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=is_transient)
+def plan_query(
+    client: EutilsClient, query: str, mindate: dt.date, maxdate: dt.date, datetype: str
+) -> list[QuerySlice]:
+    """Split the query into slices of at most 10,000 hits (PubMed's paging limit)."""
+    return client.plan_slices(query, mindate=mindate, maxdate=maxdate, datetype=datetype)
+
+
+@task(cache_policy=NO_CACHE)
+def parse_page(body: bytes, origin: str) -> list[pipeline.Item]:
+    return pipeline.parse_payload(body, fmt="pubmed", origin=origin)
+
+
+@task(cache_policy=NO_CACHE)
+def validate_and_load(
+    warehouse: Warehouse,
+    items: list[pipeline.Item],
+    *,
+    batch_id: str,
+    run_id: str,
+    state: StateUpdate | None,
+    max_failed_fraction: float,
+) -> pipeline.BatchOutcome:
+    return pipeline.process_items(
+        warehouse,
+        items,
+        source=SOURCE,
+        batch_id=batch_id,
+        run_id=run_id,
+        state=state,
+        max_failed_fraction=max_failed_fraction,
+    )
+
+
+def sync_scope(query: str, datetype: str) -> str:
+    """The sync_state key of one standing query."""
+    return f"eutils:{datetype}:{query}"
+
+
+def _date(value: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value else None
+
+
+def _client(settings: Settings) -> EutilsClient:
+    api_key = settings.ncbi_api_key
+    session = PoliteSession(
+        source="PubMed E-utilities",
+        requests_per_second=10.0 if api_key else 3.0,
+        max_attempts=settings.http_max_attempts,
+        backoff_base=settings.http_backoff_base,
+        secrets=[api_key.get_secret_value()] if api_key else [],
+    )
+    return EutilsClient(
+        settings.eutils_url,
+        tool=settings.ncbi_tool,
+        email=settings.ncbi_email,
+        api_key=api_key,
+        session=session,
+        batch_size=settings.eutils_batch_size,
+    )
+
+
+def _summary_markdown(title: str, run: dict[str, Any], extra: dict[str, Any]) -> str:
+    rows = [
+        ("fetched", run["fetched"]),
+        ("inserted", run["inserted"]),
+        ("updated", run["updated"]),
+        ("unchanged", run["unchanged"]),
+        ("stale (older than stored)", run["stale"]),
+        ("deleted", run["deleted"]),
+        ("quarantined", run["quarantined"]),
+        ("seconds", f"{run['seconds']:.1f}" if run["seconds"] is not None else "-"),
+    ]
+    lines = [f"# {title}", "", f"run `{run['run_id']}`: **{run['status']}**", ""]
+    lines += ["| what | count |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in rows]
+    for key, value in extra.items():
+        lines.append(f"\n**{key}**: {value}")
+    return "\n".join(lines)
+
+
+@flow(name="pubmed-sync", log_prints=True)
+def pubmed_sync(
+    query: str,
+    since: str | None = None,
+    until: str | None = None,
+    db: str | None = None,
+    eutils_url: str | None = None,
+) -> dict[str, Any]:
+    """Sync the PubMed records matching `query` into the warehouse.
+
+    Without `since`, the window starts at the stored watermark of this query (inclusive), so a
+    nightly run fetches what changed since the last one; `until` defaults to today. A run that
+    failed half-way resumes from its checkpoint: slices already loaded are skipped.
+    Secrets (NCBI api_key) come from the environment, never from parameters.
+    """
+    logger = get_run_logger()
+    settings = load_settings(db=db, eutils_url=eutils_url)
+    datetype = settings.pubmed_datetype
+    scope = sync_scope(query, datetype)
+    client = _client(settings)
+    started = time.perf_counter()
+    with Warehouse(settings.db) as warehouse:
+        watermark, checkpoint = warehouse.state(SOURCE, scope)
+        maxdate = _date(until) or dt.date.today()
+        mindate = _date(since) or _date(watermark) or EARLIEST
+        done: list[str] = []
+        if checkpoint and checkpoint.get("unfinished"):
+            # Resume the interrupted window exactly; loads are idempotent, so re-fetching
+            # the slice that was in progress duplicates nothing.
+            mindate = dt.date.fromisoformat(checkpoint["mindate"])
+            maxdate = dt.date.fromisoformat(checkpoint["maxdate"])
+            done = list(checkpoint.get("done", []))
+            logger.info("resuming %s %s..%s: %d slices already loaded", query, mindate, maxdate, len(done))
+        # A backfill of an older window must not move the watermark backwards.
+        advances_watermark = since is None or watermark is None or _date(since) <= _date(watermark)  # type: ignore[operator]
+        new_watermark = maxdate.isoformat() if advances_watermark else watermark
+        run_id = warehouse.start_run(
+            SOURCE,
+            "eutils-sync",
+            {"query": query, "since": mindate.isoformat(), "until": maxdate.isoformat(), "datetype": datetype},
+        )
+        totals = LoadCounts()
+        reasons: dict[str, int] = {}
+        try:
+            slices = plan_query(client, query, mindate, maxdate, datetype)
+            expected = sum(s.count for s in slices if s.key not in done)
+            logger.info("%s: %d records in %d slices (%s..%s, %s)", query, expected, len(slices), mindate, maxdate, datetype)
+            progress.report(f"PubMed {query!r}", 0, expected)
+            base = {
+                "unfinished": True,
+                "query": query,
+                "datetype": datetype,
+                "mindate": mindate.isoformat(),
+                "maxdate": maxdate.isoformat(),
+            }
+            for query_slice in slices:
+                if query_slice.key in done:
+                    continue
+                pages = list_pages(client, query_slice)
+                for page in pages:
+                    batch_id = f"efetch:{query_slice.key}:{page.retstart}"
+                    last_page = page.retstart + page.count >= query_slice.count
+                    finished_slices = done + [query_slice.key] if last_page else done
+                    state = StateUpdate(SOURCE, scope, watermark, {**base, "done": finished_slices})
+                    items = parse_page(page.body, origin=f"efetch {batch_id}")
+                    outcome = validate_and_load(
+                        warehouse,
+                        items,
+                        batch_id=batch_id,
+                        run_id=run_id,
+                        state=state,
+                        max_failed_fraction=settings.max_failed_fraction,
+                    )
+                    totals.add(outcome.counts)
+                    for name, count in outcome.quarantine_reasons.items():
+                        reasons[name] = reasons.get(name, 0) + count
+                    progress.report(f"PubMed {query!r}", totals.fetched, expected)
+                done = done + [query_slice.key]
+            # The window is complete: move the watermark and clear the checkpoint.
+            warehouse.save_state(StateUpdate(SOURCE, scope, new_watermark, None))
+            run = warehouse.finish_run(run_id, status="completed")
+        except BiblioduckError as exc:
+            warehouse.finish_run(run_id, status="failed", error=str(exc))
+            logger.error("PubMed sync failed: %s", exc)
+            raise
+        seconds = time.perf_counter() - started
+        extra = {"query": f"`{query}`", "window": f"{mindate}..{maxdate} ({datetype})"}
+        if reasons:
+            extra["quarantine reasons"] = "; ".join(f"{k}: {v}" for k, v in sorted(reasons.items()))
+        create_markdown_artifact(
+            key="pubmed-sync-summary",
+            markdown=_summary_markdown("PubMed sync", run, extra),
+            description=f"PubMed sync of {query!r}",
+        )
+    return {
+        **{k: run[k] for k in ("run_id", "status", "fetched", "inserted", "updated", "unchanged", "stale", "deleted", "quarantined")},
+        "seconds": round(seconds, 2),
+        "watermark": new_watermark,
+        "window": [mindate.isoformat(), maxdate.isoformat()],
+        "quarantine_reasons": reasons,
+    }
+
+
+def list_pages(client: EutilsClient, query_slice: QuerySlice) -> Any:
+    """The efetch pages of one slice (a generator: fetching happens as the flow consumes it)."""
+    return client.iter_pages(query_slice)
+
+
+@flow(name="import-files", log_prints=True)
+def import_files(paths: list[str], fmt: str = "pubmed", db: str | None = None) -> dict[str, Any]:
+    """Load local files through the same validate+load path as a sync.
+
+    Each file streams in batches; loading the same file again changes nothing. A file with no
+    record in it is refused (reported, nothing loaded) and the others still load."""
+    logger = get_run_logger()
+    if fmt not in pipeline.PARSERS:
+        raise FatalError(f"unknown format {fmt!r}; known: {', '.join(sorted(pipeline.PARSERS))}")
+    settings = load_settings(db=db)
+    source = fmt
+    files: list[dict[str, Any]] = []
+    with Warehouse(settings.db) as warehouse:
+        run_id = warehouse.start_run(source, "import", {"paths": paths, "format": fmt})
+        try:
+            for name in paths:
+                path = Path(name)
+                if not path.is_file():
+                    raise FatalError(f"import: no such file {path}")
+                counts = LoadCounts()
+                for batch_id, items in pipeline.iter_file_batches(path, fmt=fmt):
+                    outcome = validate_and_load(
+                        warehouse,
+                        items,
+                        batch_id=batch_id,
+                        run_id=run_id,
+                        state=None,
+                        max_failed_fraction=settings.max_failed_fraction,
+                    )
+                    counts.add(outcome.counts)
+                    progress.report(f"import {path.name}", counts.fetched, None)
+                entry: dict[str, Any] = {"file": str(path), **counts.as_dict()}
+                if counts.fetched == 0:
+                    entry["refused"] = f"{path.name}: no {fmt} record in it; nothing loaded"
+                    logger.warning(entry["refused"])
+                files.append(entry)
+            run = warehouse.finish_run(run_id, status="completed")
+        except BiblioduckError as exc:
+            warehouse.finish_run(run_id, status="failed", error=str(exc))
+            raise
+        create_markdown_artifact(
+            key="import-summary",
+            markdown=_summary_markdown("Import", run, {"files": ", ".join(Path(p).name for p in paths)}),
+        )
+    return {"run_id": run_id, "files": files, **{k: run[k] for k in ("fetched", "inserted", "updated", "unchanged", "deleted", "quarantined")}}

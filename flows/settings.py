@@ -1,0 +1,74 @@
+"""Typed settings, read from the environment and `.env`. Secrets are `SecretStr`: they print as
+'**********' and are handed to connectors, never to Prefect parameters, logs or the warehouse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+NCBI_EUTILS_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
+
+
+class Settings(BaseSettings):
+    """Everything a run can be configured with. Environment names are given per field."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    db: Path = Field(
+        default=Path("data/biblioduck.duckdb"),
+        validation_alias=AliasChoices("BIBLIODUCK_DB", "db"),
+        description="The DuckDB warehouse file.",
+    )
+    eutils_url: str = Field(
+        default=NCBI_EUTILS_URL,
+        validation_alias=AliasChoices("BIBLIODUCK_EUTILS_URL", "eutils_url"),
+        description="E-utilities base URL (the sandbox emulator sets its own).",
+    )
+    ncbi_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("NCBI_API_KEY", "BIBLIODUCK_NCBI_API_KEY", "ncbi_api_key"),
+        description="NCBI api_key: 10 requests/s instead of 3. A secret.",
+    )
+    ncbi_email: str = Field(
+        default="biblioduck@example.org",
+        validation_alias=AliasChoices("NCBI_EMAIL", "BIBLIODUCK_NCBI_EMAIL", "ncbi_email"),
+        description="Contact address NCBI asks every client to send (set your own).",
+    )
+    ncbi_tool: str = Field(
+        default="biblioduck",
+        validation_alias=AliasChoices("NCBI_TOOL", "BIBLIODUCK_NCBI_TOOL", "ncbi_tool"),
+    )
+    eutils_batch_size: int = Field(
+        default=500,
+        ge=1,
+        le=10000,
+        validation_alias=AliasChoices("BIBLIODUCK_EUTILS_BATCH_SIZE", "eutils_batch_size"),
+        description="Records per efetch request.",
+    )
+    pubmed_datetype: str = Field(
+        default="mdat",
+        pattern="^(mdat|edat|pdat)$",
+        validation_alias=AliasChoices("BIBLIODUCK_PUBMED_DATETYPE", "pubmed_datetype"),
+        description="Date that makes PubMed syncs incremental: mdat catches revised records too.",
+    )
+    http_max_attempts: int = Field(
+        default=6, ge=1, validation_alias=AliasChoices("BIBLIODUCK_HTTP_MAX_ATTEMPTS")
+    )
+    http_backoff_base: float = Field(
+        default=1.0, ge=0, validation_alias=AliasChoices("BIBLIODUCK_HTTP_BACKOFF_BASE")
+    )
+    max_failed_fraction: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        validation_alias=AliasChoices("BIBLIODUCK_MAX_FAILED_FRACTION"),
+        description="A batch with more failing rows than this fails loudly instead of loading.",
+    )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from environment/.env, with explicit overrides (CLI options) on top."""
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**values)  # type: ignore[arg-type]

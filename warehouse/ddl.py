@@ -1,0 +1,206 @@
+"""The warehouse's tables and views, and the migration that brings any older file up to date.
+
+Record columns are derived from the canonical record (`schemas.arrow.record_schema`); a field
+added there becomes a new nullable column here on the next open (`migrate`). Versioning model:
+`source_records` holds the current version of each source record (a tombstoned one keeps its row
+with `deleted = true`); `record_versions` is the append-only history of every change, and
+`raw_payloads` keeps each distinct payload once, by content hash.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+
+from schemas.arrow import record_schema
+
+SCHEMA_VERSION = 1
+
+
+def duckdb_type(arrow_type: pa.DataType) -> str:
+    """The DuckDB type spelling of an Arrow type used by the record schema."""
+    if pa.types.is_list(arrow_type):
+        return f"{duckdb_type(arrow_type.value_type)}[]"
+    if pa.types.is_struct(arrow_type):
+        members = ", ".join(
+            f'"{arrow_type.field(i).name}" {duckdb_type(arrow_type.field(i).type)}'
+            for i in range(arrow_type.num_fields)
+        )
+        return f"STRUCT({members})"
+    simple = {
+        pa.string(): "VARCHAR",
+        pa.int64(): "BIGINT",
+        pa.bool_(): "BOOLEAN",
+        pa.float64(): "DOUBLE",
+        pa.date32(): "DATE",
+        pa.binary(): "BLOB",
+    }
+    if arrow_type in simple:
+        return simple[arrow_type]
+    if pa.types.is_timestamp(arrow_type):
+        return "TIMESTAMPTZ"
+    raise TypeError(f"no DuckDB type for Arrow {arrow_type}")
+
+
+# Columns the warehouse adds to every stored record version.
+BOOKKEEPING_COLUMNS = [
+    ("content_hash", "VARCHAR NOT NULL"),
+    ("deleted", "BOOLEAN NOT NULL DEFAULT false"),
+    ("deleted_at", "TIMESTAMPTZ"),
+    ("first_loaded_at", "TIMESTAMPTZ NOT NULL"),
+    ("loaded_at", "TIMESTAMPTZ NOT NULL"),
+    ("run_id", "VARCHAR"),
+]
+
+
+def record_columns() -> list[tuple[str, str]]:
+    return [(f.name, duckdb_type(f.type)) for f in record_schema()]
+
+
+OPERATIONAL_TABLES = [
+    """CREATE TABLE IF NOT EXISTS schema_info (
+        version INTEGER NOT NULL,
+        applied_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp)""",
+    """CREATE TABLE IF NOT EXISTS runs (
+        run_id VARCHAR PRIMARY KEY,
+        source VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        parameters JSON,
+        started_at TIMESTAMPTZ NOT NULL,
+        finished_at TIMESTAMPTZ,
+        status VARCHAR NOT NULL,
+        batches BIGINT NOT NULL DEFAULT 0,
+        fetched BIGINT NOT NULL DEFAULT 0,
+        inserted BIGINT NOT NULL DEFAULT 0,
+        updated BIGINT NOT NULL DEFAULT 0,
+        unchanged BIGINT NOT NULL DEFAULT 0,
+        stale BIGINT NOT NULL DEFAULT 0,
+        deleted BIGINT NOT NULL DEFAULT 0,
+        quarantined BIGINT NOT NULL DEFAULT 0,
+        seconds DOUBLE,
+        error VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS raw_payloads (
+        content_hash VARCHAR PRIMARY KEY,
+        source VARCHAR NOT NULL,
+        encoding VARCHAR NOT NULL,
+        payload BLOB NOT NULL,
+        first_seen_at TIMESTAMPTZ NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS record_versions (
+        source VARCHAR NOT NULL,
+        source_id VARCHAR NOT NULL,
+        change VARCHAR NOT NULL,          -- insert, update, delete
+        content_hash VARCHAR,             -- NULL for a deletion
+        source_version VARCHAR,
+        reason VARCHAR,
+        run_id VARCHAR,
+        batch_id VARCHAR NOT NULL,
+        changed_at TIMESTAMPTZ NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS quarantine (
+        source VARCHAR NOT NULL,
+        source_id VARCHAR,
+        batch_id VARCHAR NOT NULL,
+        run_id VARCHAR,
+        row_in_batch BIGINT NOT NULL,
+        failed_expectations VARCHAR[] NOT NULL,
+        content_hash VARCHAR,
+        quarantined_at TIMESTAMPTZ NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS validation_results (
+        source VARCHAR NOT NULL,
+        batch_id VARCHAR NOT NULL,
+        run_id VARCHAR,
+        suite VARCHAR NOT NULL,
+        rows BIGINT NOT NULL,
+        failed_rows BIGINT NOT NULL,
+        success BOOLEAN NOT NULL,
+        failures JSON,
+        validated_at TIMESTAMPTZ NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS sync_state (
+        source VARCHAR NOT NULL,
+        scope VARCHAR NOT NULL,
+        watermark VARCHAR,
+        checkpoint JSON,
+        updated_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (source, scope))""",
+]
+
+# The analyst contract: stable names, one row per current (not deleted) source record.
+RECORDS_VIEW = """
+CREATE OR REPLACE VIEW records AS
+SELECT
+    source, source_id, doi, pmid, pmcid,
+    title, abstract,
+    languages[1] AS language,
+    pub_year, pub_date, pub_date_precision, pub_date_raw,
+    journal, issn, volume, issue, pages,
+    publication_types,
+    list_transform(
+        list_filter(authors, lambda a: a.role = 'author'),
+        lambda a: {
+            'position': a.position, 'name': a.name, 'family': a.family, 'given': a.given,
+            'collective': a.collective, 'orcid': a.orcid, 'affiliations': a.affiliations}
+    ) AS authors,
+    list_transform(
+        subjects,
+        lambda s: {
+            'scheme': s.scheme, 'term': s.term, 'code': s.code, 'major': s.major,
+            'qualifiers': s.qualifiers}
+    ) AS subjects,
+    len("references") AS reference_count,
+    loaded_at,
+    -- beyond the contract's minimum: everything else the record knows
+    source_version, record_status, identifiers, title_markup, vernacular_title,
+    abstract_sections, languages,
+    list_filter(authors, lambda a: a.role <> 'author') AS other_contributors,
+    journal_abbrev, issn_print, issn_electronic, issn_linking, nlm_unique_id, publisher,
+    first_page, last_page, elocation, page_count, dates,
+    output_type, peer_reviewed, publication_state,
+    metrics, links, "references", grants, license,
+    first_loaded_at
+FROM source_records
+WHERE NOT deleted
+"""
+
+CHILD_VIEWS = [
+    """CREATE OR REPLACE VIEW record_authors AS
+    SELECT source, source_id, a.position, a.name, a.family, a.given, a.collective,
+           a.orcid, a.affiliations, a.equal_contrib, a.role
+    FROM source_records, unnest(authors) AS t(a)
+    WHERE NOT deleted""",
+    """CREATE OR REPLACE VIEW record_subjects AS
+    SELECT source, source_id, s.scheme, s.term, s.code, s.major, s.qualifiers
+    FROM source_records, unnest(subjects) AS t(s)
+    WHERE NOT deleted""",
+    """CREATE OR REPLACE VIEW deleted_records AS
+    SELECT source, source_id, deleted_at, run_id FROM source_records WHERE deleted""",
+]
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> None:
+    """Create what is missing and add record columns new to the canonical record."""
+    con.execute("BEGIN")
+    try:
+        for statement in OPERATIONAL_TABLES:
+            con.execute(statement)
+        columns = record_columns() + BOOKKEEPING_COLUMNS
+        body = ",\n".join(f'"{name}" {spec}' for name, spec in columns)
+        con.execute(f"CREATE TABLE IF NOT EXISTS source_records (\n{body})")
+        existing = {
+            row[0]
+            for row in con.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_name = 'source_records'"
+            ).fetchall()
+        }
+        for name, spec in record_columns():
+            if name not in existing:
+                con.execute(f'ALTER TABLE source_records ADD COLUMN "{name}" {spec}')
+        con.execute(RECORDS_VIEW)
+        for statement in CHILD_VIEWS:
+            con.execute(statement)
+        current = con.execute("SELECT max(version) FROM schema_info").fetchone()
+        if current is None or current[0] is None or current[0] < SCHEMA_VERSION:
+            con.execute("INSERT INTO schema_info (version) VALUES (?)", [SCHEMA_VERSION])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise

@@ -1,0 +1,65 @@
+"""Read-only views of the warehouse for people: status per source and ad-hoc queries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from schemas.errors import FatalError
+from warehouse.store import Warehouse
+
+
+def read_only_query(db: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run SQL on a read-only connection: analysts cannot change the warehouse by accident."""
+    with Warehouse(db, read_only=True) as warehouse:
+        try:
+            cursor = warehouse.con.execute(sql)
+        except duckdb.Error as exc:
+            raise FatalError(f"query failed: {exc}") from None
+        if cursor.description is None:
+            return [], []
+        return [d[0] for d in cursor.description], cursor.fetchall()
+
+
+def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def warehouse_status(db: Path) -> dict[str, Any]:
+    """Per source: current and deleted records, quarantine size, last run; sync state; runs."""
+    with Warehouse(db, read_only=True) as warehouse:
+        con = warehouse.con
+        sources = _dicts(con.execute("""
+            WITH counts AS (
+                SELECT source, count(*) FILTER (WHERE NOT deleted) AS records,
+                       count(*) FILTER (WHERE deleted) AS deleted
+                FROM source_records GROUP BY source),
+            quarantined AS (SELECT source, count(*) AS quarantined FROM quarantine GROUP BY source),
+            last_runs AS (
+                SELECT source, arg_max(run_id, started_at) AS last_run,
+                       arg_max(status, started_at) AS last_status
+                FROM runs GROUP BY source),
+            names AS (SELECT source FROM counts UNION SELECT source FROM last_runs
+                      UNION SELECT source FROM quarantined)
+            SELECT n.source, coalesce(c.records, 0) AS records, coalesce(c.deleted, 0) AS deleted,
+                   coalesce(q.quarantined, 0) AS quarantined, r.last_run, r.last_status
+            FROM names n LEFT JOIN counts c USING (source) LEFT JOIN quarantined q USING (source)
+            LEFT JOIN last_runs r USING (source) ORDER BY n.source"""))
+        state = [
+            {
+                "source": row["source"],
+                "scope": row["scope"],
+                "watermark": row["watermark"],
+                "in_progress": bool(row["checkpoint"] and json.loads(row["checkpoint"])),
+            }
+            for row in _dicts(con.execute(
+                "SELECT source, scope, watermark, checkpoint FROM sync_state ORDER BY 1, 2"))
+        ]
+        runs = _dicts(con.execute(
+            "SELECT run_id, source, kind, status, fetched, inserted, updated, unchanged, deleted, "
+            "quarantined, seconds, error FROM runs ORDER BY started_at DESC LIMIT 10"))
+    return {"sources": sources, "state": state, "runs": runs}

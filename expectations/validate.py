@@ -92,13 +92,14 @@ class _Validator:
         counts: dict[str, int] = {}
         for outcome in result.results:
             config = outcome.expectation_config
+            if config is None:  # GE always sets it for suite results; guard the Optional type
+                raise FatalError(f"suite {suite_name}: a result without its expectation")
             kwargs = config.kwargs
             column = kwargs.get("column") or f"{kwargs.get('column_A')},{kwargs.get('column_B')}"
             name = f"{suite_name}.{config.type}({column})"
             if outcome.exception_info and outcome.exception_info.get("raised_exception"):
-                raise FatalError(
-                    f"expectation {name} could not run: {outcome.exception_info['exception_message']}"
-                )
+                detail = outcome.exception_info["exception_message"]
+                raise FatalError(f"expectation {name} could not run: {detail}")
             if outcome.success:
                 continue
             rows = {int(item[ROW]) for item in outcome.result.get("unexpected_index_list") or []}

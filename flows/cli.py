@@ -181,25 +181,40 @@ def status(db: DbOption = DEFAULT_DB) -> None:
     for column in ("source", "records", "deleted", "quarantined", "last run", "status"):
         table.add_column(column)
     for row in report["sources"]:
-        table.add_row(*(str(row[k]) if row[k] is not None else "-" for k in
-                        ("source", "records", "deleted", "quarantined", "last_run", "last_status")))
+        table.add_row(
+            *(
+                str(row[k]) if row[k] is not None else "-"
+                for k in ("source", "records", "deleted", "quarantined", "last_run", "last_status")
+            )
+        )
     console.print(table)
     if report["state"]:
         state = Table(title="sync state")
         for column in ("source", "scope", "watermark", "in progress"):
             state.add_column(column)
         for row in report["state"]:
-            state.add_row(row["source"], row["scope"], row["watermark"] or "-",
-                          "yes" if row["in_progress"] else "no")
+            state.add_row(
+                row["source"],
+                row["scope"],
+                row["watermark"] or "-",
+                "yes" if row["in_progress"] else "no",
+            )
         console.print(state)
     runs = Table(title="last runs")
     for column in ("run", "kind", "status", "fetched", "ins", "upd", "del", "quar", "seconds"):
         runs.add_column(column)
     for run in report["runs"]:
-        runs.add_row(run["run_id"], run["kind"], run["status"], str(run["fetched"]),
-                     str(run["inserted"]), str(run["updated"]), str(run["deleted"]),
-                     str(run["quarantined"]),
-                     f"{run['seconds']:.1f}" if run["seconds"] is not None else "-")
+        runs.add_row(
+            run["run_id"],
+            run["kind"],
+            run["status"],
+            str(run["fetched"]),
+            str(run["inserted"]),
+            str(run["updated"]),
+            str(run["deleted"]),
+            str(run["quarantined"]),
+            f"{run['seconds']:.1f}" if run["seconds"] is not None else "-",
+        )
     console.print(runs)
 
 
@@ -221,8 +236,15 @@ def query(
         writer.writerow(columns)
         writer.writerows(rows)
     elif fmt == "json":
-        sys.stdout.write(json.dumps([dict(zip(columns, r, strict=True)) for r in rows],
-                                    default=str, ensure_ascii=False, indent=1) + "\n")
+        sys.stdout.write(
+            json.dumps(
+                [dict(zip(columns, r, strict=True)) for r in rows],
+                default=str,
+                ensure_ascii=False,
+                indent=1,
+            )
+            + "\n"
+        )
     else:
         table = Table()
         for column in columns:

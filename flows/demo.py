@@ -32,9 +32,9 @@ FROM records GROUP BY source ORDER BY source
 
 EXAMPLES = [
     'biblioduck query "select pmid, pub_date, title from records order by pub_date desc limit 5"',
-    "biblioduck query \"select a.name, count(*) n from records, unnest(authors) t(a) "
+    'biblioduck query "select a.name, count(*) n from records, unnest(authors) t(a) '
     'group by 1 order by n desc limit 5"',
-    'biblioduck query --format csv "select * from record_subjects where scheme = \'mesh\'"',
+    "biblioduck query --format csv \"select * from record_subjects where scheme = 'mesh'\"",
     "biblioduck status",
 ]
 
@@ -46,7 +46,9 @@ def run_demo(db: Path, *, console: Console) -> dict[str, Any]:
     with serve(EutilsEmulator(corpus)) as base_url:
         result = pubmed_sync(query=DEMO_QUERY, db=str(db), eutils_url=base_url)
 
-    counts = Table(title=f"PubMed sync of the demo corpus ({result['window'][0]}..{result['window'][1]})")
+    counts = Table(
+        title=f"PubMed sync of the demo corpus ({result['window'][0]}..{result['window'][1]})"
+    )
     counts.add_column("what")
     counts.add_column("count", justify="right")
     for key in ("fetched", "inserted", "updated", "unchanged", "deleted", "quarantined"):
@@ -65,7 +67,9 @@ def run_demo(db: Path, *, console: Console) -> dict[str, Any]:
     for row in rows:
         landed.add_row(*(str(v) for v in row))
     console.print(landed)
-    console.print("Query it (or open the file with any DuckDB client, e.g. `duckdb " + str(db) + "`):")
+    console.print(
+        "Query it (or open the file with any DuckDB client, e.g. `duckdb " + str(db) + "`):"
+    )
     for example in EXAMPLES:
         console.print(f"  .venv/bin/{example}", highlight=False, soft_wrap=True)
     return result

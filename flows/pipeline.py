@@ -56,9 +56,18 @@ def process_items(
     max_failed_fraction: float = 0.5,
 ) -> BatchOutcome:
     """Validate one parsed batch and load it, state included, in one transaction."""
-    validated = validate(items, source=source, batch_id=batch_id, max_failed_fraction=max_failed_fraction)
-    counts = load(warehouse, validated, source=source, batch_id=batch_id, run_id=run_id,
-                  fetched=len(items), state=state)
+    validated = validate(
+        items, source=source, batch_id=batch_id, max_failed_fraction=max_failed_fraction
+    )
+    counts = load(
+        warehouse,
+        validated,
+        source=source,
+        batch_id=batch_id,
+        run_id=run_id,
+        fetched=len(items),
+        state=state,
+    )
     reasons: dict[str, int] = {}
     for row in validated.quarantined:
         for name in row.failed_expectations:

@@ -5,10 +5,9 @@ flow in-process; a deployment run has none and reports through logs and artifact
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Iterator
 
 # (description, records done, records expected or None)
 Reporter = Callable[[str, int, int | None], None]

@@ -39,7 +39,9 @@ def is_transient(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=is_transient)
+@task(
+    cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=is_transient
+)
 def plan_query(
     client: EutilsClient, query: str, mindate: dt.date, maxdate: dt.date, datetype: str
 ) -> list[QuerySlice]:
@@ -151,21 +153,36 @@ def pubmed_sync(
             mindate = dt.date.fromisoformat(checkpoint["mindate"])
             maxdate = dt.date.fromisoformat(checkpoint["maxdate"])
             done = list(checkpoint.get("done", []))
-            logger.info("resuming %s %s..%s: %d slices already loaded", query, mindate, maxdate, len(done))
+            logger.info(
+                "resuming %s %s..%s: %d slices already loaded", query, mindate, maxdate, len(done)
+            )
         # A backfill of an older window must not move the watermark backwards.
         advances_watermark = since is None or watermark is None or _date(since) <= _date(watermark)  # type: ignore[operator]
         new_watermark = maxdate.isoformat() if advances_watermark else watermark
         run_id = warehouse.start_run(
             SOURCE,
             "eutils-sync",
-            {"query": query, "since": mindate.isoformat(), "until": maxdate.isoformat(), "datetype": datetype},
+            {
+                "query": query,
+                "since": mindate.isoformat(),
+                "until": maxdate.isoformat(),
+                "datetype": datetype,
+            },
         )
         totals = LoadCounts()
         reasons: dict[str, int] = {}
         try:
             slices = plan_query(client, query, mindate, maxdate, datetype)
             expected = sum(s.count for s in slices if s.key not in done)
-            logger.info("%s: %d records in %d slices (%s..%s, %s)", query, expected, len(slices), mindate, maxdate, datetype)
+            logger.info(
+                "%s: %d records in %d slices (%s..%s, %s)",
+                query,
+                expected,
+                len(slices),
+                mindate,
+                maxdate,
+                datetype,
+            )
             progress.report(f"PubMed {query!r}", 0, expected)
             base = {
                 "unfinished": True,
@@ -181,7 +198,7 @@ def pubmed_sync(
                 for page in pages:
                     batch_id = f"efetch:{query_slice.key}:{page.retstart}"
                     last_page = page.retstart + page.count >= query_slice.count
-                    finished_slices = done + [query_slice.key] if last_page else done
+                    finished_slices = [*done, query_slice.key] if last_page else done
                     state = StateUpdate(SOURCE, scope, watermark, {**base, "done": finished_slices})
                     items = parse_page(page.body, origin=f"efetch {batch_id}")
                     outcome = validate_and_load(
@@ -196,7 +213,7 @@ def pubmed_sync(
                     for name, count in outcome.quarantine_reasons.items():
                         reasons[name] = reasons.get(name, 0) + count
                     progress.report(f"PubMed {query!r}", totals.fetched, expected)
-                done = done + [query_slice.key]
+                done = [*done, query_slice.key]
             # The window is complete: move the watermark and clear the checkpoint.
             warehouse.save_state(StateUpdate(SOURCE, scope, new_watermark, None))
             run = warehouse.finish_run(run_id, status="completed")
@@ -214,7 +231,20 @@ def pubmed_sync(
             description=f"PubMed sync of {query!r}",
         )
     return {
-        **{k: run[k] for k in ("run_id", "status", "fetched", "inserted", "updated", "unchanged", "stale", "deleted", "quarantined")},
+        **{
+            k: run[k]
+            for k in (
+                "run_id",
+                "status",
+                "fetched",
+                "inserted",
+                "updated",
+                "unchanged",
+                "stale",
+                "deleted",
+                "quarantined",
+            )
+        },
         "seconds": round(seconds, 2),
         "watermark": new_watermark,
         "window": [mindate.isoformat(), maxdate.isoformat()],
@@ -269,6 +299,15 @@ def import_files(paths: list[str], fmt: str = "pubmed", db: str | None = None) -
             raise
         create_markdown_artifact(
             key="import-summary",
-            markdown=_summary_markdown("Import", run, {"files": ", ".join(Path(p).name for p in paths)}),
+            markdown=_summary_markdown(
+                "Import", run, {"files": ", ".join(Path(p).name for p in paths)}
+            ),
         )
-    return {"run_id": run_id, "files": files, **{k: run[k] for k in ("fetched", "inserted", "updated", "unchanged", "deleted", "quarantined")}}
+    return {
+        "run_id": run_id,
+        "files": files,
+        **{
+            k: run[k]
+            for k in ("fetched", "inserted", "updated", "unchanged", "deleted", "quarantined")
+        },
+    }

@@ -126,6 +126,10 @@ class Record:
     source_id: str | None  # None only for records that validation must quarantine
     source_version: str | None = None  # orders versions of the same source_id (sortable text)
     record_status: str | None = None  # PubMed Status (MEDLINE, In-Process, …), OAI status
+    # Where a harvested record came from: the OAI-PMH base URL. "oai" is one source with many
+    # repositories, and an OAI identifier is only guaranteed unique within its repository.
+    # None for single-service sources (pubmed, crossref).
+    endpoint: str | None = None
 
     identifiers: list[Identifier] = field(default_factory=list)
     doi: str | None = None

@@ -5,8 +5,14 @@ from __future__ import annotations
 from schemas.record import Author, Record
 
 
-def make_record(pmid: int, *, title: str = "A title", version: str | None = None,
-                payload: str | None = None, **fields: object) -> Record:
+def make_record(
+    pmid: int,
+    *,
+    title: str = "A title",
+    version: str | None = None,
+    payload: str | None = None,
+    **fields: object,
+) -> Record:
     record = Record(
         source="pubmed",
         source_id=str(pmid),
@@ -14,9 +20,10 @@ def make_record(pmid: int, *, title: str = "A title", version: str | None = None
         source_version=version,
         title=title,
         pub_year=1994,
-        authors=[Author(position=1, name="Leslie Oleksowicz", family="Oleksowicz",
-                        given="Leslie")],
-        raw=(payload or f"<PubmedArticle><PMID>{pmid}</PMID><T>{title}</T></PubmedArticle>").encode(),
+        authors=[Author(position=1, name="Leslie Oleksowicz", family="Oleksowicz", given="Leslie")],
+        raw=(
+            payload or f"<PubmedArticle><PMID>{pmid}</PMID><T>{title}</T></PubmedArticle>"
+        ).encode(),
     )
     for name, value in fields.items():
         setattr(record, name, value)

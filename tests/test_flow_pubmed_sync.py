@@ -32,10 +32,14 @@ def clean_sync(corpus, tmp_path_factory):
     return path, result
 
 
-def test_clean_sync_loads_the_corpus_and_a_second_sync_loads_nothing(clean_sync, corpus, monkeypatch):
+def test_clean_sync_loads_the_corpus_and_a_second_sync_loads_nothing(
+    clean_sync, corpus, monkeypatch
+):
     path, result = clean_sync
     assert (result["status"], result["fetched"], result["inserted"]) == ("completed", 400, 400)
-    assert warehouse_rows(path, "SELECT count(*), count(DISTINCT pmid) FROM records") == [(400, 400)]
+    assert warehouse_rows(path, "SELECT count(*), count(DISTINCT pmid) FROM records") == [
+        (400, 400)
+    ]
     before = warehouse_rows(path)
     fast_http(monkeypatch)
     with serve(EutilsEmulator(corpus, rate_limits=None)) as url:
@@ -50,7 +54,9 @@ def test_clean_sync_loads_the_corpus_and_a_second_sync_loads_nothing(clean_sync,
     assert warehouse_rows(path) == before
 
 
-def test_faults_end_in_the_same_warehouse_as_a_clean_sync(clean_sync, corpus, tmp_path, monkeypatch):
+def test_faults_end_in_the_same_warehouse_as_a_clean_sync(
+    clean_sync, corpus, tmp_path, monkeypatch
+):
     reference, _ = clean_sync
     fast_http(monkeypatch)
     emulator = EutilsEmulator(corpus, rate_limits=None)
@@ -69,7 +75,9 @@ def test_faults_end_in_the_same_warehouse_as_a_clean_sync(clean_sync, corpus, tm
     assert warehouse_rows(path) == warehouse_rows(reference)
 
 
-def test_retries_running_out_fail_clearly_and_a_rerun_completes(clean_sync, corpus, tmp_path, monkeypatch):
+def test_retries_running_out_fail_clearly_and_a_rerun_completes(
+    clean_sync, corpus, tmp_path, monkeypatch
+):
     reference, _ = clean_sync
     fast_http(monkeypatch, attempts=2)
     emulator = EutilsEmulator(corpus, rate_limits=None)
@@ -99,7 +107,12 @@ def test_a_query_over_the_paging_window_loads_every_record_exactly_once(tmp_path
         result = pubmed_sync(query=QUERY, until="2025-12-31", db=str(path), eutils_url=url)
     assert (result["fetched"], result["inserted"], result["quarantined"]) == (12_000, 12_000, 0)
     expected = sorted(str(r.pmid) for r in corpus)
-    assert [pmid for (pmid,) in warehouse_rows(path, "SELECT pmid FROM records ORDER BY pmid")] == expected
-    windows = [int(r.param("retstart") or 0) + int(r.param("retmax") or 0)
-               for r in emulator.requests if r.endpoint == "efetch"]
+    assert [
+        pmid for (pmid,) in warehouse_rows(path, "SELECT pmid FROM records ORDER BY pmid")
+    ] == expected
+    windows = [
+        int(r.param("retstart") or 0) + int(r.param("retmax") or 0)
+        for r in emulator.requests
+        if r.endpoint == "efetch"
+    ]
     assert max(windows) <= 9_999

@@ -26,7 +26,9 @@ def test_good_records_pass_and_deletions_travel_along():
     assert validated.deletions == [Deletion("pubmed", "99")]
     assert validated.quarantined == []
     assert [(s.suite, s.rows, s.failed_rows, s.success) for s in validated.summaries] == [
-        ("records", 20, 0, True), ("authors", 20, 0, True)]
+        ("records", 20, 0, True),
+        ("authors", 20, 0, True),
+    ]
 
 
 def test_bad_rows_are_quarantined_with_the_expectations_they_failed():
@@ -40,8 +42,9 @@ def test_bad_rows_are_quarantined_with_the_expectations_they_failed():
     gap.authors = [Author(1, "A B"), Author(3, "C D")]
     untitled = make_record(43, title=None)  # type: ignore[arg-type]
     upper_doi = make_record(44, doi="10.1000/ABC")
-    validated = validate_batch([*good, no_id, old, gap, untitled, upper_doi], source="pubmed",
-                               batch_id="b")
+    validated = validate_batch(
+        [*good, no_id, old, gap, untitled, upper_doi], source="pubmed", batch_id="b"
+    )
     assert len(validated.records) == 30
     assert {(q.source_id, tuple(q.failed_expectations)) for q in validated.quarantined} == {
         (None, ("records.expect_column_values_to_not_be_null(source_id)",)),
@@ -69,7 +72,8 @@ def test_warnings_are_counted_but_the_record_loads():
         "records.expect_column_values_to_match_regex(issn)[warning]": 1,
     }
     assert validated.summaries[1].failures == {
-        "authors.expect_column_values_to_match_regex(orcid)[warning]": 1}
+        "authors.expect_column_values_to_match_regex(orcid)[warning]": 1
+    }
 
 
 def test_a_batch_where_most_rows_fail_is_rejected_loudly():
@@ -91,6 +95,7 @@ def test_a_few_bad_rows_in_a_tiny_batch_are_quarantined_not_rejected():
 
 
 def test_duplicate_ids_in_a_batch_keep_the_last_version():
-    validated = validate_batch([make_record(1, title="old"), make_record(1, title="new")],
-                               source="pubmed", batch_id="b")
+    validated = validate_batch(
+        [make_record(1, title="old"), make_record(1, title="new")], source="pubmed", batch_id="b"
+    )
     assert [r.title for r in validated.records] == ["new"]

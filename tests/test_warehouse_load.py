@@ -5,6 +5,7 @@ from __future__ import annotations
 import zlib
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from schemas.batch import QuarantinedRow, StateUpdate, ValidatedBatch, ValidationSummary
@@ -15,8 +16,12 @@ from warehouse.store import Warehouse, content_hash
 
 
 def batch(records=(), deletions=(), quarantined=()):
-    return ValidatedBatch(list(records), list(deletions), list(quarantined),
-                          [ValidationSummary("records", len(records), 0, True, {})])
+    return ValidatedBatch(
+        list(records),
+        list(deletions),
+        list(quarantined),
+        [ValidationSummary("records", len(records), 0, True, {})],
+    )
 
 
 @pytest.fixture
@@ -31,107 +36,185 @@ def rows(wh, sql):
 
 def test_first_load_inserts_and_second_identical_load_changes_nothing(warehouse):
     records = [make_record(1), make_record(2)]
-    first = warehouse.load_batch(batch(records), source="pubmed", batch_id="b1", run_id=None,
-                                 fetched=2)
+    first = warehouse.load_batch(
+        batch(records), source="pubmed", batch_id="b1", run_id=None, fetched=2
+    )
     assert (first.inserted, first.updated, first.unchanged) == (2, 0, 0)
-    before = rows(warehouse, "SELECT source_id, title, content_hash, loaded_at FROM source_records ORDER BY 1")
-    second = warehouse.load_batch(batch(records), source="pubmed", batch_id="b1", run_id=None,
-                                  fetched=2)
+    before = rows(
+        warehouse, "SELECT source_id, title, content_hash, loaded_at FROM source_records ORDER BY 1"
+    )
+    second = warehouse.load_batch(
+        batch(records), source="pubmed", batch_id="b1", run_id=None, fetched=2
+    )
     assert (second.inserted, second.updated, second.unchanged) == (0, 0, 2)
-    assert rows(warehouse, "SELECT source_id, title, content_hash, loaded_at FROM source_records ORDER BY 1") == before
+    assert (
+        rows(
+            warehouse,
+            "SELECT source_id, title, content_hash, loaded_at FROM source_records ORDER BY 1",
+        )
+        == before
+    )
     assert rows(warehouse, "SELECT count(*) FROM record_versions") == [(2,)]
     assert rows(warehouse, "SELECT count(*) FROM raw_payloads") == [(2,)]
 
 
 def test_new_version_replaces_current_row_and_history_keeps_both(warehouse):
-    warehouse.load_batch(batch([make_record(7, title="Old")]), source="pubmed", batch_id="b1",
-                         run_id=None, fetched=1)
+    warehouse.load_batch(
+        batch([make_record(7, title="Old")]), source="pubmed", batch_id="b1", run_id=None, fetched=1
+    )
     first_loaded = rows(warehouse, "SELECT first_loaded_at FROM source_records")[0][0]
-    counts = warehouse.load_batch(batch([make_record(7, title="New")]), source="pubmed",
-                                  batch_id="b2", run_id=None, fetched=1)
+    counts = warehouse.load_batch(
+        batch([make_record(7, title="New")]), source="pubmed", batch_id="b2", run_id=None, fetched=1
+    )
     assert counts.updated == 1
     assert rows(warehouse, "SELECT source_id, title FROM records") == [("7", "New")]
     assert rows(warehouse, "SELECT first_loaded_at FROM source_records")[0][0] == first_loaded
     assert rows(warehouse, "SELECT change FROM record_versions ORDER BY changed_at") == [
-        ("insert",), ("update",)]
+        ("insert",),
+        ("update",),
+    ]
     payloads = [zlib.decompress(p) for (p,) in rows(warehouse, "SELECT payload FROM raw_payloads")]
-    assert sorted(payloads) == sorted([make_record(7, title="Old").raw, make_record(7, title="New").raw])
+    assert sorted(payloads) == sorted(
+        [make_record(7, title="Old").raw, make_record(7, title="New").raw]
+    )
 
 
 def test_older_source_version_does_not_overwrite_newer(warehouse):
-    warehouse.load_batch(batch([make_record(3, title="v2", version="0001:2024-02-01")]),
-                         source="pubmed", batch_id="b1", run_id=None, fetched=1)
-    counts = warehouse.load_batch(batch([make_record(3, title="v1", version="0001:2023-01-01")]),
-                                  source="pubmed", batch_id="b2", run_id=None, fetched=1)
+    warehouse.load_batch(
+        batch([make_record(3, title="v2", version="0001:2024-02-01")]),
+        source="pubmed",
+        batch_id="b1",
+        run_id=None,
+        fetched=1,
+    )
+    counts = warehouse.load_batch(
+        batch([make_record(3, title="v1", version="0001:2023-01-01")]),
+        source="pubmed",
+        batch_id="b2",
+        run_id=None,
+        fetched=1,
+    )
     assert counts.stale == 1
     assert rows(warehouse, "SELECT title FROM records") == [("v2",)]
 
 
 def test_last_version_in_a_batch_wins(warehouse):
-    warehouse.load_batch(batch([make_record(5, title="first"), make_record(5, title="second")]),
-                         source="pubmed", batch_id="b1", run_id=None, fetched=2)
+    warehouse.load_batch(
+        batch([make_record(5, title="first"), make_record(5, title="second")]),
+        source="pubmed",
+        batch_id="b1",
+        run_id=None,
+        fetched=2,
+    )
     assert rows(warehouse, "SELECT title FROM source_records") == [("second",)]
 
 
 def test_deletions_hide_records_keep_history_and_are_idempotent(warehouse):
-    warehouse.load_batch(batch([make_record(1), make_record(2)]), source="pubmed", batch_id="b1",
-                         run_id=None, fetched=2)
+    warehouse.load_batch(
+        batch([make_record(1), make_record(2)]),
+        source="pubmed",
+        batch_id="b1",
+        run_id=None,
+        fetched=2,
+    )
     gone = [Deletion("pubmed", "2", "DeleteCitation in x.xml"), Deletion("pubmed", "404")]
-    counts = warehouse.load_batch(batch(deletions=gone), source="pubmed", batch_id="b2",
-                                  run_id=None, fetched=2)
+    counts = warehouse.load_batch(
+        batch(deletions=gone), source="pubmed", batch_id="b2", run_id=None, fetched=2
+    )
     assert counts.deleted == 1
     assert rows(warehouse, "SELECT source_id FROM records") == [("1",)]
     assert rows(warehouse, "SELECT source_id FROM deleted_records") == [("2",)]
-    assert rows(warehouse, "SELECT source_id, change, reason FROM record_versions WHERE change = 'delete'") == [
-        ("2", "delete", "DeleteCitation in x.xml")]
-    again = warehouse.load_batch(batch(deletions=gone), source="pubmed", batch_id="b2",
-                                 run_id=None, fetched=2)
+    assert rows(
+        warehouse, "SELECT source_id, change, reason FROM record_versions WHERE change = 'delete'"
+    ) == [("2", "delete", "DeleteCitation in x.xml")]
+    again = warehouse.load_batch(
+        batch(deletions=gone), source="pubmed", batch_id="b2", run_id=None, fetched=2
+    )
     assert again.deleted == 0
     # The same record seen again after its deletion comes back (the source re-published it).
-    back = warehouse.load_batch(batch([make_record(2)]), source="pubmed", batch_id="b3",
-                                run_id=None, fetched=1)
+    back = warehouse.load_batch(
+        batch([make_record(2)]), source="pubmed", batch_id="b3", run_id=None, fetched=1
+    )
     assert back.updated == 1
     assert rows(warehouse, "SELECT source_id FROM records ORDER BY 1") == [("1",), ("2",)]
 
 
 def test_a_deletion_in_the_same_batch_applies_after_the_record(warehouse):
-    warehouse.load_batch(batch([make_record(9)], [Deletion("pubmed", "9")]), source="pubmed",
-                         batch_id="b1", run_id=None, fetched=2)
+    warehouse.load_batch(
+        batch([make_record(9)], [Deletion("pubmed", "9")]),
+        source="pubmed",
+        batch_id="b1",
+        run_id=None,
+        fetched=2,
+    )
     assert rows(warehouse, "SELECT count(*) FROM records") == [(0,)]
     assert rows(warehouse, "SELECT count(*) FROM deleted_records") == [(1,)]
 
 
 def test_quarantine_keeps_reasons_and_payload_once(warehouse):
-    bad = QuarantinedRow("pubmed", None, 4, ["records.expect_column_values_to_not_be_null(source_id)"],
-                         b"<PubmedArticle/>")
+    bad = QuarantinedRow(
+        "pubmed",
+        None,
+        4,
+        ["records.expect_column_values_to_not_be_null(source_id)"],
+        b"<PubmedArticle/>",
+    )
     for _ in range(2):
-        warehouse.load_batch(batch(quarantined=[bad]), source="pubmed", batch_id="b1",
-                             run_id=None, fetched=1)
-    assert rows(warehouse, "SELECT source_id, row_in_batch, failed_expectations, content_hash FROM quarantine") == [
-        (None, 4, ["records.expect_column_values_to_not_be_null(source_id)"], content_hash(b"<PubmedArticle/>"))]
+        warehouse.load_batch(
+            batch(quarantined=[bad]), source="pubmed", batch_id="b1", run_id=None, fetched=1
+        )
+    assert rows(
+        warehouse,
+        "SELECT source_id, row_in_batch, failed_expectations, content_hash FROM quarantine",
+    ) == [
+        (
+            None,
+            4,
+            ["records.expect_column_values_to_not_be_null(source_id)"],
+            content_hash(b"<PubmedArticle/>"),
+        )
+    ]
     assert warehouse.raw_payload(content_hash(b"<PubmedArticle/>")) == b"<PubmedArticle/>"
 
 
 def test_state_and_run_counters_commit_with_the_batch(warehouse):
     run_id = warehouse.start_run("pubmed", "test", {"query": "q"})
     state = StateUpdate("pubmed", "eutils:mdat:q", "2026-11-01", {"done": ["a"]})
-    warehouse.load_batch(batch([make_record(1)]), source="pubmed", batch_id="b1", run_id=run_id,
-                         fetched=3, state=state)
+    warehouse.load_batch(
+        batch([make_record(1)]),
+        source="pubmed",
+        batch_id="b1",
+        run_id=run_id,
+        fetched=3,
+        state=state,
+    )
     assert warehouse.state("pubmed", "eutils:mdat:q") == ("2026-11-01", {"done": ["a"]})
     run = warehouse.finish_run(run_id, status="completed")
-    assert (run["batches"], run["fetched"], run["inserted"], run["status"]) == (1, 3, 1, "completed")
+    assert (run["batches"], run["fetched"], run["inserted"], run["status"]) == (
+        1,
+        3,
+        1,
+        "completed",
+    )
 
 
 def test_a_failing_batch_leaves_no_trace(warehouse):
-    warehouse.load_batch(batch([make_record(1)]), source="pubmed", batch_id="b1", run_id=None,
-                         fetched=1)
+    warehouse.load_batch(
+        batch([make_record(1)]), source="pubmed", batch_id="b1", run_id=None, fetched=1
+    )
     before = rows(warehouse, "SELECT * FROM source_records")
     state = StateUpdate("pubmed", "s", "2026-01-01", None)
     broken = make_record(2)
     broken.pub_year = "not a year"  # type: ignore[assignment]  # Arrow refuses it mid-load
-    with pytest.raises(Exception):
-        warehouse.load_batch(batch([make_record(1, title="changed"), broken]), source="pubmed",
-                             batch_id="b2", run_id=None, fetched=2, state=state)
+    with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError)):
+        warehouse.load_batch(
+            batch([make_record(1, title="changed"), broken]),
+            source="pubmed",
+            batch_id="b2",
+            run_id=None,
+            fetched=2,
+            state=state,
+        )
     assert rows(warehouse, "SELECT * FROM source_records") == before
     assert warehouse.state("pubmed", "s") == (None, None)
     assert rows(warehouse, "SELECT count(*) FROM record_versions") == [(1,)]
@@ -140,7 +223,9 @@ def test_a_failing_batch_leaves_no_trace(warehouse):
 def test_reopening_migrates_idempotently_and_keeps_rows(tmp_path):
     path = tmp_path / "w.duckdb"
     with Warehouse(path) as wh:
-        wh.load_batch(batch([make_record(1)]), source="pubmed", batch_id="b", run_id=None, fetched=1)
+        wh.load_batch(
+            batch([make_record(1)]), source="pubmed", batch_id="b", run_id=None, fetched=1
+        )
     with Warehouse(path) as wh:
         assert rows(wh, "SELECT count(*) FROM records") == [(1,)]
         assert rows(wh, "SELECT max(version) FROM schema_info") == [(1,)]
@@ -158,20 +243,29 @@ def test_migration_adds_columns_new_to_the_canonical_record(tmp_path):
     con.execute("ALTER TABLE source_records DROP COLUMN license")
     con.close()
     with Warehouse(path) as wh:
-        assert rows(wh, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'records' AND column_name = 'license'") == [(1,)]
+        assert rows(
+            wh,
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'records' AND column_name = 'license'",
+        ) == [(1,)]
 
 
 def test_second_writer_gets_a_clear_busy_error(tmp_path):
     import subprocess
     import sys
+
     path = tmp_path / "w.duckdb"
     with Warehouse(path):
         probe = subprocess.run(
-            [sys.executable, "-c",
-             "import sys; from warehouse.store import Warehouse\n"
-             "from schemas.errors import WarehouseBusyError\n"
-             f"try:\n    Warehouse({str(path)!r})\nexcept WarehouseBusyError as e:\n    print(e); sys.exit(3)"],
-            capture_output=True, text=True, check=False,
+            [
+                sys.executable,
+                "-c",
+                "import sys; from warehouse.store import Warehouse\n"
+                "from schemas.errors import WarehouseBusyError\n"
+                f"try:\n    Warehouse({str(path)!r})\nexcept WarehouseBusyError as e:\n    print(e); sys.exit(3)",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
     assert probe.returncode == 3, probe.stderr
     assert "in use by another process" in probe.stdout
@@ -179,16 +273,35 @@ def test_second_writer_gets_a_clear_busy_error(tmp_path):
 
 
 def test_records_view_has_the_analyst_contract_columns(warehouse):
-    columns = dict(rows(warehouse, "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'records'"))
+    columns = dict(
+        rows(
+            warehouse,
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'records'",
+        )
+    )
     expected = {
-        "source": "VARCHAR", "source_id": "VARCHAR", "doi": "VARCHAR", "pmid": "VARCHAR",
-        "pmcid": "VARCHAR", "title": "VARCHAR", "abstract": "VARCHAR", "language": "VARCHAR",
-        "pub_year": "BIGINT", "pub_date": "DATE", "pub_date_precision": "VARCHAR",
-        "pub_date_raw": "VARCHAR", "journal": "VARCHAR", "issn": "VARCHAR", "volume": "VARCHAR",
-        "issue": "VARCHAR", "pages": "VARCHAR", "publication_types": "VARCHAR[]",
+        "source": "VARCHAR",
+        "source_id": "VARCHAR",
+        "doi": "VARCHAR",
+        "pmid": "VARCHAR",
+        "pmcid": "VARCHAR",
+        "title": "VARCHAR",
+        "abstract": "VARCHAR",
+        "language": "VARCHAR",
+        "pub_year": "BIGINT",
+        "pub_date": "DATE",
+        "pub_date_precision": "VARCHAR",
+        "pub_date_raw": "VARCHAR",
+        "journal": "VARCHAR",
+        "issn": "VARCHAR",
+        "volume": "VARCHAR",
+        "issue": "VARCHAR",
+        "pages": "VARCHAR",
+        "publication_types": "VARCHAR[]",
         "authors": 'STRUCT("position" BIGINT, "name" VARCHAR, "family" VARCHAR, given VARCHAR, collective VARCHAR, orcid VARCHAR, affiliations VARCHAR[])[]',
-        "subjects": 'STRUCT(scheme VARCHAR, term VARCHAR, code VARCHAR, major BOOLEAN, qualifiers STRUCT(term VARCHAR, code VARCHAR, major BOOLEAN)[])[]',
-        "reference_count": "BIGINT", "loaded_at": "TIMESTAMP WITH TIME ZONE",
+        "subjects": "STRUCT(scheme VARCHAR, term VARCHAR, code VARCHAR, major BOOLEAN, qualifiers STRUCT(term VARCHAR, code VARCHAR, major BOOLEAN)[])[]",
+        "reference_count": "BIGINT",
+        "loaded_at": "TIMESTAMP WITH TIME ZONE",
     }
     assert {k: columns[k] for k in expected} == expected
 
@@ -198,13 +311,24 @@ def test_citation_counts_keep_their_history_across_versions(warehouse):
 
     from schemas.record import Metric
 
-    first = make_record(1, payload="<r>v1</r>", metrics=[Metric("citations", 4, "scopus", dt.date(2026, 1, 1))])
+    first = make_record(
+        1, payload="<r>v1</r>", metrics=[Metric("citations", 4, "scopus", dt.date(2026, 1, 1))]
+    )
     warehouse.load_batch(batch([first]), source="pubmed", batch_id="b1", run_id=None, fetched=1)
-    same = make_record(1, payload="<r>v1b</r>", metrics=[Metric("citations", 4, "scopus", dt.date(2026, 1, 1))])
+    same = make_record(
+        1, payload="<r>v1b</r>", metrics=[Metric("citations", 4, "scopus", dt.date(2026, 1, 1))]
+    )
     warehouse.load_batch(batch([same]), source="pubmed", batch_id="b2", run_id=None, fetched=1)
-    later = make_record(1, payload="<r>v2</r>", metrics=[Metric("citations", 6, "scopus", dt.date(2026, 6, 1))])
+    later = make_record(
+        1, payload="<r>v2</r>", metrics=[Metric("citations", 6, "scopus", dt.date(2026, 6, 1))]
+    )
     warehouse.load_batch(batch([later]), source="pubmed", batch_id="b3", run_id=None, fetched=1)
-    assert rows(warehouse, "SELECT name, provider, value, as_of FROM measurements ORDER BY as_of") == [
-        ("citations", "scopus", 4, dt.date(2026, 1, 1)), ("citations", "scopus", 6, dt.date(2026, 6, 1))]
+    assert rows(
+        warehouse, "SELECT name, provider, value, as_of FROM measurements ORDER BY as_of"
+    ) == [
+        ("citations", "scopus", 4, dt.date(2026, 1, 1)),
+        ("citations", "scopus", 6, dt.date(2026, 6, 1)),
+    ]
     assert rows(warehouse, "SELECT metrics FROM records") == [
-        ([{"name": "citations", "value": 6, "provider": "scopus", "as_of": dt.date(2026, 6, 1)}],)]
+        ([{"name": "citations", "value": 6, "provider": "scopus", "as_of": dt.date(2026, 6, 1)}],)
+    ]

@@ -33,7 +33,8 @@ def warehouse_status(db: Path) -> dict[str, Any]:
     """Per source: current and deleted records, quarantine size, last run; sync state; runs."""
     with Warehouse(db, read_only=True) as warehouse:
         con = warehouse.con
-        sources = _dicts(con.execute("""
+        sources = _dicts(
+            con.execute("""
             WITH counts AS (
                 SELECT source, count(*) FILTER (WHERE NOT deleted) AS records,
                        count(*) FILTER (WHERE deleted) AS deleted
@@ -48,7 +49,8 @@ def warehouse_status(db: Path) -> dict[str, Any]:
             SELECT n.source, coalesce(c.records, 0) AS records, coalesce(c.deleted, 0) AS deleted,
                    coalesce(q.quarantined, 0) AS quarantined, r.last_run, r.last_status
             FROM names n LEFT JOIN counts c USING (source) LEFT JOIN quarantined q USING (source)
-            LEFT JOIN last_runs r USING (source) ORDER BY n.source"""))
+            LEFT JOIN last_runs r USING (source) ORDER BY n.source""")
+        )
         state = [
             {
                 "source": row["source"],
@@ -56,10 +58,16 @@ def warehouse_status(db: Path) -> dict[str, Any]:
                 "watermark": row["watermark"],
                 "in_progress": bool(row["checkpoint"] and json.loads(row["checkpoint"])),
             }
-            for row in _dicts(con.execute(
-                "SELECT source, scope, watermark, checkpoint FROM sync_state ORDER BY 1, 2"))
+            for row in _dicts(
+                con.execute(
+                    "SELECT source, scope, watermark, checkpoint FROM sync_state ORDER BY 1, 2"
+                )
+            )
         ]
-        runs = _dicts(con.execute(
-            "SELECT run_id, source, kind, status, fetched, inserted, updated, unchanged, deleted, "
-            "quarantined, seconds, error FROM runs ORDER BY started_at DESC LIMIT 10"))
+        runs = _dicts(
+            con.execute(
+                "SELECT run_id, source, kind, status, fetched, inserted, updated, unchanged, "
+                "deleted, quarantined, seconds, error FROM runs ORDER BY started_at DESC LIMIT 10"
+            )
+        )
     return {"sources": sources, "state": state, "runs": runs}

@@ -100,24 +100,30 @@ def prepare_batch(
         batch_id=batch_id,
         fetched=fetched,
         records=table,
-        payloads=pa.table({
-            "content_hash": pa.array(payload_hashes, pa.string()),
-            "source": pa.array([source] * len(payload_hashes), pa.string()),
-            "payload": pa.array(payload_bytes, pa.binary()),
-        }),
-        deletions=pa.table({
-            "source": pa.array([k[0] for k in reasons], pa.string()),
-            "source_id": pa.array([k[1] for k in reasons], pa.string()),
-            "reason": pa.array(list(reasons.values()), pa.string()),
-        }),
-        quarantine=pa.table({
-            "source_id": pa.array([q.source_id for q in quarantined], pa.string()),
-            "row_in_batch": pa.array([q.row_in_batch for q in quarantined], pa.int64()),
-            "failed_expectations": pa.array(
-                [q.failed_expectations for q in quarantined], pa.list_(pa.string())
-            ),
-            "content_hash": pa.array(q_hashes, pa.string()),
-        }),
+        payloads=pa.table(
+            {
+                "content_hash": pa.array(payload_hashes, pa.string()),
+                "source": pa.array([source] * len(payload_hashes), pa.string()),
+                "payload": pa.array(payload_bytes, pa.binary()),
+            }
+        ),
+        deletions=pa.table(
+            {
+                "source": pa.array([k[0] for k in reasons], pa.string()),
+                "source_id": pa.array([k[1] for k in reasons], pa.string()),
+                "reason": pa.array(list(reasons.values()), pa.string()),
+            }
+        ),
+        quarantine=pa.table(
+            {
+                "source_id": pa.array([q.source_id for q in quarantined], pa.string()),
+                "row_in_batch": pa.array([q.row_in_batch for q in quarantined], pa.int64()),
+                "failed_expectations": pa.array(
+                    [q.failed_expectations for q in quarantined], pa.list_(pa.string())
+                ),
+                "content_hash": pa.array(q_hashes, pa.string()),
+            }
+        ),
         summaries=list(batch.summaries),
     )
 
@@ -270,8 +276,17 @@ class Warehouse:
         for summary in prepared.summaries:
             con.execute(
                 "INSERT INTO validation_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [prepared.source, batch_id, run_id, summary.suite, summary.rows,
-                 summary.failed_rows, summary.success, json.dumps(summary.failures), now],
+                [
+                    prepared.source,
+                    batch_id,
+                    run_id,
+                    summary.suite,
+                    summary.rows,
+                    summary.failed_rows,
+                    summary.success,
+                    json.dumps(summary.failures),
+                    now,
+                ],
             )
         if state is not None:
             self._write_state(con, state)
@@ -281,8 +296,16 @@ class Warehouse:
                 "inserted = inserted + ?, updated = updated + ?, unchanged = unchanged + ?, "
                 "stale = stale + ?, deleted = deleted + ?, quarantined = quarantined + ? "
                 "WHERE run_id = ?",
-                [counts.fetched, counts.inserted, counts.updated, counts.unchanged,
-                 counts.stale, counts.deleted, counts.quarantined, run_id],
+                [
+                    counts.fetched,
+                    counts.inserted,
+                    counts.updated,
+                    counts.unchanged,
+                    counts.stale,
+                    counts.deleted,
+                    counts.quarantined,
+                    run_id,
+                ],
             )
         return counts
 
@@ -337,13 +360,15 @@ class Warehouse:
             .append_column("loaded_at", pa.array([now] * n, pa.timestamp("us", tz="UTC")))
             .append_column("run_id", pa.array([run_id] * n, pa.string()))
         )
-        changed = pa.table({
-            "source": records.column("source"),
-            "source_id": records.column("source_id"),
-            "change": changes,
-            "content_hash": records.column("content_hash"),
-            "source_version": records.column("source_version"),
-        })
+        changed = pa.table(
+            {
+                "source": records.column("source"),
+                "source_id": records.column("source_id"),
+                "change": changes,
+                "content_hash": records.column("content_hash"),
+                "source_version": records.column("source_version"),
+            }
+        )
         con.register("_batch", table)
         con.register("_payloads", prepared.payloads)
         con.register("_changes", changed)
@@ -409,10 +434,12 @@ class Warehouse:
                 [now, run_id],
             ).fetchall()
             if applied:
-                applied_keys = pa.table({
-                    "source": [k[0] for k in applied],
-                    "source_id": [k[1] for k in applied],
-                })
+                applied_keys = pa.table(
+                    {
+                        "source": [k[0] for k in applied],
+                        "source_id": [k[1] for k in applied],
+                    }
+                )
                 con.register("_applied", applied_keys)
                 try:
                     con.execute(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import threading
 from collections import Counter, defaultdict
 from functools import cache
@@ -47,12 +48,16 @@ class _Validator:
     """A Great Expectations context with the suites built once per process."""
 
     def __init__(self) -> None:
+        # Its INFO lines (temporary docs sites, …) say nothing a user of biblioduck can act on.
+        logging.getLogger("great_expectations").setLevel(logging.WARNING)
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
         from great_expectations.expectations.expectation_configuration import (
             ExpectationConfiguration,
         )
 
+        for name in ("great_expectations", "great_expectations.data_context.types.base"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
         asset = self.context.data_sources.add_pandas("batches").add_dataframe_asset("frame")

@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from schemas.errors import BiblioduckError
 
@@ -32,8 +33,9 @@ app = typer.Typer(
 sync_app = typer.Typer(help="Fetch what changed at a source and load it.", no_args_is_help=True)
 app.add_typer(sync_app, name="sync")
 
-console = Console()
-errors = Console(stderr=True)
+# soft_wrap: long lines (paths, messages) stay whole, so scripts and people can read them.
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 DbOption = Annotated[
     Path,
@@ -86,8 +88,13 @@ def _run(action: Callable[[], T]) -> T:
     try:
         return action()
     except BiblioduckError as exc:
-        errors.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        errors.print(Text(f"error: {exc}", style="bold red"), soft_wrap=True)
         raise typer.Exit(1) from None
+
+
+def _cells(*values: object) -> list[Text]:
+    """Table cells as plain text: values like PubMed's `all[sb]` are not rich markup."""
+    return [Text("NULL" if v is None else str(v)) for v in values]
 
 
 def _print_counts(title: str, result: dict[str, Any]) -> None:
@@ -96,7 +103,7 @@ def _print_counts(title: str, result: dict[str, Any]) -> None:
     table.add_column("count", justify="right")
     for key in ("fetched", "inserted", "updated", "unchanged", "stale", "deleted", "quarantined"):
         if key in result:
-            table.add_row(key, str(result[key]))
+            table.add_row(*_cells(key, result[key]))
     console.print(table)
 
 
@@ -140,7 +147,7 @@ def sync_pubmed(
         )
     _print_counts(f"PubMed sync {query!r} {result['window'][0]}..{result['window'][1]}", result)
     for name, count in sorted(result["quarantine_reasons"].items()):
-        console.print(f"  quarantined {count}: {name}")
+        console.print(Text(f"  quarantined {count}: {name}"))
 
 
 @app.command("import")
@@ -159,7 +166,7 @@ def import_command(
     for entry in result["files"]:
         if "refused" in entry:
             refused += 1
-            errors.print(f"[yellow]refused:[/] {entry['refused']}", highlight=False)
+            errors.print(Text(f"refused: {entry['refused']}", style="yellow"))
         else:
             console.print(
                 f"{entry['file']}: {entry['fetched']} read, {entry['inserted']} inserted, "
@@ -182,9 +189,18 @@ def status(db: DbOption = DEFAULT_DB) -> None:
         table.add_column(column)
     for row in report["sources"]:
         table.add_row(
-            *(
-                str(row[k]) if row[k] is not None else "-"
-                for k in ("source", "records", "deleted", "quarantined", "last_run", "last_status")
+            *_cells(
+                *(
+                    row[k]
+                    for k in (
+                        "source",
+                        "records",
+                        "deleted",
+                        "quarantined",
+                        "last_run",
+                        "last_status",
+                    )
+                )
             )
         )
     console.print(table)
@@ -194,26 +210,30 @@ def status(db: DbOption = DEFAULT_DB) -> None:
             state.add_column(column)
         for row in report["state"]:
             state.add_row(
-                row["source"],
-                row["scope"],
-                row["watermark"] or "-",
-                "yes" if row["in_progress"] else "no",
+                *_cells(
+                    row["source"],
+                    row["scope"],
+                    row["watermark"] or "-",
+                    "yes" if row["in_progress"] else "no",
+                )
             )
         console.print(state)
     runs = Table(title="last runs")
     for column in ("run", "kind", "status", "fetched", "ins", "upd", "del", "quar", "seconds"):
-        runs.add_column(column)
+        runs.add_column(column, overflow="fold")
     for run in report["runs"]:
         runs.add_row(
-            run["run_id"],
-            run["kind"],
-            run["status"],
-            str(run["fetched"]),
-            str(run["inserted"]),
-            str(run["updated"]),
-            str(run["deleted"]),
-            str(run["quarantined"]),
-            f"{run['seconds']:.1f}" if run["seconds"] is not None else "-",
+            *_cells(
+                run["run_id"],
+                run["kind"],
+                run["status"],
+                run["fetched"],
+                run["inserted"],
+                run["updated"],
+                run["deleted"],
+                run["quarantined"],
+                f"{run['seconds']:.1f}" if run["seconds"] is not None else "-",
+            )
         )
     console.print(runs)
 
@@ -250,7 +270,7 @@ def query(
         for column in columns:
             table.add_column(column)
         for row in rows:
-            table.add_row(*("NULL" if v is None else str(v) for v in row))
+            table.add_row(*_cells(*row))
         console.print(table)
 
 

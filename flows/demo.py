@@ -9,8 +9,9 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from flows.pubmed import pubmed_sync
+from flows.pubmed import EARLIEST, pubmed_sync
 from sandbox.corpus import demo_corpus
 from sandbox.eutils import EutilsEmulator
 from sandbox.server import serve
@@ -46,30 +47,30 @@ def run_demo(db: Path, *, console: Console) -> dict[str, Any]:
     with serve(EutilsEmulator(corpus)) as base_url:
         result = pubmed_sync(query=DEMO_QUERY, db=str(db), eutils_url=base_url)
 
-    counts = Table(
-        title=f"PubMed sync of the demo corpus ({result['window'][0]}..{result['window'][1]})"
-    )
+    start, end = result["window"]
+    window = f"up to {end}" if start == EARLIEST.isoformat() else f"{start}..{end}"
+    counts = Table(title=f"PubMed sync of the demo corpus ({window})")
     counts.add_column("what")
     counts.add_column("count", justify="right")
     for key in ("fetched", "inserted", "updated", "unchanged", "deleted", "quarantined"):
-        counts.add_row(key, str(result[key]))
+        counts.add_row(key, Text(str(result[key])))
     counts.add_row("seconds", f"{result['seconds']:.1f}")
     console.print(counts)
     if result["inserted"] == 0 and result["updated"] == 0:
         console.print("Nothing new since the last sync: the warehouse is unchanged.")
     for name, count in sorted(result["quarantine_reasons"].items()):
-        console.print(f"  quarantined {count} record(s): {name}", highlight=False)
+        console.print(Text(f"  quarantined {count} record(s): {name}"))
 
     columns, rows = read_only_query(db, LANDED_SQL)
     landed = Table(title=f"What is in {db} (view `records`)")
     for column in columns:
         landed.add_column(column)
     for row in rows:
-        landed.add_row(*(str(v) for v in row))
+        landed.add_row(*(Text(str(v)) for v in row))
     console.print(landed)
     console.print(
         "Query it (or open the file with any DuckDB client, e.g. `duckdb " + str(db) + "`):"
     )
     for example in EXAMPLES:
-        console.print(f"  .venv/bin/{example}", highlight=False, soft_wrap=True)
+        console.print(Text(f"  .venv/bin/{example}"), soft_wrap=True)
     return result

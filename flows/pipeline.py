@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from connectors.crossref.parse import iter_crossref_records
 from connectors.pubmed.parse import iter_pubmed_records
 from expectations.validate import validate_batch
 from schemas.batch import LoadCounts, StateUpdate, ValidatedBatch
@@ -23,7 +24,7 @@ Item = Record | Deletion
 Parser = Callable[..., Iterator[Item]]
 
 # Formats `biblioduck import` understands: name -> streaming parser (bytes/path -> items).
-PARSERS: dict[str, Parser] = {"pubmed": iter_pubmed_records}
+PARSERS: dict[str, Parser] = {"pubmed": iter_pubmed_records, "crossref": iter_crossref_records}
 
 # Records per validate+load batch when reading files: bounds memory on 30,000-record files.
 FILE_BATCH_SIZE = 5000

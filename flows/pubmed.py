@@ -103,7 +103,7 @@ def _client(settings: Settings) -> EutilsClient:
     )
 
 
-def _summary_markdown(title: str, run: dict[str, Any], extra: dict[str, Any]) -> str:
+def summary_markdown(title: str, run: dict[str, Any], extra: dict[str, Any]) -> str:
     rows = [
         ("fetched", run["fetched"]),
         ("inserted", run["inserted"]),
@@ -227,7 +227,7 @@ def pubmed_sync(
             extra["quarantine reasons"] = "; ".join(f"{k}: {v}" for k, v in sorted(reasons.items()))
         create_markdown_artifact(
             key="pubmed-sync-summary",
-            markdown=_summary_markdown("PubMed sync", run, extra),
+            markdown=summary_markdown("PubMed sync", run, extra),
             description=f"PubMed sync of {query!r}",
         )
     return {
@@ -299,7 +299,7 @@ def import_files(paths: list[str], fmt: str = "pubmed", db: str | None = None) -
             raise
         create_markdown_artifact(
             key="import-summary",
-            markdown=_summary_markdown(
+            markdown=summary_markdown(
                 "Import", run, {"files": ", ".join(Path(p).name for p in paths)}
             ),
         )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -52,6 +53,42 @@ class Settings(BaseSettings):
         pattern="^(mdat|edat|pdat)$",
         validation_alias=AliasChoices("BIBLIODUCK_PUBMED_DATETYPE", "pubmed_datetype"),
         description="Date that makes PubMed syncs incremental: mdat catches revised records too.",
+    )
+    crossref_url: str = Field(
+        default="https://api.crossref.org",
+        validation_alias=AliasChoices("BIBLIODUCK_CROSSREF_URL", "crossref_url"),
+        description="Crossref REST API base URL.",
+    )
+    crossref_mailto: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "CROSSREF_MAILTO", "BIBLIODUCK_CROSSREF_MAILTO", "crossref_mailto"
+        ),
+        description="Contact address for Crossref's polite pool (defaults to NCBI_EMAIL).",
+    )
+    crossref_rows: int = Field(
+        default=1000,
+        ge=1,
+        le=1000,
+        validation_alias=AliasChoices("BIBLIODUCK_CROSSREF_ROWS", "crossref_rows"),
+        description="Works per Crossref page.",
+    )
+    pubmed_files_url: str = Field(
+        default="https://ftp.ncbi.nlm.nih.gov/pubmed",
+        validation_alias=AliasChoices("BIBLIODUCK_PUBMED_FILES_URL", "pubmed_files_url"),
+        description="NLM's bulk file server (baseline/ and updatefiles/ below it).",
+    )
+    download_dir: Path = Field(
+        default=Path("data/downloads"),
+        validation_alias=AliasChoices("BIBLIODUCK_DOWNLOAD_DIR", "download_dir"),
+        description="Where bulk files are downloaded (each is deleted once loaded).",
+    )
+    workers: int = Field(
+        default_factory=lambda: max(1, os.cpu_count() or 1),
+        ge=0,
+        validation_alias=AliasChoices("BIBLIODUCK_WORKERS", "workers"),
+        description="Processes that download, parse and validate files in parallel "
+        "(0: all in the loading process).",
     )
     http_max_attempts: int = Field(
         default=6, ge=1, validation_alias=AliasChoices("BIBLIODUCK_HTTP_MAX_ATTEMPTS")

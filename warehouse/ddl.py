@@ -123,6 +123,20 @@ OPERATIONAL_TABLES = [
         as_of DATE,
         run_id VARCHAR,
         recorded_at TIMESTAMPTZ NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS bulk_files (
+        name VARCHAR PRIMARY KEY,         -- pubmed26n0001.xml.gz
+        kind VARCHAR NOT NULL,            -- baseline, update
+        year INTEGER NOT NULL,
+        number INTEGER NOT NULL,
+        md5 VARCHAR NOT NULL,
+        size BIGINT,
+        status VARCHAR NOT NULL,          -- loaded, failed
+        records BIGINT, deletions BIGINT, quarantined BIGINT,
+        inserted BIGINT, updated BIGINT, unchanged BIGINT, stale BIGINT, deleted BIGINT,
+        download_seconds DOUBLE, prepare_seconds DOUBLE, load_seconds DOUBLE,
+        run_id VARCHAR,
+        error VARCHAR,
+        updated_at TIMESTAMPTZ NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS sync_state (
         source VARCHAR NOT NULL,
         scope VARCHAR NOT NULL,

@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import time
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +127,20 @@ def prepare_batch(
         ),
         summaries=list(batch.summaries),
     )
+
+
+@dataclass(slots=True)
+class LedgerEntry:
+    """What the ledger keeps of one bulk file besides its load counts."""
+
+    name: str
+    kind: str
+    year: int
+    number: int
+    md5: str
+    size: int | None = None
+    download_seconds: float | None = None
+    prepare_seconds: float | None = None
 
 
 class Warehouse:
@@ -482,6 +497,96 @@ class Warehouse:
         finally:
             con.unregister("_qpayloads")
             con.unregister("_quarantined")
+
+    # ---- the ledger of bulk files ------------------------------------------------------------
+
+    def ledger(self) -> dict[str, dict[str, Any]]:
+        """Every bulk file the warehouse knows, by name."""
+        cursor = self.con.execute("SELECT * FROM bulk_files ORDER BY year, number, kind")
+        names = [d[0] for d in cursor.description]
+        return {row[0]: dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
+
+    def load_file(
+        self,
+        entry: LedgerEntry,
+        batches: Iterable[PreparedBatch],
+        *,
+        run_id: str | None,
+    ) -> LoadCounts:
+        """Apply all batches of one file and mark it loaded, in ONE transaction: a file is
+        loaded exactly once, and one interrupted half-way leaves no trace."""
+        started = time.perf_counter()
+        counts = LoadCounts()
+        deletions = 0
+        with self.transaction() as con:
+            for prepared in batches:
+                counts.add(self.apply(con, prepared, run_id=run_id))
+                deletions += prepared.deletions.num_rows
+            self._write_ledger(
+                con,
+                entry,
+                status="loaded",
+                counts=counts,
+                deletions=deletions,
+                load_seconds=time.perf_counter() - started,
+                run_id=run_id,
+                error=None,
+            )
+        return counts
+
+    def mark_file_failed(self, entry: LedgerEntry, *, run_id: str | None, error: str) -> None:
+        """Note a file that could not be loaded (it stays to be loaded by the next run)."""
+        with self.transaction() as con:
+            self._write_ledger(
+                con,
+                entry,
+                status="failed",
+                counts=LoadCounts(),
+                deletions=0,
+                load_seconds=None,
+                run_id=run_id,
+                error=error,
+            )
+
+    @staticmethod
+    def _write_ledger(
+        con: duckdb.DuckDBPyConnection,
+        entry: LedgerEntry,
+        *,
+        status: str,
+        counts: LoadCounts,
+        deletions: int,
+        load_seconds: float | None,
+        run_id: str | None,
+        error: str | None,
+    ) -> None:
+        con.execute(
+            "INSERT OR REPLACE INTO bulk_files VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                entry.name,
+                entry.kind,
+                entry.year,
+                entry.number,
+                entry.md5,
+                entry.size,
+                status,
+                counts.fetched - deletions,
+                deletions,
+                counts.quarantined,
+                counts.inserted,
+                counts.updated,
+                counts.unchanged,
+                counts.stale,
+                counts.deleted,
+                entry.download_seconds,
+                entry.prepare_seconds,
+                load_seconds,
+                run_id,
+                error,
+                _now(),
+            ],
+        )
 
     # ---- reading ----------------------------------------------------------------------------
 

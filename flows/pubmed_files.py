@@ -1,0 +1,232 @@
+"""Prefect flows for NLM's bulk PubMed files: the baseline backfill and the nightly updates.
+
+Files apply in order (year, then number), each exactly once, in one transaction with its ledger
+row; a file re-published with a new md5 is loaded again. Worker processes download, parse and
+validate ahead (`workers`); the flow alone writes, in file order. For a cluster, the same
+`prepare_file` function can be mapped with a `prefect-dask` DaskTaskRunner (see README).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+
+from connectors.pubmed.files import BulkFile, BulkKind, bulk_session, fetch_md5, list_files
+from flows import progress
+from flows.bulk import PreparedFile, PrepareSettings, clear_spool, prepare_file
+from flows.pipeline import FILE_BATCH_SIZE
+from flows.pubmed import summary_markdown
+from flows.settings import Settings, load_settings
+from schemas.batch import LoadCounts
+from schemas.errors import BiblioduckError
+from warehouse.store import LedgerEntry, Warehouse
+
+SOURCE = "pubmed"
+FILE_RATE = 5.0  # requests/s to NLM's file server (listings and md5 sidecars are tiny)
+
+
+def _prepare_settings(settings: Settings) -> PrepareSettings:
+    return PrepareSettings(
+        download_dir=settings.download_dir,
+        spool_dir=settings.download_dir / "spool",
+        batch_size=FILE_BATCH_SIZE,
+        max_failed_fraction=settings.max_failed_fraction,
+        requests_per_second=FILE_RATE,
+        max_attempts=settings.http_max_attempts,
+        backoff_base=settings.http_backoff_base,
+    )
+
+
+def files_to_load(
+    files: list[BulkFile], ledger: dict[str, dict[str, Any]], md5_of: Callable[[BulkFile], str]
+) -> list[tuple[BulkFile, str]]:
+    """The files that are new, or re-published with another md5, or failed before; in order."""
+    todo = []
+    for bulk_file in sorted(files):
+        md5 = md5_of(bulk_file)
+        known = ledger.get(bulk_file.name)
+        if known and known["status"] == "loaded" and known["md5"] == md5:
+            continue
+        todo.append((bulk_file, md5))
+    return todo
+
+
+def _prepared_in_order(
+    todo: list[tuple[BulkFile, str]], prepare: PrepareSettings, workers: int
+) -> Iterator[PreparedFile]:
+    """Prepared files in file order; up to `workers` files are prepared ahead, in processes."""
+    if workers == 0:
+        for bulk_file, md5 in todo:
+            yield prepare_file(bulk_file, md5, prepare)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: deque[Future[PreparedFile]] = deque()
+        queue = iter(todo)
+        for bulk_file, md5 in queue:
+            pending.append(pool.submit(prepare_file, bulk_file, md5, prepare))
+            if len(pending) >= workers + 1:
+                break
+        try:
+            while pending:
+                ready = pending.popleft().result()
+                for bulk_file, md5 in queue:  # keep the pool busy while the writer loads
+                    pending.append(pool.submit(prepare_file, bulk_file, md5, prepare))
+                    break
+                yield ready
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def load_bulk_files(
+    settings: Settings, kind: BulkKind, *, first: int | None, last: int | None, flow_kind: str
+) -> dict[str, Any]:
+    """List, compare with the ledger, prepare in parallel and load in order. Shared by flows."""
+    logger = get_run_logger()
+    base_url = settings.pubmed_files_url
+    with bulk_session(
+        requests_per_second=FILE_RATE,
+        max_attempts=settings.http_max_attempts,
+        backoff_base=settings.http_backoff_base,
+    ) as session:
+        files = list_files(base_url, kind, first=first, last=last, session=session)
+        with Warehouse(settings.db) as warehouse:
+            ledger = warehouse.ledger()
+        todo = files_to_load(files, ledger, lambda f: fetch_md5(f, session=session))
+    logger.info("%s: %d files listed, %d to load", kind, len(files), len(todo))
+    prepare = _prepare_settings(settings)
+    clear_spool(prepare.spool_dir)
+    totals = LoadCounts()
+    loaded: list[dict[str, Any]] = []
+    reasons: dict[str, int] = {}
+    started = time.perf_counter()
+    with Warehouse(settings.db) as warehouse:
+        run_id = warehouse.start_run(
+            SOURCE, flow_kind, {"kind": kind, "first": first, "last": last, "files": len(todo)}
+        )
+        try:
+            workers = min(settings.workers, max(1, len(todo))) if settings.workers else 0
+            for index, prepared in enumerate(_prepared_in_order(todo, prepare, workers)):
+                entry = LedgerEntry(
+                    name=prepared.file.name,
+                    kind=kind,
+                    year=prepared.file.year,
+                    number=prepared.file.number,
+                    md5=prepared.md5,
+                    size=prepared.size,
+                    download_seconds=prepared.download_seconds,
+                    prepare_seconds=prepared.prepare_seconds,
+                )
+                load_started = time.perf_counter()
+                try:
+                    counts = warehouse.load_file(entry, _logged(prepared, logger), run_id=run_id)
+                finally:
+                    prepared.discard()
+                totals.add(counts)
+                for name, count in prepared.quarantine_reasons.items():
+                    reasons[name] = reasons.get(name, 0) + count
+                loaded.append(
+                    {
+                        "file": prepared.file.name,
+                        "records": prepared.records,
+                        "deletions": prepared.deletions,
+                        **counts.as_dict(),
+                        "download_seconds": round(prepared.download_seconds, 2),
+                        "prepare_seconds": round(prepared.prepare_seconds, 2),
+                        "load_seconds": round(time.perf_counter() - load_started, 2),
+                    }
+                )
+                elapsed = time.perf_counter() - started
+                logger.info(
+                    "loaded %s (%d/%d): %d records, %d deletions applied, %.0f records/s overall",
+                    prepared.file.name,
+                    index + 1,
+                    len(todo),
+                    prepared.records,
+                    counts.deleted,
+                    totals.fetched / elapsed if elapsed else 0.0,
+                )
+                progress.report(f"{kind} files", index + 1, len(todo))
+            run = warehouse.finish_run(run_id, status="completed")
+        except BiblioduckError as exc:
+            # Files go in order, so the one that failed is the first not loaded.
+            if len(loaded) < len(todo):
+                failed, md5 = todo[len(loaded)]
+                warehouse.mark_file_failed(
+                    LedgerEntry(failed.name, kind, failed.year, failed.number, md5),
+                    run_id=run_id,
+                    error=str(exc),
+                )
+            warehouse.finish_run(run_id, status="failed", error=str(exc))
+            logger.error("bulk load stopped: %s", exc)
+            raise
+        finally:
+            clear_spool(prepare.spool_dir)
+    create_markdown_artifact(
+        key=f"pubmed-{kind}-files-summary",
+        markdown=summary_markdown(
+            f"PubMed {kind} files",
+            run,
+            {"files loaded": ", ".join(f["file"] for f in loaded) or "none (all up to date)"},
+        ),
+    )
+    return {
+        "run_id": run_id,
+        "status": run["status"],
+        "files_listed": len(files),
+        "files": loaded,
+        "seconds": round(time.perf_counter() - started, 2),
+        "quarantine_reasons": reasons,
+        **{
+            k: run[k]
+            for k in (
+                "fetched",
+                "inserted",
+                "updated",
+                "unchanged",
+                "stale",
+                "deleted",
+                "quarantined",
+            )
+        },
+    }
+
+
+def _logged(prepared: PreparedFile, logger: Any) -> Iterator[Any]:
+    """The file's batches, noting each one as it is applied (progress for people and tests)."""
+    for number, batch in enumerate(prepared.batches(), start=1):
+        yield batch
+        logger.info("applied batch %d of %d of %s", number, len(prepared.spool), prepared.file.name)
+
+
+@flow(name="pubmed-files-backfill", log_prints=True)
+def pubmed_files_backfill(
+    kind: str = "baseline",
+    first: int | None = None,
+    last: int | None = None,
+    db: str | None = None,
+    files_url: str | None = None,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """Load NLM bulk files (`baseline` or `update`), numbers `first`..`last`, each exactly once."""
+    if kind not in ("baseline", "update"):
+        raise ValueError(f"kind must be baseline or update, not {kind!r}")
+    settings = load_settings(db=db, pubmed_files_url=files_url, workers=workers)
+    return load_bulk_files(settings, kind, first=first, last=last, flow_kind=f"{kind}-files")  # type: ignore[arg-type]
+
+
+@flow(name="pubmed-updates-sync", log_prints=True)
+def pubmed_updates_sync(
+    db: str | None = None, files_url: str | None = None, workers: int | None = None
+) -> dict[str, Any]:
+    """Nightly: load every update file the ledger does not have yet, in order."""
+    settings = load_settings(db=db, pubmed_files_url=files_url, workers=workers)
+    return load_bulk_files(settings, "update", first=None, last=None, flow_kind="update-files")

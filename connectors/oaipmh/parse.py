@@ -1,0 +1,161 @@
+"""OAI-PMH ListRecords/GetRecord responses → canonical `Record`s and `Deletion`s. Pure functions:
+bytes in, records out; the metadata format is recognised by its XML namespace (prefixes are
+the repository's own names), and each has its own module: `dublin_core` (oai_dc), `datacite`,
+`mods` (Pure).
+
+For every record: `source` "oai", `source_id` the OAI identifier, `source_version` the header
+datestamp as given (sortable text), `endpoint` the repository's base URL (the caller's, else the
+response's `<request>` element), `identifiers` start with ("oai", identifier), `raw` is the
+`<record>` element's own XML (header and metadata). A `<header status="deleted">` is a
+`Deletion` whatever else the record holds (Zenodo keeps the metadata of deleted records).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from lxml import etree
+
+from connectors.oaipmh.datacite import DATACITE_NAMESPACES, fill_from_datacite
+from connectors.oaipmh.dublin_core import OAI_DC_NS, fill_from_oai_dc
+from connectors.oaipmh.envelope import OAI_NS, parse_header, parse_response
+from connectors.oaipmh.errors import NoRecordsMatch, UnsupportedMetadataError
+from connectors.oaipmh.mods import MODS_NS, fill_from_mods
+from schemas.errors import MalformedPayloadError
+from schemas.record import Deletion, Identifier, Record
+
+__all__ = ["SOURCE", "parse_record", "parse_records", "records_from_response"]
+
+Element = etree._Element
+
+SOURCE = "oai"
+_O = f"{{{OAI_NS}}}"
+_OAI_DATACITE_NS = "http://schema.datacite.org/oai/oai-1.1/"
+_LIST_VERBS = ("ListRecords", "GetRecord")
+
+
+def parse_records(
+    body: bytes,
+    *,
+    origin: str,
+    endpoint: str | None = None,
+    skip: Collection[tuple[str, str]] = (),
+) -> list[Record | Deletion]:
+    """Every record of a ListRecords or GetRecord response, in document order.
+
+    `origin` names the payload in messages (a file name, or the request). `endpoint` is the
+    base URL to store with each record (default: the response's `<request>` text). Records
+    whose (identifier, datestamp) is in `skip` are left out (a list restarted after an
+    expired token lists some again). A `noRecordsMatch` error is an empty list.
+
+    Raises:
+        MalformedPayloadError: broken XML, HTML, not an OAI-PMH response, or a header without
+            identifier or datestamp.
+        OaiProtocolError: any other OAI error in the response.
+        UnsupportedMetadataError: a record's metadata is in a format without a parser.
+    """
+    try:
+        root = parse_response(body, source=origin, request="response")
+    except NoRecordsMatch:
+        return []
+    return records_from_response(root, origin=origin, endpoint=endpoint, skip=skip)
+
+
+def records_from_response(
+    root: Element,
+    *,
+    origin: str,
+    endpoint: str | None = None,
+    skip: Collection[tuple[str, str]] = (),
+) -> list[Record | Deletion]:
+    """`parse_records` for an already parsed and checked `<OAI-PMH>` root."""
+    if endpoint is None:
+        request = root.find(f"{_O}request")
+        endpoint = request.text.strip() if request is not None and request.text else None
+    records: list[Record | Deletion] = []
+    for verb in _LIST_VERBS:
+        container = root.find(f"{_O}{verb}")
+        if container is None:
+            continue
+        for element in container.iterchildren(f"{_O}record"):
+            parsed = parse_record(element, endpoint=endpoint, origin=origin, skip=skip)
+            if parsed is not None:
+                records.append(parsed)
+    return records
+
+
+def parse_record(
+    element: Element,
+    *,
+    endpoint: str | None,
+    origin: str = "OAI-PMH",
+    skip: Collection[tuple[str, str]] = (),
+) -> Record | Deletion | None:
+    """A `Record` or `Deletion` from one `<record>` element; None when its key is in `skip`."""
+    header_element = element.find(f"{_O}header")
+    if header_element is None:
+        raise MalformedPayloadError(
+            f"{origin}: a <record> at line {element.sourceline} has no <header>"
+        )
+    header = parse_header(header_element, source=origin)
+    if header.key in skip:
+        return None
+    if header.deleted:
+        where = endpoint or origin
+        return Deletion(
+            source=SOURCE,
+            source_id=header.identifier,
+            reason=f"OAI-PMH deleted record (datestamp {header.datestamp}) at {where}",
+        )
+    record = Record(
+        source=SOURCE,
+        source_id=header.identifier,
+        source_version=header.datestamp,
+        endpoint=endpoint,
+        identifiers=[Identifier("oai", header.identifier)],
+        raw=etree.tostring(element, with_tail=False),
+    )
+    metadata = element.find(f"{_O}metadata")
+    payload = _first_element(metadata)
+    if payload is None:
+        return record  # nothing to read: validation quarantines it (no title)
+    namespace = etree.QName(payload).namespace
+    if namespace == _OAI_DATACITE_NS:
+        payload = _datacite_resource(payload, origin, header.identifier)
+        namespace = etree.QName(payload).namespace
+    if namespace == OAI_DC_NS:
+        fill_from_oai_dc(record, payload)
+    elif namespace in DATACITE_NAMESPACES:
+        fill_from_datacite(record, payload)
+    elif namespace == MODS_NS:
+        fill_from_mods(record, payload)
+    else:
+        raise UnsupportedMetadataError(
+            f"{origin}: record {header.identifier} has metadata <{etree.QName(payload).localname}>"
+            f" in namespace {namespace or '(none)'}, which no parser reads; harvest one of "
+            "oai_dc, datacite (or oai_datacite) or mods instead"
+        )
+    return record
+
+
+def _first_element(parent: Element | None) -> Element | None:
+    if parent is None:
+        return None
+    for child in parent:
+        if isinstance(child.tag, str):
+            return child
+    return None
+
+
+def _datacite_resource(wrapper: Element, origin: str, identifier: str) -> Element:
+    """The DataCite `<resource>` inside an `oai_datacite` wrapper (`payload/resource`)."""
+    for candidate in wrapper.iter():
+        if (
+            isinstance(candidate.tag, str)
+            and etree.QName(candidate).localname == "resource"
+            and etree.QName(candidate).namespace in DATACITE_NAMESPACES
+        ):
+            return candidate
+    raise UnsupportedMetadataError(
+        f"{origin}: record {identifier}: an oai_datacite wrapper without a DataCite <resource>"
+    )

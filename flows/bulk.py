@@ -67,6 +67,7 @@ class PrepareSettings:
 def prepare_file(bulk_file: BulkFile, md5: str, settings: PrepareSettings) -> PreparedFile:
     """Download, verify, parse, validate and spool one file. Raises the connector's errors
     (ChecksumMismatchError, TransientHttpError, …) and BatchRejectedError unchanged."""
+    pipeline.tune_gc()
     started = time.perf_counter()
     session = bulk_session(
         requests_per_second=settings.requests_per_second,

@@ -32,6 +32,8 @@ app = typer.Typer(
 )
 sync_app = typer.Typer(help="Fetch what changed at a source and load it.", no_args_is_help=True)
 app.add_typer(sync_app, name="sync")
+backfill_app = typer.Typer(help="Load a source's history in bulk.", no_args_is_help=True)
+app.add_typer(backfill_app, name="backfill")
 
 # soft_wrap: long lines (paths, messages) stay whole, so scripts and people can read them.
 console = Console(soft_wrap=True)
@@ -150,6 +152,67 @@ def sync_pubmed(
         console.print(Text(f"  quarantined {count}: {name}"))
 
 
+def _print_files(title: str, result: dict[str, Any]) -> None:
+    _print_counts(title, result)
+    for entry in result["files"]:
+        console.print(
+            Text(
+                f"{entry['file']}: {entry['records']} records, {entry['deletions']} deletions "
+                f"({entry['inserted']} inserted, {entry['updated']} updated, "
+                f"{entry['deleted']} deleted, {entry['quarantined']} quarantined); "
+                f"download {entry['download_seconds']} s, parse+validate "
+                f"{entry['prepare_seconds']} s, load {entry['load_seconds']} s"
+            )
+        )
+    if not result["files"]:
+        console.print(f"All {result['files_listed']} listed files are already loaded.")
+
+
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Processes that download, parse and validate ahead (0: none; default: cores)."
+    ),
+]
+
+
+@backfill_app.command("pubmed-files")
+def backfill_pubmed_files(
+    first: Annotated[int | None, typer.Option(help="First file number (inclusive).")] = None,
+    last: Annotated[int | None, typer.Option(help="Last file number (inclusive).")] = None,
+    kind: Annotated[str, typer.Option(help="baseline or update.")] = "baseline",
+    workers: WorkersOption = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Load NLM's PubMed baseline (or update) files in order, each exactly once."""
+    if kind not in ("baseline", "update"):
+        errors.print(
+            Text(f"error: --kind must be baseline or update, not {kind!r}", style="bold red")
+        )
+        raise typer.Exit(2)
+    _quiet_prefect()
+    from flows.pubmed_files import pubmed_files_backfill
+
+    with _progress_bar():
+        result = _run(
+            lambda: pubmed_files_backfill(
+                kind=kind, first=first, last=last, db=str(db), workers=workers
+            )
+        )
+    _print_files(f"PubMed {kind} files", result)
+
+
+@sync_app.command("pubmed-updates")
+def sync_pubmed_updates(workers: WorkersOption = None, db: DbOption = DEFAULT_DB) -> None:
+    """Load every PubMed update file the warehouse does not have yet (the nightly job)."""
+    _quiet_prefect()
+    from flows.pubmed_files import pubmed_updates_sync
+
+    with _progress_bar():
+        result = _run(lambda: pubmed_updates_sync(db=str(db), workers=workers))
+    _print_files("PubMed update files", result)
+
+
 @app.command("import")
 def import_command(
     files: Annotated[list[Path], typer.Argument(help="Files to load (plain or .gz).")],
@@ -236,6 +299,24 @@ def status(db: DbOption = DEFAULT_DB) -> None:
             )
         )
     console.print(runs)
+    if report["files"]:
+        files = Table(title="bulk files (ledger)")
+        for column in ("file", "kind", "status", "records", "deletions", "quar", "load s", "md5"):
+            files.add_column(column, overflow="fold")
+        for row in report["files"]:
+            files.add_row(
+                *_cells(
+                    row["name"],
+                    row["kind"],
+                    row["status"],
+                    row["records"],
+                    row["deletions"],
+                    row["quarantined"],
+                    f"{row['load_seconds']:.1f}" if row["load_seconds"] is not None else "-",
+                    row["md5"],
+                )
+            )
+        console.print(files)
 
 
 @app.command()

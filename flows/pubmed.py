@@ -137,6 +137,7 @@ def pubmed_sync(
     Secrets (NCBI api_key) come from the environment, never from parameters.
     """
     logger = get_run_logger()
+    pipeline.tune_gc()
     settings = load_settings(db=db, eutils_url=eutils_url)
     datetype = settings.pubmed_datetype
     scope = sync_scope(query, datetype)
@@ -264,6 +265,7 @@ def import_files(paths: list[str], fmt: str = "pubmed", db: str | None = None) -
     Each file streams in batches; loading the same file again changes nothing. A file with no
     record in it is refused (reported, nothing loaded) and the others still load."""
     logger = get_run_logger()
+    pipeline.tune_gc()
     if fmt not in pipeline.PARSERS:
         raise FatalError(f"unknown format {fmt!r}; known: {', '.join(sorted(pipeline.PARSERS))}")
     settings = load_settings(db=db)

@@ -19,7 +19,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from connectors.pubmed.files import BulkFile, BulkKind, bulk_session, fetch_md5, list_files
-from flows import progress
+from flows import pipeline, progress
 from flows.bulk import PreparedFile, PrepareSettings, clear_spool, prepare_file
 from flows.pipeline import FILE_BATCH_SIZE
 from flows.pubmed import summary_markdown
@@ -91,6 +91,7 @@ def load_bulk_files(
 ) -> dict[str, Any]:
     """List, compare with the ledger, prepare in parallel and load in order. Shared by flows."""
     logger = get_run_logger()
+    pipeline.tune_gc()
     base_url = settings.pubmed_files_url
     with bulk_session(
         requests_per_second=FILE_RATE,

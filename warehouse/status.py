@@ -70,4 +70,5 @@ def warehouse_status(db: Path) -> dict[str, Any]:
                 "deleted, quarantined, seconds, error FROM runs ORDER BY started_at DESC LIMIT 10"
             )
         )
-    return {"sources": sources, "state": state, "runs": runs}
+        files = _dicts(con.execute("SELECT * FROM bulk_files ORDER BY year, number, kind"))
+    return {"sources": sources, "state": state, "runs": runs, "files": files}

@@ -1,0 +1,406 @@
+"""Prefect flows for Crossref: the incremental `/works` sync by update date (a backfill is the same
+flow with `since`/`until`), and loading a list of DOIs.
+
+As in `flows.pubmed`: tasks work on a page, never on one record; each page's records load in one
+transaction with the sync state that says where to resume, so a failed run resumes where it
+stopped; a run row counts what happened and a markdown artifact summarises it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from connectors.crossref import (
+    SOURCE,
+    WORK_FILTERS,
+    Checkpoint,
+    CrossrefClient,
+    WorkPage,
+    normalise_doi,
+)
+from connectors.http import PoliteSession
+from flows import pipeline, progress
+from flows.pubmed import summary_markdown
+from flows.settings import Settings, load_settings
+from schemas.batch import LoadCounts, StateUpdate
+from schemas.errors import FatalError
+from warehouse.store import Warehouse
+
+# The window of a sync is set by `since`/`until`; filters that would move it are refused.
+WINDOW_FILTERS = frozenset(
+    {"from-update-date", "until-update-date", "from-index-date", "until-index-date"}
+)
+# Crossref's polite pool allows 10 requests/s (the public pool 5); the rate its answers announce
+# lowers this, never raises it.
+POLITE_REQUESTS_PER_SECOND = 10.0
+PUBLIC_REQUESTS_PER_SECOND = 5.0
+# Works per validate+load batch in `crossref_works` (one request per DOI, loaded in batches).
+DOI_BATCH_SIZE = 100
+PLACEHOLDER_MAILTO = "biblioduck@example.org"
+RUN_FIELDS = (
+    "run_id",
+    "status",
+    "fetched",
+    "inserted",
+    "updated",
+    "unchanged",
+    "stale",
+    "deleted",
+    "quarantined",
+)
+
+
+@task(cache_policy=NO_CACHE)
+def parse_works(body: bytes, origin: str) -> list[pipeline.Item]:
+    """One Crossref response (a work list or a single work) → records."""
+    return pipeline.parse_payload(body, fmt=SOURCE, origin=origin)
+
+
+@task(cache_policy=NO_CACHE)
+def validate_and_load_works(
+    warehouse: Warehouse,
+    items: list[pipeline.Item],
+    *,
+    batch_id: str,
+    run_id: str,
+    state: StateUpdate | None,
+    max_failed_fraction: float,
+) -> pipeline.BatchOutcome:
+    """Validate a batch of Crossref records and load it, with `state`, in one transaction."""
+    return pipeline.process_items(
+        warehouse,
+        items,
+        source=SOURCE,
+        batch_id=batch_id,
+        run_id=run_id,
+        state=state,
+        max_failed_fraction=max_failed_fraction,
+    )
+
+
+def sync_scope(filters: Mapping[str, str], query: str | None) -> str:
+    """The sync_state key of one standing harvest: its filters (sorted) and query."""
+    chosen = ",".join(f"{name}:{filters[name]}" for name in sorted(filters))
+    return f"works:filter={chosen};query={query or ''}"
+
+
+def crossref_client(settings: Settings) -> CrossrefClient:
+    """A client on its own polite session, identified by the configured contact address."""
+    mailto = settings.crossref_mailto or settings.ncbi_email
+    session = PoliteSession(
+        source="Crossref REST API",
+        requests_per_second=POLITE_REQUESTS_PER_SECOND if mailto else PUBLIC_REQUESTS_PER_SECOND,
+        max_attempts=settings.http_max_attempts,
+        backoff_base=settings.http_backoff_base,
+    )
+    return CrossrefClient(session, base_url=settings.crossref_url, mailto=mailto)
+
+
+def _date(value: str | None, name: str) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise FatalError(
+            f"Crossref sync: {name} must be a date (YYYY-MM-DD), not {value!r}"
+        ) from None
+
+
+def _checked_filters(filters: Mapping[str, str] | None) -> dict[str, str]:
+    chosen = {str(k): str(v) for k, v in (filters or {}).items()}
+    window = sorted(set(chosen) & WINDOW_FILTERS)
+    if window:
+        raise FatalError(
+            f"Crossref sync: filter(s) {', '.join(window)} set the sync window; "
+            "use since/until (--since/--until) instead"
+        )
+    unknown = sorted(set(chosen) - WORK_FILTERS)
+    if unknown:
+        raise FatalError(
+            f"Crossref sync: unknown /works filter(s) {', '.join(unknown)}; known: "
+            + ", ".join(sorted(WORK_FILTERS - WINDOW_FILTERS))
+        )
+    return chosen
+
+
+def _warn_placeholder_mailto(settings: Settings, logger: Any) -> None:
+    if not settings.crossref_mailto and settings.ncbi_email == PLACEHOLDER_MAILTO:
+        logger.warning(
+            "Crossref: no contact address configured (CROSSREF_MAILTO or NCBI_EMAIL); the "
+            "placeholder %s is sent. Set your own to be served by the polite pool.",
+            PLACEHOLDER_MAILTO,
+        )
+
+
+def list_work_pages(
+    client: CrossrefClient,
+    filters: Mapping[str, str],
+    query: str | None,
+    rows: int,
+    resume: Checkpoint | None,
+) -> Iterator[WorkPage]:
+    """The `/works` pages of a window (a generator: fetching happens as the flow consumes it)."""
+    return client.iter_work_pages(filters=filters, query=query, rows=rows, resume=resume)
+
+
+@flow(name="crossref-sync", log_prints=True)
+def crossref_sync(
+    filters: dict[str, str] | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    query: str | None = None,
+    db: str | None = None,
+    crossref_url: str | None = None,
+) -> dict[str, Any]:
+    """Sync the Crossref works matching `filters` and `query`, by update (deposit) date.
+
+    Without `since`, the window starts at the stored watermark of this filter set and query
+    (inclusive: the last day is read again, and what comes twice loads as unchanged), or at the
+    beginning when there is none; `until` defaults to today. On completion the watermark moves
+    to `until`, never backwards (a backfill of an older window leaves it). A run that failed
+    half-way resumes from the checkpoint of its last loaded page. Update-date windows follow
+    publishers' deposits: a citation count that changes without a deposit is not re-fetched.
+    """
+    logger = get_run_logger()
+    chosen = _checked_filters(filters)
+    query = query or None
+    settings = load_settings(db=db, crossref_url=crossref_url)
+    _warn_placeholder_mailto(settings, logger)
+    scope = sync_scope(chosen, query)
+    label = scope.removeprefix("works:")
+    client = crossref_client(settings)
+    started = time.perf_counter()
+    with Warehouse(settings.db) as warehouse:
+        watermark, checkpoint = warehouse.state(SOURCE, scope)
+        stored = _date(watermark, "the stored watermark")
+        maxdate = _date(until, "until") or dt.date.today()
+        mindate = _date(since, "since") or stored
+        resume: Checkpoint | None = None
+        if checkpoint and checkpoint.get("unfinished"):
+            window = (checkpoint["since"], checkpoint["until"])
+            asked = (mindate.isoformat() if mindate else None, maxdate.isoformat())
+            if (since is None and until is None) or window == asked:
+                mindate = _date(window[0], "the checkpoint's since")
+                maxdate = _date(window[1], "the checkpoint's until") or maxdate
+                resume = Checkpoint.from_state(checkpoint["resume"])
+                logger.info(
+                    "resuming %s %s..%s from %s",
+                    label,
+                    mindate or "the beginning",
+                    maxdate,
+                    resume.resume_from or "the beginning",
+                )
+            else:
+                # Its watermark never moved, so the next incremental sync covers its window.
+                logger.warning(
+                    "Crossref: not resuming the interrupted window %s..%s of %s; this run's "
+                    "window replaces it",
+                    window[0] or "the beginning",
+                    window[1],
+                    label,
+                )
+        if mindate is not None and mindate > maxdate:
+            raise FatalError(f"Crossref sync: since {mindate} is after until {maxdate}")
+        # A backfill of an older window must not move the watermark, nor any window backwards.
+        # It moves only when the window joins on to it (no gap left between the two).
+        new_watermark = watermark
+        if stored is None or mindate is None or mindate <= stored:
+            new_watermark = max(filter(None, [maxdate, stored])).isoformat()
+        window_filters: dict[str, str] = {**chosen, "until-update-date": maxdate.isoformat()}
+        if mindate is not None:
+            window_filters["from-update-date"] = mindate.isoformat()
+        run_id = warehouse.start_run(
+            SOURCE,
+            "works-sync",
+            {
+                "filters": chosen,
+                "query": query,
+                "since": mindate.isoformat() if mindate else None,
+                "until": maxdate.isoformat(),
+                "resume_from": resume.to_state()["resume_from"] if resume else None,
+            },
+        )
+        base = {
+            "unfinished": True,
+            "filters": chosen,
+            "query": query,
+            "since": mindate.isoformat() if mindate else None,
+            "until": maxdate.isoformat(),
+        }
+        totals = LoadCounts()
+        reasons: dict[str, int] = {}
+        pages = restarts = 0
+        cursor_delivered = 0  # works the current cursor delivered
+        cursor_announced: int | None = None
+        cursor_started_at = 0  # totals.fetched when the current cursor started
+        try:
+            for page in list_work_pages(
+                client, window_filters, query, settings.crossref_rows, resume
+            ):
+                if page.restarts != restarts or pages == 0:
+                    restarts, cursor_delivered, cursor_started_at = page.restarts, 0, totals.fetched
+                pages = page.number
+                cursor_delivered += page.items
+                cursor_announced = page.total_results
+                batch_id = f"works:{run_id}:{page.number}"
+                state = StateUpdate(
+                    SOURCE, scope, watermark, {**base, "resume": page.checkpoint.to_state()}
+                )
+                items = parse_works(page.body, origin=f"{page.origin} (page {page.number})")
+                outcome = validate_and_load_works(
+                    warehouse,
+                    items,
+                    batch_id=batch_id,
+                    run_id=run_id,
+                    state=state,
+                    max_failed_fraction=settings.max_failed_fraction,
+                )
+                totals.add(outcome.counts)
+                for name, count in outcome.quarantine_reasons.items():
+                    reasons[name] = reasons.get(name, 0) + count
+                expected = cursor_started_at + (page.total_results or 0)
+                progress.report(f"Crossref {label}", totals.fetched, max(expected, totals.fetched))
+            # The window is complete: move the watermark and clear the checkpoint.
+            warehouse.save_state(StateUpdate(SOURCE, scope, new_watermark, None))
+            run = warehouse.finish_run(run_id, status="completed")
+        except Exception as exc:
+            warehouse.finish_run(run_id, status="failed", error=str(exc))
+            logger.error("Crossref sync failed: %s", exc)
+            raise
+        shortfall = max(0, (cursor_announced or 0) - cursor_delivered)
+        if shortfall:
+            # A response lost after Crossref's scroll advanced skips works no client can ask
+            # for again; a backfill of the window (`since`) fetches them.
+            logger.warning(
+                "Crossref announced %d works for the last cursor of %s but delivered %d",
+                cursor_announced,
+                label,
+                cursor_delivered,
+            )
+        seconds = time.perf_counter() - started
+        window_text = f"{mindate or 'the beginning'}..{maxdate} (update date)"
+        extra: dict[str, Any] = {
+            "filters": f"`{label}`",
+            "window": window_text,
+            "pages": f"{pages} ({restarts} cursor restarts)",
+        }
+        if shortfall:
+            extra["not delivered"] = f"{shortfall} works Crossref announced"
+        if reasons:
+            extra["quarantine reasons"] = "; ".join(f"{k}: {v}" for k, v in sorted(reasons.items()))
+        create_markdown_artifact(
+            key="crossref-sync-summary",
+            markdown=summary_markdown("Crossref sync", run, extra),
+            description=f"Crossref sync of {label}",
+        )
+    return {
+        **{k: run[k] for k in RUN_FIELDS},
+        "seconds": round(seconds, 2),
+        "watermark": new_watermark,
+        "window": [mindate.isoformat() if mindate else None, maxdate.isoformat()],
+        "pages": pages,
+        "cursor_restarts": restarts,
+        "shortfall": shortfall,
+        "quarantine_reasons": reasons,
+    }
+
+
+def _normalised_dois(dois: list[str]) -> tuple[list[str], list[str]]:
+    """(distinct DOIs in the given order, normalised; entries that are not DOIs)."""
+    seen: dict[str, None] = {}
+    invalid: list[str] = []
+    for given in dois:
+        doi = normalise_doi(given)
+        if doi is None or not doi.startswith("10."):
+            invalid.append(given)
+        else:
+            seen.setdefault(doi)
+    return list(seen), invalid
+
+
+@flow(name="crossref-works", log_prints=True)
+def crossref_works(
+    dois: list[str], db: str | None = None, crossref_url: str | None = None
+) -> dict[str, Any]:
+    """Load the Crossref works of a list of DOIs (any case, with or without resolver prefix).
+
+    A DOI Crossref does not know (404) is reported in `not_found` (DOI → message) and logged;
+    an entry that is not a DOI is reported in `invalid`; the other works load. Any other
+    failure (retries running out, a refused request) fails the run: it would fail every DOI.
+    """
+    logger = get_run_logger()
+    wanted, invalid = _normalised_dois(dois)
+    for given in invalid:
+        logger.warning("Crossref works: %r is not a DOI; skipped", given)
+    settings = load_settings(db=db, crossref_url=crossref_url)
+    _warn_placeholder_mailto(settings, logger)
+    client = crossref_client(settings)
+    started = time.perf_counter()
+    not_found: dict[str, str] = {}
+    reasons: dict[str, int] = {}
+    with Warehouse(settings.db) as warehouse:
+        run_id = warehouse.start_run(
+            SOURCE, "works-by-doi", {"dois": len(wanted), "first": wanted[:5]}
+        )
+        try:
+            pending: list[pipeline.Item] = []
+            batches = 0
+
+            def load_pending() -> None:
+                nonlocal batches
+                batches += 1
+                outcome = validate_and_load_works(
+                    warehouse,
+                    pending,
+                    batch_id=f"dois:{run_id}:{batches}",
+                    run_id=run_id,
+                    state=None,
+                    max_failed_fraction=settings.max_failed_fraction,
+                )
+                for name, count in outcome.quarantine_reasons.items():
+                    reasons[name] = reasons.get(name, 0) + count
+                pending.clear()
+
+            for done, reply in enumerate(client.works_by_doi(wanted), 1):
+                if reply.body is None:
+                    not_found[reply.doi] = str(reply.problem)
+                    logger.warning("Crossref works: %s", reply.problem)
+                else:
+                    pending.extend(parse_works(reply.body, origin=f"Crossref work {reply.doi}"))
+                if len(pending) >= DOI_BATCH_SIZE:
+                    load_pending()
+                progress.report("Crossref works by DOI", done, len(wanted))
+            if pending:
+                load_pending()
+            run = warehouse.finish_run(run_id, status="completed")
+        except Exception as exc:
+            warehouse.finish_run(run_id, status="failed", error=str(exc))
+            logger.error("Crossref works failed: %s", exc)
+            raise
+        extra: dict[str, Any] = {"DOIs asked": len(wanted)}
+        if not_found:
+            extra["not found in Crossref"] = ", ".join(f"`{d}`" for d in not_found)
+        if invalid:
+            extra["not DOIs"] = ", ".join(f"`{d}`" for d in invalid)
+        if reasons:
+            extra["quarantine reasons"] = "; ".join(f"{k}: {v}" for k, v in sorted(reasons.items()))
+        create_markdown_artifact(
+            key="crossref-works-summary",
+            markdown=summary_markdown("Crossref works by DOI", run, extra),
+            description=f"Crossref look-up of {len(wanted)} DOIs",
+        )
+    return {
+        **{k: run[k] for k in RUN_FIELDS},
+        "seconds": round(time.perf_counter() - started, 2),
+        "not_found": not_found,
+        "invalid": invalid,
+        "quarantine_reasons": reasons,
+    }

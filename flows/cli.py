@@ -152,6 +152,69 @@ def sync_pubmed(
         console.print(Text(f"  quarantined {count}: {name}"))
 
 
+def _crossref_filters(given: list[str] | None) -> dict[str, str]:
+    """`--filter NAME:VALUE` options as a dict (a value may hold colons: `prefix:10.1234`)."""
+    filters: dict[str, str] = {}
+    for text in given or []:
+        name, colon, value = text.partition(":")
+        if not colon or not name.strip() or not value.strip():
+            errors.print(Text(f"error: --filter takes NAME:VALUE, not {text!r}", style="bold red"))
+            raise typer.Exit(2)
+        if name.strip() in filters:
+            errors.print(Text(f"error: --filter {name.strip()} given twice", style="bold red"))
+            raise typer.Exit(2)
+        filters[name.strip()] = value.strip()
+    return filters
+
+
+@sync_app.command("crossref")
+def sync_crossref(
+    filter_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--filter",
+            "-f",
+            help="A Crossref /works filter NAME:VALUE, repeatable (type:journal-article, "
+            "prefix:10.1234, issn:1234-5679, member:7822, from-pub-date:2020).",
+        ),
+    ] = None,
+    since: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"], help="First update day (inclusive); default: the watermark."
+        ),
+    ] = None,
+    until: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Last update day (inclusive); default: today."),
+    ] = None,
+    query: Annotated[
+        str | None, typer.Option("--query", "-q", help="Crossref free-text query.")
+    ] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Sync the Crossref works matching the filters (incremental by update date)."""
+    _quiet_prefect()
+    from flows.crossref import checked_filters, crossref_sync
+
+    filters = _run(lambda: checked_filters(_crossref_filters(filter_)))
+
+    with _progress_bar():
+        result = _run(
+            lambda: crossref_sync(
+                filters=filters or None,
+                since=since.date().isoformat() if since else None,
+                until=until.date().isoformat() if until else None,
+                query=query,
+                db=str(db),
+            )
+        )
+    start, end = result["window"]
+    _print_counts(f"Crossref sync {start or 'from the beginning'}..{end}", result)
+    for name, count in sorted(result["quarantine_reasons"].items()):
+        console.print(Text(f"  quarantined {count}: {name}"))
+
+
 def _print_files(title: str, result: dict[str, Any]) -> None:
     _print_counts(title, result)
     for entry in result["files"]:
@@ -216,7 +279,9 @@ def sync_pubmed_updates(workers: WorkersOption = None, db: DbOption = DEFAULT_DB
 @app.command("import")
 def import_command(
     files: Annotated[list[Path], typer.Argument(help="Files to load (plain or .gz).")],
-    fmt: Annotated[str, typer.Option("--format", help="The files' format: pubmed.")] = "pubmed",
+    fmt: Annotated[
+        str, typer.Option("--format", help="The files' format: pubmed or crossref.")
+    ] = "pubmed",
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Load local files through the same validate+load path as a sync."""

@@ -11,13 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from connectors.crossref import (
+    DEFAULT_BASE_URL,
     SOURCE,
     WORK_FILTERS,
     Checkpoint,
@@ -30,7 +33,7 @@ from flows import pipeline, progress
 from flows.pubmed import summary_markdown
 from flows.settings import Settings, load_settings
 from schemas.batch import LoadCounts, StateUpdate
-from schemas.errors import FatalError
+from schemas.errors import FatalError, TransientError
 from warehouse.store import Warehouse
 
 # The window of a sync is set by `since`/`until`; filters that would move it are refused.
@@ -43,7 +46,8 @@ POLITE_REQUESTS_PER_SECOND = 10.0
 PUBLIC_REQUESTS_PER_SECOND = 5.0
 # Works per validate+load batch in `crossref_works` (one request per DOI, loaded in batches).
 DOI_BATCH_SIZE = 100
-PLACEHOLDER_MAILTO = "biblioduck@example.org"
+CROSSREF_HOST = urlsplit(DEFAULT_BASE_URL).hostname
+PLACEHOLDER = Settings.model_fields["ncbi_email"].default  # the shipped NCBI_EMAIL example
 RUN_FIELDS = (
     "run_id",
     "status",
@@ -61,6 +65,16 @@ RUN_FIELDS = (
 def parse_works(body: bytes, origin: str) -> list[pipeline.Item]:
     """One Crossref response (a work list or a single work) → records."""
     return pipeline.parse_payload(body, fmt=SOURCE, origin=origin)
+
+
+@task(cache_policy=NO_CACHE)
+def parse_single_works(bodies: list[tuple[str, bytes]]) -> list[pipeline.Item]:
+    """A batch of `/works/{doi}` answers (DOI, body) → records, in order."""
+    return [
+        item
+        for doi, body in bodies
+        for item in pipeline.parse_payload(body, fmt=SOURCE, origin=f"Crossref work {doi}")
+    ]
 
 
 @task(cache_policy=NO_CACHE)
@@ -114,7 +128,9 @@ def _date(value: str | None, name: str) -> dt.date | None:
         ) from None
 
 
-def _checked_filters(filters: Mapping[str, str] | None) -> dict[str, str]:
+def checked_filters(filters: Mapping[str, str] | None) -> dict[str, str]:
+    """The filters of a sync as strings; raises `FatalError` for unknown names and for the
+    date filters that `since`/`until` own. (The CLI calls it before starting a flow.)"""
     chosen = {str(k): str(v) for k, v in (filters or {}).items()}
     window = sorted(set(chosen) & WINDOW_FILTERS)
     if window:
@@ -132,11 +148,13 @@ def _checked_filters(filters: Mapping[str, str] | None) -> dict[str, str]:
 
 
 def _warn_placeholder_mailto(settings: Settings, logger: Any) -> None:
-    if not settings.crossref_mailto and settings.ncbi_email == PLACEHOLDER_MAILTO:
+    """Crossref's own API (not an emulator) should hear a real contact address."""
+    talks_to_crossref = urlsplit(settings.crossref_url).hostname == CROSSREF_HOST
+    if talks_to_crossref and not settings.crossref_mailto and settings.ncbi_email == PLACEHOLDER:
         logger.warning(
             "Crossref: no contact address configured (CROSSREF_MAILTO or NCBI_EMAIL); the "
             "placeholder %s is sent. Set your own to be served by the polite pool.",
-            PLACEHOLDER_MAILTO,
+            PLACEHOLDER,
         )
 
 
@@ -149,6 +167,64 @@ def list_work_pages(
 ) -> Iterator[WorkPage]:
     """The `/works` pages of a window (a generator: fetching happens as the flow consumes it)."""
     return client.iter_work_pages(filters=filters, query=query, rows=rows, resume=resume)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncWindow:
+    """What one sync run reads (`since` None: from the beginning), where it resumes, and
+    where the watermark goes when it completes; `replaces` is the (since, until) of an
+    interrupted run this one does not resume."""
+
+    since: dt.date | None
+    until: dt.date
+    resume: Checkpoint | None
+    watermark_after: str | None
+    replaces: tuple[str | None, str] | None = None
+
+
+def plan_window(
+    since: str | None,
+    until: str | None,
+    watermark: str | None,
+    checkpoint: Mapping[str, Any] | None,
+    *,
+    label: str,
+    today: dt.date | None = None,
+) -> SyncWindow:
+    """The window of a run from its parameters and the scope's stored state.
+
+    An interrupted run is resumed when no window is given, or the same one. The watermark
+    never moves backwards, and moves only when the window joins on to it and starts no later
+    than an interrupted window it replaces: otherwise the next incremental sync would skip
+    what lies before this window."""
+    stored = _date(watermark, "the stored watermark")
+    maxdate = _date(until, "until") or today or dt.date.today()
+    mindate = _date(since, "since") or stored
+    resume: Checkpoint | None = None
+    replaces: tuple[str | None, str] | None = None
+    if checkpoint and checkpoint.get("unfinished"):
+        interrupted = (checkpoint["since"], checkpoint["until"])
+        asked = (mindate.isoformat() if mindate else None, maxdate.isoformat())
+        if (since is None and until is None) or interrupted == asked:
+            mindate = _date(interrupted[0], "the checkpoint's since")
+            maxdate = _date(interrupted[1], "the checkpoint's until") or maxdate
+            resume = Checkpoint.from_state(checkpoint["resume"])
+        else:
+            replaces = interrupted
+    if mindate is not None and mindate > maxdate:
+        start = f"since {mindate}" if since else f"the watermark of {label} ({mindate})"
+        raise FatalError(
+            f"Crossref sync: {start} is after until {maxdate}; give since to backfill an "
+            "older window"
+        )
+    joins = stored is None or mindate is None or mindate <= stored
+    if replaces is not None and mindate is not None:
+        replaced_since = _date(replaces[0], "the checkpoint's since")
+        joins = joins and replaced_since is not None and mindate <= replaced_since
+    watermark_after = watermark
+    if joins:
+        watermark_after = max(filter(None, [maxdate, stored])).isoformat()
+    return SyncWindow(mindate, maxdate, resume, watermark_after, replaces)
 
 
 @flow(name="crossref-sync", log_prints=True)
@@ -165,12 +241,13 @@ def crossref_sync(
     Without `since`, the window starts at the stored watermark of this filter set and query
     (inclusive: the last day is read again, and what comes twice loads as unchanged), or at the
     beginning when there is none; `until` defaults to today. On completion the watermark moves
-    to `until`, never backwards (a backfill of an older window leaves it). A run that failed
-    half-way resumes from the checkpoint of its last loaded page. Update-date windows follow
-    publishers' deposits: a citation count that changes without a deposit is not re-fetched.
+    to `until`, never backwards, and only when the window joins on to it (`plan_window`): a
+    backfill of an older window leaves it. A run that failed half-way resumes from the
+    checkpoint of its last loaded page. Update-date windows follow publishers' deposits: a
+    citation count that changes without a deposit is not fetched again.
     """
     logger = get_run_logger()
-    chosen = _checked_filters(filters)
+    chosen = checked_filters(filters)
     query = query or None
     settings = load_settings(db=db, crossref_url=crossref_url)
     _warn_placeholder_mailto(settings, logger)
@@ -180,40 +257,26 @@ def crossref_sync(
     started = time.perf_counter()
     with Warehouse(settings.db) as warehouse:
         watermark, checkpoint = warehouse.state(SOURCE, scope)
-        stored = _date(watermark, "the stored watermark")
-        maxdate = _date(until, "until") or dt.date.today()
-        mindate = _date(since, "since") or stored
-        resume: Checkpoint | None = None
-        if checkpoint and checkpoint.get("unfinished"):
-            window = (checkpoint["since"], checkpoint["until"])
-            asked = (mindate.isoformat() if mindate else None, maxdate.isoformat())
-            if (since is None and until is None) or window == asked:
-                mindate = _date(window[0], "the checkpoint's since")
-                maxdate = _date(window[1], "the checkpoint's until") or maxdate
-                resume = Checkpoint.from_state(checkpoint["resume"])
-                logger.info(
-                    "resuming %s %s..%s from %s",
-                    label,
-                    mindate or "the beginning",
-                    maxdate,
-                    resume.resume_from or "the beginning",
-                )
-            else:
-                # Its watermark never moved, so the next incremental sync covers its window.
-                logger.warning(
-                    "Crossref: not resuming the interrupted window %s..%s of %s; this run's "
-                    "window replaces it",
-                    window[0] or "the beginning",
-                    window[1],
-                    label,
-                )
-        if mindate is not None and mindate > maxdate:
-            raise FatalError(f"Crossref sync: since {mindate} is after until {maxdate}")
-        # A backfill of an older window must not move the watermark, nor any window backwards.
-        # It moves only when the window joins on to it (no gap left between the two).
-        new_watermark = watermark
-        if stored is None or mindate is None or mindate <= stored:
-            new_watermark = max(filter(None, [maxdate, stored])).isoformat()
+        window = plan_window(since, until, watermark, checkpoint, label=label)
+        mindate, maxdate = window.since, window.until
+        resume, new_watermark = window.resume, window.watermark_after
+        if resume is not None:
+            logger.info(
+                "resuming %s %s..%s from %s",
+                label,
+                mindate or "the beginning",
+                maxdate,
+                resume.resume_from or "the beginning",
+            )
+        if window.replaces is not None:
+            logger.warning(
+                "Crossref: not resuming the interrupted window %s..%s of %s; this run's window "
+                "replaces it, and the watermark stays at %s unless this window covers it",
+                window.replaces[0] or "the beginning",
+                window.replaces[1],
+                label,
+                watermark or "the beginning",
+            )
         window_filters: dict[str, str] = {**chosen, "until-update-date": maxdate.isoformat()}
         if mindate is not None:
             window_filters["from-update-date"] = mindate.isoformat()
@@ -268,6 +331,19 @@ def crossref_sync(
                     reasons[name] = reasons.get(name, 0) + count
                 expected = cursor_started_at + (page.total_results or 0)
                 progress.report(f"Crossref {label}", totals.fetched, max(expected, totals.fetched))
+            shortfall = max(0, (cursor_announced or 0) - cursor_delivered)
+            if shortfall:
+                # A response lost after Crossref's scroll had advanced (a body cut off, retried
+                # by the session) skips works no cursor can give again, and later pages moved
+                # the checkpoint past them: read the whole window again (loads are idempotent).
+                warehouse.save_state(StateUpdate(SOURCE, scope, watermark, None))
+                raise TransientError(
+                    f"Crossref sync of {label}: Crossref announced {cursor_announced} works "
+                    f"for the last cursor but delivered {cursor_delivered}; a response was lost "
+                    "after the cursor had advanced. Nothing loaded is lost and the watermark "
+                    f"stays at {watermark or 'the beginning'}: run the sync again to read the "
+                    "window again."
+                )
             # The window is complete: move the watermark and clear the checkpoint.
             warehouse.save_state(StateUpdate(SOURCE, scope, new_watermark, None))
             run = warehouse.finish_run(run_id, status="completed")
@@ -275,16 +351,6 @@ def crossref_sync(
             warehouse.finish_run(run_id, status="failed", error=str(exc))
             logger.error("Crossref sync failed: %s", exc)
             raise
-        shortfall = max(0, (cursor_announced or 0) - cursor_delivered)
-        if shortfall:
-            # A response lost after Crossref's scroll advanced skips works no client can ask
-            # for again; a backfill of the window (`since`) fetches them.
-            logger.warning(
-                "Crossref announced %d works for the last cursor of %s but delivered %d",
-                cursor_announced,
-                label,
-                cursor_delivered,
-            )
         seconds = time.perf_counter() - started
         window_text = f"{mindate or 'the beginning'}..{maxdate} (update date)"
         extra: dict[str, Any] = {
@@ -292,8 +358,6 @@ def crossref_sync(
             "window": window_text,
             "pages": f"{pages} ({restarts} cursor restarts)",
         }
-        if shortfall:
-            extra["not delivered"] = f"{shortfall} works Crossref announced"
         if reasons:
             extra["quarantine reasons"] = "; ".join(f"{k}: {v}" for k, v in sorted(reasons.items()))
         create_markdown_artifact(
@@ -308,7 +372,6 @@ def crossref_sync(
         "window": [mindate.isoformat() if mindate else None, maxdate.isoformat()],
         "pages": pages,
         "cursor_restarts": restarts,
-        "shortfall": shortfall,
         "quarantine_reasons": reasons,
     }
 
@@ -351,7 +414,7 @@ def crossref_works(
             SOURCE, "works-by-doi", {"dois": len(wanted), "first": wanted[:5]}
         )
         try:
-            pending: list[pipeline.Item] = []
+            pending: list[tuple[str, bytes]] = []
             batches = 0
 
             def load_pending() -> None:
@@ -359,7 +422,7 @@ def crossref_works(
                 batches += 1
                 outcome = validate_and_load_works(
                     warehouse,
-                    pending,
+                    parse_single_works(pending),
                     batch_id=f"dois:{run_id}:{batches}",
                     run_id=run_id,
                     state=None,
@@ -374,7 +437,7 @@ def crossref_works(
                     not_found[reply.doi] = str(reply.problem)
                     logger.warning("Crossref works: %s", reply.problem)
                 else:
-                    pending.extend(parse_works(reply.body, origin=f"Crossref work {reply.doi}"))
+                    pending.append((reply.doi, reply.body))
                 if len(pending) >= DOI_BATCH_SIZE:
                     load_pending()
                 progress.report("Crossref works by DOI", done, len(wanted))

@@ -21,7 +21,7 @@ from connectors.pubmed.client import EutilsClient, QuerySlice
 from flows import pipeline, progress
 from flows.settings import Settings, load_settings
 from schemas.batch import LoadCounts, StateUpdate
-from schemas.errors import BiblioduckError, FatalError, TransientError
+from schemas.errors import FatalError, TransientError
 from warehouse.store import Warehouse
 
 SOURCE = "pubmed"
@@ -63,11 +63,12 @@ def validate_and_load(
     run_id: str,
     state: StateUpdate | None,
     max_failed_fraction: float,
+    source: str = SOURCE,
 ) -> pipeline.BatchOutcome:
     return pipeline.process_items(
         warehouse,
         items,
-        source=SOURCE,
+        source=source,
         batch_id=batch_id,
         run_id=run_id,
         state=state,
@@ -159,7 +160,9 @@ def pubmed_sync(
             )
         # A backfill of an older window must not move the watermark backwards.
         advances_watermark = since is None or watermark is None or _date(since) <= _date(watermark)  # type: ignore[operator]
-        new_watermark = maxdate.isoformat() if advances_watermark else watermark
+        new_watermark = watermark
+        if advances_watermark:
+            new_watermark = max(filter(None, [maxdate, _date(watermark)])).isoformat()
         run_id = warehouse.start_run(
             SOURCE,
             "eutils-sync",
@@ -218,7 +221,8 @@ def pubmed_sync(
             # The window is complete: move the watermark and clear the checkpoint.
             warehouse.save_state(StateUpdate(SOURCE, scope, new_watermark, None))
             run = warehouse.finish_run(run_id, status="completed")
-        except BiblioduckError as exc:
+        except Exception as exc:
+            # Any failure, ours or not, must leave the run row saying so.
             warehouse.finish_run(run_id, status="failed", error=str(exc))
             logger.error("PubMed sync failed: %s", exc)
             raise
@@ -287,6 +291,7 @@ def import_files(paths: list[str], fmt: str = "pubmed", db: str | None = None) -
                         run_id=run_id,
                         state=None,
                         max_failed_fraction=settings.max_failed_fraction,
+                        source=source,
                     )
                     counts.add(outcome.counts)
                     progress.report(f"import {path.name}", counts.fetched, None)
@@ -296,7 +301,7 @@ def import_files(paths: list[str], fmt: str = "pubmed", db: str | None = None) -
                     logger.warning(entry["refused"])
                 files.append(entry)
             run = warehouse.finish_run(run_id, status="completed")
-        except BiblioduckError as exc:
+        except Exception as exc:
             warehouse.finish_run(run_id, status="failed", error=str(exc))
             raise
         create_markdown_artifact(

@@ -25,7 +25,6 @@ from flows.pipeline import FILE_BATCH_SIZE
 from flows.pubmed import summary_markdown
 from flows.settings import Settings, load_settings
 from schemas.batch import LoadCounts
-from schemas.errors import BiblioduckError
 from warehouse.store import LedgerEntry, Warehouse
 
 SOURCE = "pubmed"
@@ -157,7 +156,7 @@ def load_bulk_files(
                 )
                 progress.report(f"{kind} files", index + 1, len(todo))
             run = warehouse.finish_run(run_id, status="completed")
-        except BiblioduckError as exc:
+        except Exception as exc:
             # Files go in order, so the one that failed is the first not loaded.
             if len(loaded) < len(todo):
                 failed, md5 = todo[len(loaded)]

@@ -1,0 +1,75 @@
+"""`biblioduck import FILE --format crossref` (the import_files flow) on the real recorded Crossref
+responses: every work loads once, the untitled journal issue is quarantined, a second import
+changes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flows.pubmed import import_files
+from tests.flow_helpers import warehouse_rows
+
+pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
+
+# Every recorded Crossref body that holds works (the error bodies are refused, not imported).
+WORK_FILES = {
+    "commonmeta__crossref.json": 1,
+    "fatcat__crossref_api_works.json": 3,
+    "habanero__work_10.1016_j.neurobiolaging.2010.03.024.json": 1,
+    "habanero__work_10.1038_srep16696.json": 1,
+    "habanero__work_10.1109_icdcsw.2003.1203662.json": 1,
+    "habanero__work_10.3892_ijo_00000353.json": 1,
+    "habanero__works_cursor_page1.json": 20,
+    "habanero__works_cursor_page2.json": 20,
+    "habanero__works_cursor_page3.json": 20,
+    "habanero__works_sample2.json": 2,
+}
+UNTITLED = "10.7752/jpes.2018.03256"  # a journal-issue without a title
+
+
+@pytest.fixture(scope="module")
+def imported(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    paths = [str(fixtures_dir / "crossref" / name) for name in WORK_FILES]
+    db = tmp_path_factory.mktemp("import") / "crossref.duckdb"
+    first = import_files(paths=paths, fmt="crossref", db=str(db))
+    return db, paths, first
+
+
+def test_every_recorded_work_imports_once(imported) -> None:
+    db, paths, first = imported
+    assert [(Path(f["file"]).name, f["fetched"]) for f in first["files"]] == list(
+        WORK_FILES.items()
+    )
+    assert (first["fetched"], first["inserted"], first["quarantined"]) == (70, 69, 1)
+    assert warehouse_rows(db, "SELECT source, kind, status FROM runs") == [
+        ("crossref", "import", "completed")
+    ]
+    assert warehouse_rows(
+        db,
+        "SELECT source, count(*), count(DISTINCT doi), count(*) FILTER (WHERE doi = lower(doi)), "
+        "count(title), count(journal), count(pub_year), count(*) FILTER (WHERE len(authors) > 0), "
+        "count(*) FILTER (WHERE len(metrics) = 1) FROM records GROUP BY source",
+    ) == [("crossref", 69, 69, 69, 69, 64, 62, 57, 69)]
+    assert warehouse_rows(db, "SELECT source_id, failed_expectations FROM quarantine") == [
+        (UNTITLED, ["records.expect_column_values_to_be_in_set(has_title)"])
+    ]
+    again = import_files(paths=paths, fmt="crossref", db=str(db))
+    assert (again["fetched"], again["inserted"], again["updated"], again["unchanged"]) == (
+        70,
+        0,
+        0,
+        69,
+    )
+    assert warehouse_rows(db, "SELECT count(*) FROM quarantine") == [(1,)]
+    assert warehouse_rows(db, "SELECT count(*) FROM record_versions") == [(69,)]
+
+
+def test_an_import_labels_its_bookkeeping_with_its_format(imported) -> None:
+    db, _paths, _first = imported
+    assert warehouse_rows(
+        db,
+        "SELECT DISTINCT source FROM (SELECT source FROM validation_results UNION ALL "
+        "SELECT source FROM quarantine UNION ALL SELECT source FROM raw_payloads)",
+    ) == [("crossref",)]

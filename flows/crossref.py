@@ -30,8 +30,8 @@ from connectors.crossref import (
 )
 from connectors.http import PoliteSession
 from flows import pipeline, progress
-from flows.pubmed import summary_markdown
 from flows.settings import Settings, load_settings
+from flows.summary import summary_markdown
 from schemas.batch import LoadCounts, StateUpdate
 from schemas.errors import FatalError, TransientError
 from warehouse.store import Warehouse

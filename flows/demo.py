@@ -4,6 +4,8 @@ what landed and how to query it. Running it again loads nothing new."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +13,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from flows.pubmed import EARLIEST, pubmed_sync
+from flows.crossref import crossref_sync
+from flows.oai import SEED_QUERY, oai_harvest
+from flows.pubmed import pubmed_sync
 from sandbox.corpus import demo_corpus
+from sandbox.crossref import CrossrefEmulator, crossref_demo_corpus
 from sandbox.eutils import EutilsEmulator
+from sandbox.oaipmh import PURE_PATH
+from sandbox.oaipmh import build_emulator as build_oai_emulator
 from sandbox.server import serve
 from warehouse.status import read_only_query
 
@@ -40,26 +47,83 @@ EXAMPLES = [
 ]
 
 
-def run_demo(db: Path, *, console: Console) -> dict[str, Any]:
-    """Serve the demo corpus on loopback, sync it, print what landed; return the sync result."""
-    corpus = demo_corpus()
-    console.print(f"biblioduck demo: serving {len(corpus)} generated PubMed records on 127.0.0.1")
-    with serve(EutilsEmulator(corpus)) as base_url:
-        result = pubmed_sync(query=DEMO_QUERY, db=str(db), eutils_url=base_url)
+@dataclass(frozen=True, slots=True)
+class DemoSource:
+    """One emulated source of the demo: what it serves and the flow that syncs it."""
 
-    start, end = result["window"]
-    window = f"up to {end}" if start == EARLIEST.isoformat() else f"{start}..{end}"
-    counts = Table(title=f"PubMed sync of the demo corpus ({window})")
+    name: str
+    describe: str
+    sync: Callable[[Path], dict[str, Any]]
+
+
+def _pubmed(db: Path) -> dict[str, Any]:
+    with serve(EutilsEmulator(demo_corpus())) as base_url:
+        return pubmed_sync(query=DEMO_QUERY, db=str(db), eutils_url=base_url)
+
+
+def _crossref(db: Path) -> dict[str, Any]:
+    with serve(CrossrefEmulator(crossref_demo_corpus())) as base_url:
+        return crossref_sync(db=str(db), crossref_url=base_url)
+
+
+DEMO_OAI_REPOSITORY = "sandbox-pure-portal"
+
+
+def _oai(db: Path) -> dict[str, Any]:
+    app, _portal = build_oai_emulator()
+    with serve(app) as base_url:
+        return oai_harvest(
+            endpoint=base_url + PURE_PATH,
+            metadata_prefix="mods",
+            db=str(db),
+            repository=DEMO_OAI_REPOSITORY,  # one watermark, whatever port the emulator gets
+            requests_per_second=50.0,
+        )
+
+
+SOURCES = [
+    DemoSource("PubMed", "400 generated PubMed records (E-utilities emulator)", _pubmed),
+    DemoSource("Crossref", "150 generated Crossref works, 50 sharing DOIs with PubMed", _crossref),
+    DemoSource("Pure portal", "a Pure-like research portal over OAI-PMH (with the seed)", _oai),
+]
+
+COUNTS = ("fetched", "inserted", "updated", "unchanged", "deleted", "quarantined")
+
+
+def _print_seed(db: Path, console: Console) -> None:
+    """The record the project was started from, as `records` holds it (flows.oai.SEED_QUERY)."""
+    columns, rows = read_only_query(db, SEED_QUERY)
+    if not rows:
+        return
+    seed = Table(title="The seed record, from `records`", show_lines=True)
+    seed.add_column("fact")
+    seed.add_column("value")
+    for name, value in zip(columns, rows[0], strict=True):
+        text = str(value)
+        seed.add_row(name, Text(text if len(text) <= 300 else text[:297] + "…"))
+    console.print(seed)
+
+
+def run_demo(db: Path, *, console: Console) -> dict[str, Any]:
+    """Serve each demo corpus on loopback, sync it with its flow, print what landed."""
+    results: dict[str, dict[str, Any]] = {}
+    for source in SOURCES:
+        console.print(f"biblioduck demo: syncing {source.describe} from 127.0.0.1")
+        results[source.name] = source.sync(db)
+
+    counts = Table(title="What this run did")
     counts.add_column("what")
-    counts.add_column("count", justify="right")
-    for key in ("fetched", "inserted", "updated", "unchanged", "deleted", "quarantined"):
-        counts.add_row(key, Text(str(result[key])))
-    counts.add_row("seconds", f"{result['seconds']:.1f}")
+    for name in results:
+        counts.add_column(name, justify="right")
+    for key in COUNTS:
+        counts.add_row(key, *(Text(str(r.get(key, 0))) for r in results.values()))
+    counts.add_row("seconds", *(Text(f"{r['seconds']:.1f}") for r in results.values()))
     console.print(counts)
-    if result["inserted"] == 0 and result["updated"] == 0:
+    if not any(r["inserted"] or r["updated"] or r.get("deleted") for r in results.values()):
         console.print("Nothing new since the last sync: the warehouse is unchanged.")
-    for name, count in sorted(result["quarantine_reasons"].items()):
-        console.print(Text(f"  quarantined {count} record(s): {name}"))
+    for name, result in results.items():
+        for reason, count in sorted(result["quarantine_reasons"].items()):
+            console.print(Text(f"  {name}: quarantined {count} record(s): {reason}"))
 
     columns, rows = read_only_query(db, LANDED_SQL)
     landed = Table(title=f"What is in {db} (view `records`)")
@@ -68,9 +132,10 @@ def run_demo(db: Path, *, console: Console) -> dict[str, Any]:
     for row in rows:
         landed.add_row(*(Text(str(v)) for v in row))
     console.print(landed)
+    _print_seed(db, console)
     console.print(
         "Query it (or open the file with any DuckDB client, e.g. `duckdb " + str(db) + "`):"
     )
     for example in EXAMPLES:
         console.print(Text(f"  .venv/bin/{example}"), soft_wrap=True)
-    return result
+    return {"sources": results}

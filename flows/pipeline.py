@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from connectors.crossref.parse import iter_crossref_records
+from connectors.oaipmh.parse import iter_oai_records
 from connectors.pubmed.parse import iter_pubmed_records
 from expectations.validate import validate_batch
 from schemas.batch import LoadCounts, StateUpdate, ValidatedBatch
@@ -25,7 +26,11 @@ Item = Record | Deletion
 Parser = Callable[..., Iterator[Item]]
 
 # Formats `biblioduck import` understands: name -> streaming parser (bytes/path -> items).
-PARSERS: dict[str, Parser] = {"pubmed": iter_pubmed_records, "crossref": iter_crossref_records}
+PARSERS: dict[str, Parser] = {
+    "pubmed": iter_pubmed_records,
+    "crossref": iter_crossref_records,
+    "oai": iter_oai_records,
+}
 
 # Records per validate+load batch when reading files: bounds memory on 30,000-record files.
 FILE_BATCH_SIZE = 5000

@@ -20,6 +20,7 @@ from connectors.http import PoliteSession
 from connectors.pubmed.client import EutilsClient, QuerySlice
 from flows import pipeline, progress
 from flows.settings import Settings, load_settings
+from flows.summary import summary_markdown
 from schemas.batch import LoadCounts, StateUpdate
 from schemas.errors import FatalError, TransientError
 from warehouse.store import Warehouse
@@ -102,24 +103,6 @@ def _client(settings: Settings) -> EutilsClient:
         session=session,
         batch_size=settings.eutils_batch_size,
     )
-
-
-def summary_markdown(title: str, run: dict[str, Any], extra: dict[str, Any]) -> str:
-    rows = [
-        ("fetched", run["fetched"]),
-        ("inserted", run["inserted"]),
-        ("updated", run["updated"]),
-        ("unchanged", run["unchanged"]),
-        ("stale (older than stored)", run["stale"]),
-        ("deleted", run["deleted"]),
-        ("quarantined", run["quarantined"]),
-        ("seconds", f"{run['seconds']:.1f}" if run["seconds"] is not None else "-"),
-    ]
-    lines = [f"# {title}", "", f"run `{run['run_id']}`: **{run['status']}**", ""]
-    lines += ["| what | count |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in rows]
-    for key, value in extra.items():
-        lines.append(f"\n**{key}**: {value}")
-    return "\n".join(lines)
 
 
 @flow(name="pubmed-sync", log_prints=True)

@@ -22,8 +22,8 @@ from connectors.pubmed.files import BulkFile, BulkKind, bulk_session, fetch_md5,
 from flows import pipeline, progress
 from flows.bulk import PreparedFile, PrepareSettings, clear_spool, prepare_file
 from flows.pipeline import FILE_BATCH_SIZE
-from flows.pubmed import summary_markdown
 from flows.settings import Settings, load_settings
+from flows.summary import summary_markdown
 from schemas.batch import LoadCounts
 from warehouse.store import LedgerEntry, Warehouse
 

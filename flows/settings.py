@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -72,6 +73,20 @@ class Settings(BaseSettings):
         le=1000,
         validation_alias=AliasChoices("BIBLIODUCK_CROSSREF_ROWS", "crossref_rows"),
         description="Works per Crossref page.",
+    )
+    oai_repositories: list[dict[str, Any]] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("BIBLIODUCK_OAI_REPOSITORIES", "oai_repositories"),
+        description="Nightly OAI-PMH harvests, JSON: "
+        '[{"endpoint": "https://…/oai", "metadata_prefix": "oai_dc", "set": null}]',
+    )
+    oai_requests_per_second: float = Field(
+        default=1.0,
+        gt=0,
+        validation_alias=AliasChoices(
+            "BIBLIODUCK_OAI_REQUESTS_PER_SECOND", "oai_requests_per_second"
+        ),
+        description="Requests per second to one OAI-PMH repository.",
     )
     pubmed_files_url: str = Field(
         default="https://ftp.ncbi.nlm.nih.gov/pubmed",

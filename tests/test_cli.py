@@ -165,7 +165,12 @@ def test_demo_twice_loads_then_changes_nothing(tmp_path):
     assert "inserted" in first.output and "Query it" in first.output
     fingerprint = "select count(*), sum(hash(source, source_id, title)) from records"
     once = warehouse_rows(db, fingerprint)
-    assert once[0][0] == 400
+    assert once[0][0] == 400 + 150 + 43  # PubMed, Crossref, the Pure-like portal
+    seed = warehouse_rows(
+        db,
+        "select count(*) from records where title = 'Interleukins in Cancer Therapy: Rationale and Current Status'",
+    )
+    assert seed == [(1,)]
     second = invoke("demo", "--db", str(db))
     assert second.exit_code == 0
     assert "Nothing new since the last sync" in second.output

@@ -171,7 +171,7 @@ SELECT
     len("references") AS reference_count,
     loaded_at,
     -- beyond the contract's minimum: everything else the record knows
-    source_version, record_status, identifiers, title_markup, vernacular_title,
+    source_version, record_status, endpoint, identifiers, title_markup, vernacular_title,
     abstract_sections, languages,
     list_filter(authors, lambda a: a.role <> 'author') AS other_contributors,
     journal_abbrev, issn_print, issn_electronic, issn_linking, nlm_unique_id, publisher,

@@ -12,7 +12,11 @@ response's `<request>` element), `identifiers` start with ("oai", identifier), `
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import gzip
+import os
+from collections.abc import Collection, Iterator
+from pathlib import Path
+from typing import BinaryIO
 
 from lxml import etree
 
@@ -159,3 +163,26 @@ def _datacite_resource(wrapper: Element, origin: str, identifier: str) -> Elemen
     raise UnsupportedMetadataError(
         f"{origin}: record {identifier}: an oai_datacite wrapper without a DataCite <resource>"
     )
+
+
+def iter_oai_records(
+    source: bytes | str | os.PathLike[str] | BinaryIO, *, origin: str
+) -> Iterator[Record | Deletion]:
+    """The records and deletions of a saved ListRecords/GetRecord response (gzip detected).
+
+    A response is one page (a few MB at most), so it is read whole; `endpoint` comes from the
+    response's `<request>` element."""
+    if isinstance(source, (bytes, bytearray)):
+        body = bytes(source)
+    elif isinstance(source, (str, os.PathLike)):
+        body = Path(source).read_bytes()
+    else:
+        body = source.read()
+    if body[:2] == b"\x1f\x8b":
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError) as problem:
+            raise MalformedPayloadError(
+                f"{origin}: the gzip stream is truncated or corrupt ({problem})"
+            ) from None
+    yield from parse_records(body, origin=origin)

@@ -29,7 +29,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 SUITE_DIR = Path(__file__).resolve().parent
-SUITES = ("records", "authors")
+SUITES = ("records", "authors", "crossref")
+# Suites every batch gets, and those only one source's batches get.
+SHARED_SUITES = ("records", "authors")
+SOURCE_SUITES = {"crossref": ("crossref",)}
 ROW = "_row"  # the record's index in the batch: how failures find their record
 
 # The earliest plausible publication year per source (the `min_year` suite parameter).
@@ -164,6 +167,28 @@ def authors_frame(records: list[Record]) -> pd.DataFrame:
     return pd.DataFrame({c: rows.get(c, []) for c in columns})
 
 
+def crossref_frame(records: list[Record]) -> pd.DataFrame:
+    """What the `crossref` suite reads: the id, DOI, version, type and citation count."""
+    import pandas as pd
+
+    citations = [next((m.value for m in r.metrics if m.name == "citations"), None) for r in records]
+    return pd.DataFrame(
+        {
+            ROW: range(len(records)),
+            "source_id": [r.source_id for r in records],
+            "doi": [r.doi for r in records],
+            "source_version": [r.source_version for r in records],
+            "crossref_type": [
+                r.publication_types[0] if r.publication_types else None for r in records
+            ],
+            "citations": pd.array(citations, dtype="Int64"),
+        }
+    )
+
+
+FRAMES = {"records": records_frame, "authors": authors_frame, "crossref": crossref_frame}
+
+
 def dedupe_last(records: list[Record]) -> list[Record]:
     """Keep the last record per (source, source_id), in first-seen order; id-less ones all stay.
 
@@ -193,10 +218,8 @@ def validate_batch(
     validator = _validator()
     summaries = []
     failed: dict[int, list[str]] = defaultdict(list)
-    for suite_name, frame in (
-        ("records", records_frame(records)),
-        ("authors", authors_frame(records)),
-    ):
+    for suite_name in SHARED_SUITES + SOURCE_SUITES.get(source, ()):
+        frame = FRAMES[suite_name](records)
         by_row, counts, success = validator.validate(suite_name, frame, source=source)
         for row, names in by_row.items():
             failed[row].extend(names)

@@ -72,7 +72,9 @@ class Subject:
 @dataclass(slots=True)
 class DateEntry:
     """A dated event other than the publication date: kind is article_date (electronic),
-    received, accepted, revised, pubmed, medline, entrez, completed, created, …"""
+    received, accepted, revised, pubmed, medline, entrez (History statuses), completed,
+    created, last_revised (the record's own revision), book_beginning, book_ending,
+    contribution (books), published-print, deposited, indexed (Crossref), …"""
 
     kind: str
     date: dt.date | None

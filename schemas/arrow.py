@@ -58,21 +58,42 @@ def record_schema() -> pa.Schema:
     return pa.schema(_fields(Record))
 
 
-def _plain(value: Any) -> Any:
-    # dataclasses.asdict deep-copies; this walks slots directly (3-4x faster on 30k records).
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if hasattr(value, "__dataclass_fields__"):
-        return {name: _plain(getattr(value, name)) for name in value.__dataclass_fields__}
-    return value
+def _unwrap_optional(hint: Any) -> Any:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
+        return inner
+    return hint
 
 
-_COLUMN_NAMES = tuple(f.name for f in dataclasses.fields(Record) if f.name not in NOT_COLUMNS)
+@cache
+def _converter(cls: Any) -> Any:
+    """A function turning one `cls` instance into a dict of plain values, generated once per
+    dataclass: a generic recursive walk (dataclasses.asdict, or hasattr checks on every value)
+    cost ~280 µs per PubMed record, this ~25 µs."""
+    hints = typing.get_type_hints(cls)
+    namespace: dict[str, Any] = {}
+    parts = []
+    for number, f in enumerate(dataclasses.fields(cls)):
+        if f.name in NOT_COLUMNS:
+            continue
+        hint = _unwrap_optional(hints[f.name])
+        value = f"o.{f.name}"
+        if typing.get_origin(hint) is list and dataclasses.is_dataclass(typing.get_args(hint)[0]):
+            namespace[f"c{number}"] = _converter(typing.get_args(hint)[0])
+            value = f"[c{number}(v) for v in o.{f.name}]"
+        elif dataclasses.is_dataclass(hint):
+            namespace[f"c{number}"] = _converter(hint)
+            value = f"(None if o.{f.name} is None else c{number}(o.{f.name}))"
+        parts.append(f"{f.name!r}: {value}")
+    source = "def convert(o):\n    return {" + ", ".join(parts) + "}\n"
+    exec(source, namespace)  # noqa: S102 - code generated from our own dataclass fields
+    return namespace["convert"]
 
 
 def record_row(record: Record) -> dict[str, Any]:
-    """One record as a plain dict of its columns."""
-    return {name: _plain(getattr(record, name)) for name in _COLUMN_NAMES}
+    """One record as a plain dict of its columns (lists of scalars are shared, not copied)."""
+    row: dict[str, Any] = _converter(Record)(record)
+    return row
 
 
 def records_table(records: Iterable[Record]) -> pa.Table:

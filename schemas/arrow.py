@@ -82,7 +82,8 @@ def _converter(cls: Any) -> Any:
             namespace[f"c{number}"] = _converter(typing.get_args(hint)[0])
             value = f"[c{number}(v) for v in o.{f.name}]"
         elif dataclasses.is_dataclass(hint):
-            namespace[f"c{number}"] = _converter(hint)
+            nested: Any = hint
+            namespace[f"c{number}"] = _converter(nested)
             value = f"(None if o.{f.name} is None else c{number}(o.{f.name}))"
         parts.append(f"{f.name!r}: {value}")
     source = "def convert(o):\n    return {" + ", ".join(parts) + "}\n"

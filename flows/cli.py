@@ -219,7 +219,10 @@ def sync_oai(
         str, typer.Argument(help="OAI-PMH base URL, e.g. https://zenodo.org/oai2d")
     ],
     prefix: Annotated[
-        str, typer.Option("--prefix", help="metadataPrefix: oai_dc, datacite, mods (Pure).")
+        str,
+        typer.Option(
+            "--prefix", help="metadataPrefix: oai_dc, datacite, mods (Pure), oai_cerif_openaire."
+        ),
     ] = "oai_dc",
     set_spec: Annotated[str | None, typer.Option("--set", help="Only this setSpec.")] = None,
     since: Annotated[

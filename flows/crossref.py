@@ -31,7 +31,8 @@ from connectors.crossref import (
 from connectors.http import PoliteSession
 from flows import pipeline, progress
 from flows.settings import Settings, load_settings
-from flows.summary import summary_markdown
+from flows.summary import RUN_FIELDS, add_reasons, reasons_text, summary_markdown
+from flows.tasks import validate_and_load
 from schemas.batch import LoadCounts, StateUpdate
 from schemas.errors import FatalError, TransientError
 from warehouse.store import Warehouse
@@ -48,17 +49,6 @@ PUBLIC_REQUESTS_PER_SECOND = 5.0
 DOI_BATCH_SIZE = 100
 CROSSREF_HOST = urlsplit(DEFAULT_BASE_URL).hostname
 PLACEHOLDER = Settings.model_fields["ncbi_email"].default  # the shipped NCBI_EMAIL example
-RUN_FIELDS = (
-    "run_id",
-    "status",
-    "fetched",
-    "inserted",
-    "updated",
-    "unchanged",
-    "stale",
-    "deleted",
-    "quarantined",
-)
 
 
 @task(cache_policy=NO_CACHE)
@@ -75,28 +65,6 @@ def parse_single_works(bodies: list[tuple[str, bytes]]) -> list[pipeline.Item]:
         for doi, body in bodies
         for item in pipeline.parse_payload(body, fmt=SOURCE, origin=f"Crossref work {doi}")
     ]
-
-
-@task(cache_policy=NO_CACHE)
-def validate_and_load_works(
-    warehouse: Warehouse,
-    items: list[pipeline.Item],
-    *,
-    batch_id: str,
-    run_id: str,
-    state: StateUpdate | None,
-    max_failed_fraction: float,
-) -> pipeline.BatchOutcome:
-    """Validate a batch of Crossref records and load it, with `state`, in one transaction."""
-    return pipeline.process_items(
-        warehouse,
-        items,
-        source=SOURCE,
-        batch_id=batch_id,
-        run_id=run_id,
-        state=state,
-        max_failed_fraction=max_failed_fraction,
-    )
 
 
 def sync_scope(filters: Mapping[str, str], query: str | None) -> str:
@@ -318,17 +286,17 @@ def crossref_sync(
                     SOURCE, scope, watermark, {**base, "resume": page.checkpoint.to_state()}
                 )
                 items = parse_works(page.body, origin=f"{page.origin} (page {page.number})")
-                outcome = validate_and_load_works(
+                outcome = validate_and_load(
                     warehouse,
                     items,
+                    source=SOURCE,
                     batch_id=batch_id,
                     run_id=run_id,
                     state=state,
                     max_failed_fraction=settings.max_failed_fraction,
                 )
                 totals.add(outcome.counts)
-                for name, count in outcome.quarantine_reasons.items():
-                    reasons[name] = reasons.get(name, 0) + count
+                add_reasons(reasons, outcome.quarantine_reasons)
                 expected = cursor_started_at + (page.total_results or 0)
                 progress.report(f"Crossref {label}", totals.fetched, max(expected, totals.fetched))
             shortfall = max(0, (cursor_announced or 0) - cursor_delivered)
@@ -359,7 +327,7 @@ def crossref_sync(
             "pages": f"{pages} ({restarts} cursor restarts)",
         }
         if reasons:
-            extra["quarantine reasons"] = "; ".join(f"{k}: {v}" for k, v in sorted(reasons.items()))
+            extra["quarantine reasons"] = reasons_text(reasons)
         create_markdown_artifact(
             key="crossref-sync-summary",
             markdown=summary_markdown("Crossref sync", run, extra),
@@ -420,16 +388,16 @@ def crossref_works(
             def load_pending() -> None:
                 nonlocal batches
                 batches += 1
-                outcome = validate_and_load_works(
+                outcome = validate_and_load(
                     warehouse,
                     parse_single_works(pending),
+                    source=SOURCE,
                     batch_id=f"dois:{run_id}:{batches}",
                     run_id=run_id,
                     state=None,
                     max_failed_fraction=settings.max_failed_fraction,
                 )
-                for name, count in outcome.quarantine_reasons.items():
-                    reasons[name] = reasons.get(name, 0) + count
+                add_reasons(reasons, outcome.quarantine_reasons)
                 pending.clear()
 
             for done, reply in enumerate(client.works_by_doi(wanted), 1):
@@ -454,7 +422,7 @@ def crossref_works(
         if invalid:
             extra["not DOIs"] = ", ".join(f"`{d}`" for d in invalid)
         if reasons:
-            extra["quarantine reasons"] = "; ".join(f"{k}: {v}" for k, v in sorted(reasons.items()))
+            extra["quarantine reasons"] = reasons_text(reasons)
         create_markdown_artifact(
             key="crossref-works-summary",
             markdown=summary_markdown("Crossref works by DOI", run, extra),

@@ -22,23 +22,13 @@ from connectors.http import PoliteSession
 from connectors.oaipmh import SOURCE, OaiClient, OaiPage, format_datestamp
 from flows import pipeline, progress
 from flows.settings import Settings, load_settings
-from flows.summary import summary_markdown
+from flows.summary import RUN_FIELDS, add_reasons, reasons_text, summary_markdown
+from flows.tasks import validate_and_load
 from schemas.batch import LoadCounts, StateUpdate
 from schemas.errors import FatalError
 from warehouse.store import Warehouse
 
 # OAI-PMH states no rate limit, and many repositories are small institutional servers: be slow.
-RUN_FIELDS = (
-    "run_id",
-    "status",
-    "fetched",
-    "inserted",
-    "updated",
-    "unchanged",
-    "stale",
-    "deleted",
-    "quarantined",
-)
 # What an entry of `oai_harvest_many`'s list may say (endpoint is required).
 REPOSITORY_KEYS = frozenset(
     {"endpoint", "metadata_prefix", "set", "repository", "requests_per_second"}
@@ -75,29 +65,6 @@ WHERE source = 'oai'
 def parse_page(page: OaiPage) -> list[pipeline.Item]:
     """One ListRecords answer → its records and deletions (those not yielded before)."""
     return page.records()
-
-
-@task(cache_policy=NO_CACHE)
-def validate_and_load_page(
-    warehouse: Warehouse,
-    items: list[pipeline.Item],
-    *,
-    batch_id: str,
-    run_id: str,
-    state: StateUpdate,
-    max_failed_fraction: float,
-) -> pipeline.BatchOutcome:
-    """Validate one page's records and load them, deletions and `state` included, in one
-    transaction."""
-    return pipeline.process_items(
-        warehouse,
-        items,
-        source=SOURCE,
-        batch_id=batch_id,
-        run_id=run_id,
-        state=state,
-        max_failed_fraction=max_failed_fraction,
-    )
 
 
 def harvest_scope(repository: str, metadata_prefix: str, set_spec: str | None) -> str:
@@ -259,17 +226,17 @@ def oai_harvest(
                     {**base, "resume_from": page.resume_from, "max_datestamp": seen_max},
                 )
                 items = parse_page(page)
-                outcome = validate_and_load_page(
+                outcome = validate_and_load(
                     warehouse,
                     items,
+                    source=SOURCE,
                     batch_id=f"oai:{run_id}:{page.number}",
                     run_id=run_id,
                     state=state,
                     max_failed_fraction=settings.max_failed_fraction,
                 )
                 totals.add(outcome.counts)
-                for name, count in outcome.quarantine_reasons.items():
-                    reasons[name] = reasons.get(name, 0) + count
+                add_reasons(reasons, outcome.quarantine_reasons)
                 announced = page.token.complete_list_size if page.token else None
                 progress.report(label, totals.fetched, max(announced or 0, totals.fetched))
             # The list is complete: move the watermark and clear the checkpoint.
@@ -291,7 +258,7 @@ def oai_harvest(
             "watermark": new_watermark or "-",
         }
         if reasons:
-            extra["quarantine reasons"] = "; ".join(f"{k}: {v}" for k, v in sorted(reasons.items()))
+            extra["quarantine reasons"] = reasons_text(reasons)
         create_markdown_artifact(
             key="oai-harvest-summary",
             markdown=summary_markdown("OAI-PMH harvest", run, extra),

@@ -20,24 +20,14 @@ from connectors.http import PoliteSession
 from connectors.pubmed.client import EutilsClient, QuerySlice
 from flows import pipeline, progress
 from flows.settings import Settings, load_settings
-from flows.summary import summary_markdown
+from flows.summary import add_reasons, reasons_text, summary_markdown
+from flows.tasks import is_transient, validate_and_load
 from schemas.batch import LoadCounts, StateUpdate
-from schemas.errors import FatalError, TransientError
+from schemas.errors import FatalError
 from warehouse.store import Warehouse
 
 SOURCE = "pubmed"
 EARLIEST = dt.date(1781, 1, 1)  # before the oldest PubMed record: "from the beginning"
-
-
-def is_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Prefect retry condition: retry only what may succeed later."""
-    try:
-        state.result()
-    except TransientError:
-        return True
-    except Exception:
-        return False
-    return False
 
 
 @task(
@@ -53,28 +43,6 @@ def plan_query(
 @task(cache_policy=NO_CACHE)
 def parse_page(body: bytes, origin: str) -> list[pipeline.Item]:
     return pipeline.parse_payload(body, fmt="pubmed", origin=origin)
-
-
-@task(cache_policy=NO_CACHE)
-def validate_and_load(
-    warehouse: Warehouse,
-    items: list[pipeline.Item],
-    *,
-    batch_id: str,
-    run_id: str,
-    state: StateUpdate | None,
-    max_failed_fraction: float,
-    source: str = SOURCE,
-) -> pipeline.BatchOutcome:
-    return pipeline.process_items(
-        warehouse,
-        items,
-        source=source,
-        batch_id=batch_id,
-        run_id=run_id,
-        state=state,
-        max_failed_fraction=max_failed_fraction,
-    )
 
 
 def sync_scope(query: str, datetype: str) -> str:
@@ -195,10 +163,10 @@ def pubmed_sync(
                         run_id=run_id,
                         state=state,
                         max_failed_fraction=settings.max_failed_fraction,
+                        source=SOURCE,
                     )
                     totals.add(outcome.counts)
-                    for name, count in outcome.quarantine_reasons.items():
-                        reasons[name] = reasons.get(name, 0) + count
+                    add_reasons(reasons, outcome.quarantine_reasons)
                     progress.report(f"PubMed {query!r}", totals.fetched, expected)
                 done = [*done, query_slice.key]
             # The window is complete: move the watermark and clear the checkpoint.
@@ -212,7 +180,7 @@ def pubmed_sync(
         seconds = time.perf_counter() - started
         extra = {"query": f"`{query}`", "window": f"{mindate}..{maxdate} ({datetype})"}
         if reasons:
-            extra["quarantine reasons"] = "; ".join(f"{k}: {v}" for k, v in sorted(reasons.items()))
+            extra["quarantine reasons"] = reasons_text(reasons)
         create_markdown_artifact(
             key="pubmed-sync-summary",
             markdown=summary_markdown("PubMed sync", run, extra),

@@ -23,7 +23,7 @@ from flows import pipeline, progress
 from flows.bulk import PreparedFile, PrepareSettings, clear_spool, prepare_file
 from flows.pipeline import FILE_BATCH_SIZE
 from flows.settings import Settings, load_settings
-from flows.summary import summary_markdown
+from flows.summary import add_reasons, summary_markdown
 from schemas.batch import LoadCounts
 from warehouse.store import LedgerEntry, Warehouse
 
@@ -131,8 +131,7 @@ def load_bulk_files(
                 finally:
                     prepared.discard()
                 totals.add(counts)
-                for name, count in prepared.quarantine_reasons.items():
-                    reasons[name] = reasons.get(name, 0) + count
+                add_reasons(reasons, prepared.quarantine_reasons)
                 loaded.append(
                     {
                         "file": prepared.file.name,

@@ -4,8 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
+# The run counters every flow returns (from the `runs` row).
+RUN_FIELDS = (
+    "run_id",
+    "status",
+    "fetched",
+    "inserted",
+    "updated",
+    "unchanged",
+    "stale",
+    "deleted",
+    "quarantined",
+)
+
+
+def add_reasons(totals: dict[str, int], more: dict[str, int]) -> None:
+    """Add one batch's quarantine reasons (expectation -> rows) to a run's."""
+    for name, count in more.items():
+        totals[name] = totals.get(name, 0) + count
+
+
+def reasons_text(reasons: dict[str, int]) -> str:
+    return "; ".join(f"{name}: {count}" for name, count in sorted(reasons.items()))
+
 
 def summary_markdown(title: str, run: dict[str, Any], extra: dict[str, Any]) -> str:
+    """A run's counters as a markdown table, then `extra` facts (query, window, reasons)."""
     rows = [
         ("fetched", run["fetched"]),
         ("inserted", run["inserted"]),

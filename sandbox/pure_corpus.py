@@ -1,6 +1,7 @@
 """The sandbox's Pure-like research portal: the seed record (a review article as an Elsevier Pure
 portal shows it, its facts written here as data) among a few dozen generated research outputs,
-some of them deleted, served over OAI-PMH as Pure does it (`/ws/oai`, `oai_dc` and `mods`).
+some of them deleted, served over OAI-PMH as Pure does it (`/ws/oai`, `oai_dc`, `mods` and
+`oai_cerif_openaire`).
 
 What is real and what is not: the seed's facts are copied from ../shared/seed (title, authors,
 abstract, type, peer review, Scopus citations, language, pages, journal, issue, state, date,
@@ -12,6 +13,16 @@ MODS v3 with the Pure type URI in genre, peer review and status in notes, the jo
 relatedItem[@type="host"]); the portal-only facts Pure's MODS lacks are put in MODS's own
 extension points, the citation count in an `<extension>` of the namespace `PORTAL_NS`, which
 is this project's, not Pure's.
+
+`oai_cerif_openaire` is the OpenAIRE Guidelines for CRIS Managers 1.1 CERIF XML
+(`render_cerif`): it carries what the profile has elements for (title, ordered authors with
+ORCID and affiliations, abstract, the journal or containing book/proceedings, volume, issue,
+start and end page, date, BCP 47 language code, COAR type, DOI, portal URL, publisher,
+keywords, licence, COAR access right) plus peer review and publication status as CERIF
+Semantics `<Status>` classes. It has no place for the Scopus citation count, ASJC areas,
+fingerprint concepts, the language's display name ("English (US)"), Pure's own output-type
+hierarchy, a page count, the owning organisation, or the state "E-pub ahead of print": those
+are left out, not bent into other elements. MODS remains the format with every portal fact.
 """
 
 from __future__ import annotations
@@ -36,6 +47,7 @@ __all__ = [
     "generated_outputs",
     "pure_items",
     "pure_repository",
+    "render_cerif",
     "render_mods",
     "render_oai_dc",
 ]
@@ -45,6 +57,7 @@ PORTAL_NS = "urn:x-biblioduck:pure-portal:1"
 IDENTIFIER_PREFIX = f"oai:{PORTAL_HOST}:publications/"
 TYPE_ROOT = "/dk/atira/pure/researchoutput/researchoutputtypes/"
 MODS_NS = "http://www.loc.gov/mods/v3"
+CERIF_NS = "https://www.openaire.eu/cerif-profile/1.1/"
 CORPUS_SEED = 19940401
 
 FORMATS = (
@@ -54,6 +67,11 @@ FORMATS = (
         "http://www.openarchives.org/OAI/2.0/oai_dc/",
     ),
     OaiFormat("mods", "http://www.loc.gov/standards/mods/v3/mods-3-8.xsd", MODS_NS),
+    OaiFormat(
+        "oai_cerif_openaire",
+        "https://www.openaire.eu/schema/cris/1.1.1/openaire-cerif-profile.xsd",
+        CERIF_NS,
+    ),
 )
 
 
@@ -635,6 +653,116 @@ def render_mods(output: PureOutput) -> bytes:
     ).encode()
 
 
+# Pure type sub-path → COAR resource type (the profile's COAR_Publication_Types vocabulary).
+_COAR_TYPES = {
+    "contributiontojournal/article": "c_6501",  # journal article
+    "contributiontojournal/systematicreview": "c_dcae04bc",  # review article
+    "contributiontojournal/letter": "c_545b",  # letter to the editor
+    "contributiontojournal/editorial": "c_b239",  # editorial
+    "contributiontoconference/paper": "c_5794",  # conference paper
+    "contributiontobookanthology/chapter": "c_3248",  # book part
+    "bookanthology/book": "c_2f33",  # book
+    "thesis/doc": "c_db06",  # doctoral thesis
+}
+# The host as CERIF links it: a journal is a publishing channel (PublishedIn), proceedings and
+# books are containing publications (PartOf); each with its own COAR type.
+_CERIF_HOSTS = {
+    "contributiontojournal": ("PublishedIn", "c_0640"),  # journal
+    "contributiontoconference": ("PartOf", "c_f744"),  # conference proceedings
+    "contributiontobookanthology": ("PartOf", "c_2f33"),  # book
+}
+_COAR_TYPES_NS = "https://www.openaire.eu/cerif-profile/vocab/COAR_Publication_Types"
+_PEER_REVIEWS = "https://w3id.org/cerif/vocab/PeerReviews"
+_PUBLICATION_STATUSES = "https://w3id.org/cerif/vocab/PublicationStatuses"
+# Pure's status token → the CERIF "Publication Statuses" term; Pure's e-pub ahead of print has
+# no CERIF term and gets no Status.
+_CERIF_STATES = {
+    "published": "Published",
+    "inpress": "InPress",
+    "submitted": "SubmittedForConsideration",
+    "unpublished": "Unpublished",
+    "inprep": "InPreparation",
+}
+_LICENCE_SCHEME = "https://creativecommons.org/licenses/"
+
+
+def _coar_type(code: str) -> str:
+    return f'<Type xmlns="{_COAR_TYPES_NS}">http://purl.org/coar/resource_type/{code}</Type>'
+
+
+def _cerif_author(person: PurePerson) -> str:
+    display = f"{person.given} {person.family}" if person.given else person.family
+    name = _element("FamilyNames", person.family) + _element("FirstNames", person.given)
+    orcid = _element("ORCID", f"https://orcid.org/{person.orcid}" if person.orcid else None)
+    affiliations = ""
+    for affiliation in person.affiliations:
+        # "Department of Oncology, Sandbox University": the unit, part of the university.
+        unit, _comma, parent = affiliation.partition(", ")
+        part_of = (
+            f"<PartOf><OrgUnit>{_element('Name', parent, xml_lang='en')}</OrgUnit></PartOf>"
+            if parent
+            else ""
+        )
+        affiliations += (
+            f"<Affiliation><OrgUnit>{_element('Name', unit, xml_lang='en')}{part_of}"
+            "</OrgUnit></Affiliation>"
+        )
+    tag = "Editor" if person.role == "editor" else "Author"
+    return (
+        f"<{tag}>{_element('DisplayName', display)}"
+        f"<Person><PersonName>{name}</PersonName>{orcid}</Person>{affiliations}</{tag}>"
+    )
+
+
+def render_cerif(output: PureOutput) -> bytes:
+    """The output as OpenAIRE CERIF XML 1.1 (`<Publication>`, elements in the schema's order;
+    see the module docstring for what it cannot carry). The texts are English whatever the
+    output's language, so they are tagged xml:lang="en"."""
+    subpath = output.type_uri.removeprefix(TYPE_ROOT)
+    parts = [_coar_type(_COAR_TYPES[subpath]), _element("Language", output.language[1])]
+    parts.append(_element("Title", output.title, xml_lang="en"))
+    parts.append(_element("Subtitle", output.subtitle, xml_lang="en"))
+    link, host_type = _CERIF_HOSTS.get(subpath.partition("/")[0], (None, None))
+    if output.host_title and link and host_type:
+        host = _coar_type(host_type) + _element("Title", output.host_title, xml_lang="en")
+        host += _element("ISSN", output.issn)
+        parts.append(f"<{link}><Publication>{host}</Publication></{link}>")
+    parts.append(_element("PublicationDate", output.date_issued))
+    parts.append(_element("Volume", output.volume))
+    parts.append(_element("Issue", output.issue))
+    if output.pages:
+        start, _dash, end = output.pages.partition("-")
+        parts.append(_element("StartPage", start) + _element("EndPage", end or None))
+    parts.append(_element("DOI", output.doi))
+    parts.append(_element("URL", output.portal_url))
+    for role, container in (("author", "Authors"), ("editor", "Editors")):
+        people = "".join(_cerif_author(p) for p in output.persons if p.role == role)
+        parts.append(f"<{container}>{people}</{container}>" if people else "")
+    if output.publisher:
+        name = _element("Name", output.publisher, xml_lang="en")
+        parts.append(f"<Publishers><Publisher><OrgUnit>{name}</OrgUnit></Publisher></Publishers>")
+    parts.append(_element("License", output.license_url, scheme=_LICENCE_SCHEME))
+    parts += [_element("Keyword", keyword, xml_lang="en") for keyword in output.keywords]
+    parts.append(_element("Abstract", output.abstract, xml_lang="en"))
+    if output.peer_reviewed is not None:
+        term = "Yes" if output.peer_reviewed else "No"
+        parts.append(_element("Status", f"{_PEER_REVIEWS}#{term}", scheme=_PEER_REVIEWS))
+    state = _CERIF_STATES.get(output.status)
+    if state is not None:
+        value = f"{_PUBLICATION_STATUSES}#{state}"
+        parts.append(_element("Status", value, scheme=_PUBLICATION_STATUSES))
+    access = "c_abf2" if output.open_access else "c_16ec"  # open / restricted access
+    parts.append(
+        f'<Access xmlns="http://purl.org/coar/access_right">'
+        f"http://purl.org/coar/access_right/{access}</Access>"
+    )
+    return (
+        f'<Publication xmlns="{CERIF_NS}" id={quoteattr(output.uuid)}>'
+        + "".join(parts)
+        + "</Publication>"
+    ).encode()
+
+
 # ---------------------------------------------------------------------------------------------
 # The repository
 # ---------------------------------------------------------------------------------------------
@@ -652,7 +780,11 @@ def _item(output: PureOutput, stamp: str) -> OaiItem:
         identifier=output.identifier,
         datestamp=stamp,
         set_specs=_sets_of(output),
-        metadata={"oai_dc": render_oai_dc(output), "mods": render_mods(output)},
+        metadata={
+            "oai_dc": render_oai_dc(output),
+            "mods": render_mods(output),
+            "oai_cerif_openaire": render_cerif(output),
+        },
     )
 
 

@@ -166,7 +166,11 @@ def test_deleted_records_identify_sets_and_formats(
     assert specs[:2] == ["publications:all", "publications:withFiles"]
     assert "publications:year1994" in specs
     _status, root = _ask(url, verb="ListMetadataFormats", identifier=SEED_IDENTIFIER)
-    assert [e.text for e in root.iter(f"{OAI}metadataPrefix")] == ["oai_dc", "mods"]
+    assert [e.text for e in root.iter(f"{OAI}metadataPrefix")] == [
+        "oai_dc",
+        "mods",
+        "oai_cerif_openaire",
+    ]
 
 
 def test_post_is_accepted(server: tuple[OaiEmulator, GeneratedRepository, str]) -> None:

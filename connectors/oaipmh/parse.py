@@ -20,6 +20,7 @@ from typing import BinaryIO
 
 from lxml import etree
 
+from connectors.oaipmh.cerif import CERIF_NAMESPACES, fill_from_cerif
 from connectors.oaipmh.datacite import DATACITE_NAMESPACES, fill_from_datacite
 from connectors.oaipmh.dublin_core import OAI_DC_NS, fill_from_oai_dc
 from connectors.oaipmh.envelope import OAI_NS, parse_header, parse_response
@@ -133,11 +134,13 @@ def parse_record(
         fill_from_datacite(record, payload)
     elif namespace == MODS_NS:
         fill_from_mods(record, payload)
+    elif namespace in CERIF_NAMESPACES:
+        fill_from_cerif(record, payload)
     else:
         raise UnsupportedMetadataError(
             f"{origin}: record {header.identifier} has metadata <{etree.QName(payload).localname}>"
             f" in namespace {namespace or '(none)'}, which no parser reads; harvest one of "
-            "oai_dc, datacite (or oai_datacite) or mods instead"
+            "oai_dc, datacite (or oai_datacite), mods or oai_cerif_openaire instead"
         )
     return record
 

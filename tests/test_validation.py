@@ -104,6 +104,8 @@ def test_duplicate_ids_in_a_batch_keep_the_last_version():
 def test_the_earliest_plausible_year_depends_on_the_source():
     old = make_record(1)
     old.pub_year = 1665
-    assert [q.source_id for q in validate_batch([old], source="pubmed", batch_id="b").quarantined] == ["1"]
+    assert [
+        q.source_id for q in validate_batch([old], source="pubmed", batch_id="b").quarantined
+    ] == ["1"]
     old.source = "crossref"
     assert validate_batch([old], source="crossref", batch_id="b").quarantined == []

@@ -107,5 +107,11 @@ def test_the_earliest_plausible_year_depends_on_the_source():
     assert [
         q.source_id for q in validate_batch([old], source="pubmed", batch_id="b").quarantined
     ] == ["1"]
-    old.source = "crossref"
+    # The same record as Crossref has it: the DOI is its id, the indexed date its version.
+    old.source, old.source_id, old.doi = (
+        "crossref",
+        "10.1098/rstl.1665.0001",
+        "10.1098/rstl.1665.0001",
+    )
+    old.source_version = "2026-11-01T00:00:00Z"
     assert validate_batch([old], source="crossref", batch_id="b").quarantined == []

@@ -179,14 +179,37 @@ def parse_pub_date(
     "1990 Spring") or is the `MedlineDate` text as given."""
     if pub_date is None:
         return None, None, None, None
-    year = month = day = season = medline = None
-    raw_parts: list[str] = []
+    # PubDates repeat heavily within a file (one journal issue, many articles): read the
+    # (tag, text) pairs, then look the whole reading up in a cache.
+    parts = []
     for child in pub_date:
         text = child.text
         if text is None or not (text := text.strip()):
             continue
-        raw_parts.append(text)
-        tag = child.tag
+        parts.append((child.tag, text))
+    key = tuple(parts)
+    result = _PUB_DATE_CACHE.get(key)
+    if result is None:
+        result = _pub_date_from_parts(key)
+        if len(_PUB_DATE_CACHE) >= _CACHE_SIZE:
+            _PUB_DATE_CACHE.clear()
+        _PUB_DATE_CACHE[key] = result
+    return result
+
+
+_CACHE_SIZE = 4096
+_PUB_DATE_CACHE: dict[
+    tuple[tuple[object, str], ...], tuple[dt.date | None, str | None, str | None, int | None]
+] = {}
+
+
+def _pub_date_from_parts(
+    parts: tuple[tuple[object, str], ...],
+) -> tuple[dt.date | None, str | None, str | None, int | None]:
+    if not parts:
+        return None, None, None, None
+    year = month = day = season = medline = None
+    for tag, text in parts:
         if tag == "Year":
             year = text
         elif tag == "Month":
@@ -197,13 +220,11 @@ def parse_pub_date(
             season = text
         elif tag == "MedlineDate":
             medline = text
-    if not raw_parts:
-        return None, None, None, None
     if medline is not None:
         date, precision, medline_year = medline_date(medline)
         return date, precision, medline, medline_year
     date, precision = date_from_parts(year, month, day, season)
-    return date, precision, " ".join(raw_parts), _year(year)
+    return date, precision, " ".join(text for _tag, text in parts), _year(year)
 
 
 def parse_date_entry(kind: str, element: etree._Element) -> DateEntry:
@@ -226,11 +247,25 @@ def parse_date_entry(kind: str, element: etree._Element) -> DateEntry:
         elif tag == "Season":
             season = text
     raw = " ".join(raw_parts) or None
-    # Fast path for the all-numeric Year/Month/Day that nearly every date element has.
-    if day is not None and month is not None and year is not None and len(year) == 4:
-        try:
-            return DateEntry(kind, dt.date(int(year), int(month), int(day)), "day", raw)
-        except ValueError:
-            pass
+    # Fast path for the all-numeric Year/Month/Day that nearly every date element has: the
+    # same few hundred days recur all through a file, so their dates are cached.
+    if day is not None and month is not None and year is not None:
+        key = (year, month, day)
+        date = _DAY_CACHE.get(key)
+        if date is not None:
+            return DateEntry(kind, date, "day", raw)
+        if len(year) == 4:
+            try:
+                date = dt.date(int(year), int(month), int(day))
+            except ValueError:
+                pass
+            else:
+                if len(_DAY_CACHE) >= _CACHE_SIZE:
+                    _DAY_CACHE.clear()
+                _DAY_CACHE[key] = date
+                return DateEntry(kind, date, "day", raw)
     date, precision = date_from_parts(year, month, day, season)
     return DateEntry(kind, date, precision, raw)
+
+
+_DAY_CACHE: dict[tuple[str, str, str], dt.date] = {}

@@ -18,6 +18,7 @@ from pathlib import Path
 from connectors.pubmed.files import BulkFile, bulk_session, download
 from expectations.validate import validate_batch
 from flows import pipeline
+from flows.summary import add_reasons
 from warehouse.store import PreparedBatch, prepare_batch
 
 SOURCE = "pubmed"
@@ -95,9 +96,7 @@ def prepare_file(bulk_file: BulkFile, md5: str, settings: PrepareSettings) -> Pr
             result.deletions += len(validated.deletions)
             result.records += len(items) - len(validated.deletions)
             result.quarantined += len(validated.quarantined)
-            for row in validated.quarantined:
-                for name in row.failed_expectations:
-                    result.quarantine_reasons[name] = result.quarantine_reasons.get(name, 0) + 1
+            add_reasons(result.quarantine_reasons, pipeline.quarantine_reasons(validated))
             spooled = settings.spool_dir / f"{bulk_file.name}.{number:04d}.{os.getpid()}.pickle"
             with open(spooled, "wb") as handle:
                 pickle.dump(prepared, handle, protocol=pickle.HIGHEST_PROTOCOL)

@@ -100,7 +100,7 @@ def _cells(*values: object) -> list[Text]:
 
 
 def _print_counts(title: str, result: dict[str, Any]) -> None:
-    table = Table(title=title, show_header=True)
+    table = Table(title=Text(title), show_header=True)  # a query like all[sb] is not markup
     table.add_column("what")
     table.add_column("count", justify="right")
     for key in ("fetched", "inserted", "updated", "unchanged", "stale", "deleted", "quarantined"):
@@ -353,7 +353,7 @@ def status(db: DbOption = DEFAULT_DB) -> None:
     from warehouse.status import warehouse_status
 
     report = _run(lambda: warehouse_status(db))
-    table = Table(title=f"biblioduck warehouse {db}")
+    table = Table(title=Text(f"biblioduck warehouse {db}"))
     for column in ("source", "records", "deleted", "quarantined", "last run", "status"):
         table.add_column(column)
     for row in report["sources"]:

@@ -126,7 +126,7 @@ def run_demo(db: Path, *, console: Console) -> dict[str, Any]:
             console.print(Text(f"  {name}: quarantined {count} record(s): {reason}"))
 
     columns, rows = read_only_query(db, LANDED_SQL)
-    landed = Table(title=f"What is in {db} (view `records`)")
+    landed = Table(title=Text(f"What is in {db} (view `records`)"))
     for column in columns:
         landed.add_column(column)
     for row in rows:

@@ -70,46 +70,23 @@ def process_items(
     max_failed_fraction: float = 0.5,
 ) -> BatchOutcome:
     """Validate one parsed batch and load it, state included, in one transaction."""
-    validated = validate(
+    validated = validate_batch(
         items, source=source, batch_id=batch_id, max_failed_fraction=max_failed_fraction
     )
-    counts = load(
-        warehouse,
-        validated,
-        source=source,
-        batch_id=batch_id,
-        run_id=run_id,
-        fetched=len(items),
-        state=state,
+    counts = warehouse.load_batch(
+        validated, source=source, batch_id=batch_id, run_id=run_id, fetched=len(items), state=state
     )
+    reasons = quarantine_reasons(validated)
+    return BatchOutcome(batch_id=batch_id, counts=counts, quarantine_reasons=reasons)
+
+
+def quarantine_reasons(validated: ValidatedBatch) -> dict[str, int]:
+    """How many of a batch's quarantined rows failed each expectation."""
     reasons: dict[str, int] = {}
     for row in validated.quarantined:
         for name in row.failed_expectations:
             reasons[name] = reasons.get(name, 0) + 1
-    return BatchOutcome(batch_id=batch_id, counts=counts, quarantine_reasons=reasons)
-
-
-def validate(
-    items: list[Item], *, source: str, batch_id: str, max_failed_fraction: float = 0.5
-) -> ValidatedBatch:
-    return validate_batch(
-        items, source=source, batch_id=batch_id, max_failed_fraction=max_failed_fraction
-    )
-
-
-def load(
-    warehouse: Warehouse,
-    validated: ValidatedBatch,
-    *,
-    source: str,
-    batch_id: str,
-    run_id: str | None,
-    fetched: int,
-    state: StateUpdate | None = None,
-) -> LoadCounts:
-    return warehouse.load_batch(
-        validated, source=source, batch_id=batch_id, run_id=run_id, fetched=fetched, state=state
-    )
+    return reasons
 
 
 def chunked(items: Iterable[Item], size: int) -> Iterator[list[Item]]:

@@ -149,8 +149,7 @@ def pubmed_sync(
             for query_slice in slices:
                 if query_slice.key in done:
                     continue
-                pages = list_pages(client, query_slice)
-                for page in pages:
+                for page in client.iter_pages(query_slice):
                     batch_id = f"efetch:{query_slice.key}:{page.retstart}"
                     last_page = page.retstart + page.count >= query_slice.count
                     finished_slices = [*done, query_slice.key] if last_page else done
@@ -206,11 +205,6 @@ def pubmed_sync(
         "window": [mindate.isoformat(), maxdate.isoformat()],
         "quarantine_reasons": reasons,
     }
-
-
-def list_pages(client: EutilsClient, query_slice: QuerySlice) -> Any:
-    """The efetch pages of one slice (a generator: fetching happens as the flow consumes it)."""
-    return client.iter_pages(query_slice)
 
 
 @flow(name="import-files", log_prints=True)

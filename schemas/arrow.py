@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import operator
 import types
 import typing
 from collections.abc import Iterable
@@ -67,9 +68,9 @@ def _unwrap_optional(hint: Any) -> Any:
 
 @cache
 def _converter(cls: Any) -> Any:
-    """A function turning one `cls` instance into a dict of plain values, generated once per
-    dataclass: a generic recursive walk (dataclasses.asdict, or hasattr checks on every value)
-    cost ~280 µs per PubMed record, this ~25 µs."""
+    """A function turning one `cls` instance into a tuple of plain values in field order
+    (pyarrow reads tuples as structs), generated once per dataclass: a generic recursive walk
+    (dataclasses.asdict, or hasattr checks on every value) cost ~280 µs per PubMed record."""
     hints = typing.get_type_hints(cls)
     namespace: dict[str, Any] = {}
     parts = []
@@ -85,18 +86,43 @@ def _converter(cls: Any) -> Any:
             nested: Any = hint
             namespace[f"c{number}"] = _converter(nested)
             value = f"(None if o.{f.name} is None else c{number}(o.{f.name}))"
-        parts.append(f"{f.name!r}: {value}")
-    source = "def convert(o):\n    return {" + ", ".join(parts) + "}\n"
+        parts.append(value)
+    source = "def convert(o):\n    return (" + ", ".join(parts) + ",)\n"
     exec(source, namespace)  # noqa: S102 - code generated from our own dataclass fields
     return namespace["convert"]
 
 
-def record_row(record: Record) -> dict[str, Any]:
-    """One record as a plain dict of its columns (lists of scalars are shared, not copied)."""
-    row: dict[str, Any] = _converter(Record)(record)
-    return row
+@cache
+def _column_readers() -> list[tuple[pa.Field, Any]]:
+    """Per column of `record_schema()`: a function from a list of records to its values."""
+    hints = typing.get_type_hints(Record)
+    readers = []
+    for column in record_schema():
+        hint = _unwrap_optional(hints[column.name])
+        read = operator.attrgetter(column.name)
+        if typing.get_origin(hint) is list and dataclasses.is_dataclass(typing.get_args(hint)[0]):
+            convert = _converter(typing.get_args(hint)[0])
+
+            def reader(records: list[Record], read: Any = read, convert: Any = convert) -> list:
+                return [[convert(v) for v in read(r)] for r in records]
+        elif dataclasses.is_dataclass(hint):
+            nested: Any = hint
+            convert = _converter(nested)
+
+            def reader(records: list[Record], read: Any = read, convert: Any = convert) -> list:
+                return [None if (v := read(r)) is None else convert(v) for r in records]
+        else:
+
+            def reader(records: list[Record], read: Any = read, convert: Any = None) -> list:
+                return list(map(read, records))
+
+        readers.append((column, reader))
+    return readers
 
 
 def records_table(records: Iterable[Record]) -> pa.Table:
-    """Records as an Arrow table with `record_schema()`."""
-    return pa.Table.from_pylist([record_row(r) for r in records], schema=record_schema())
+    """Records as an Arrow table with `record_schema()`, built column by column from tuples
+    (twice as fast as `Table.from_pylist` over one dict per record)."""
+    rows = list(records)
+    arrays = [pa.array(reader(rows), type=column.type) for column, reader in _column_readers()]
+    return pa.Table.from_arrays(arrays, schema=record_schema())

@@ -12,6 +12,7 @@ import pytest
 from lxml import etree
 
 from connectors.pubmed.files import ChecksumMismatchError
+from connectors.pubmed.parse import parse_pubmed_article
 from flows.pubmed_files import pubmed_files_backfill, pubmed_updates_sync
 from sandbox.nlm_files import FaultPlan, NlmFileServer, real_file_set
 from sandbox.server import serve
@@ -195,3 +196,47 @@ def test_full_files_in_parallel_match_an_independent_count_and_apply_deletions(
         f"SELECT count(*) FROM deleted_records WHERE source_id IN ({','.join(repr(p) for p in to_delete)})",
     ) == [(20,)]
     assert updates["deleted"] == 20
+
+
+def test_a_file_is_validated_as_a_whole_across_its_chunks(fixtures_dir, tmp_path, monkeypatch):
+    """Workers spool small chunks and validate the file once: a record that a later one of
+    the same PMID supersedes (in another chunk) never loads, and a record that fails a critical
+    expectation is quarantined with its row in the file, whichever chunk it was in."""
+    fast_http(monkeypatch)
+    monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
+    monkeypatch.setattr("flows.pubmed_files.CHUNK_SIZE", 4)
+    source = fixtures_dir / "pubmed_baseline" / "pmparser__pubmed26n1334.xml.gz"
+    root = etree.fromstring(gzip.decompress(source.read_bytes()))
+    articles = root.findall("PubmedArticle")
+    assert len(articles) == 30
+    untitled = articles[5].find("MedlineCitation/PMID").text
+    articles[5].find("MedlineCitation/Article/ArticleTitle").text = ""
+    for child in articles[5].find("MedlineCitation/Article/ArticleTitle"):
+        articles[5].find("MedlineCitation/Article/ArticleTitle").remove(child)
+    repeated = articles[1].find("MedlineCitation/PMID").text
+    newer = etree.fromstring(etree.tostring(articles[1]))
+    newer.find("MedlineCitation/Article/ArticleTitle").text = "The later version"
+    root.append(newer)  # row 30: chunk 7, while the first version is in chunk 0
+    path = tmp_path / "pubmed26n0001.xml.gz"
+    path.write_bytes(gzip.compress(etree.tostring(root, xml_declaration=True, encoding="utf-8")))
+    db = tmp_path / "w.duckdb"
+    with serve(NlmFileServer({"baseline": [(path.name, path)], "updatefiles": []})) as url:
+        result = pubmed_files_backfill(kind="baseline", db=str(db), files_url=f"{url}/pubmed")
+    assert (result["fetched"], result["inserted"], result["quarantined"]) == (31, 29, 1)
+    assert warehouse_rows(db, f"SELECT title FROM records WHERE pmid = '{repeated}'") == [
+        ("The later version",)
+    ]
+    assert warehouse_rows(
+        db, f"SELECT change FROM record_versions WHERE source_id = '{repeated}'"
+    ) == [("insert",)]
+    assert warehouse_rows(
+        db, "SELECT source_id, row_in_batch, failed_expectations FROM quarantine"
+    ) == [(untitled, 5, ["records.expect_column_values_to_be_in_set(has_title)"])]
+    # One summary per suite for the file: the authors suite read the contributors of the 30
+    # validated records (the 29 loaded and the quarantined one).
+    loaded_authors = warehouse_rows(db, "SELECT count(*) FROM record_authors")[0][0]
+    untitled_authors = len(parse_pubmed_article(articles[5]).authors)
+    assert warehouse_rows(
+        db, "SELECT suite, rows, failed_rows FROM validation_results ORDER BY suite"
+    ) == [("authors", loaded_authors + untitled_authors, 0), ("records", 30, 1)]
+    assert warehouse_rows(db, "SELECT count(*) FROM records") == [(29,)]

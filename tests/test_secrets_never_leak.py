@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import traceback
-import zlib
 
 import duckdb
 import pytest
@@ -17,6 +16,7 @@ from sandbox.eutils import EutilsEmulator, Fault
 from sandbox.server import serve
 from schemas.errors import TransientError
 from tests.flow_helpers import fast_http
+from warehouse.store import decode_payload
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 
@@ -32,8 +32,9 @@ def warehouse_text(path) -> str:
         for table in tables:
             for row in con.execute(f'SELECT * FROM "{table}"').fetchall():
                 parts.append(repr(row))
-        for (payload,) in con.execute("SELECT payload FROM raw_payloads").fetchall():
-            parts.append(zlib.decompress(payload).decode("utf-8", "replace"))
+        stored = "SELECT encoding, payload, raw_bytes FROM raw_payloads"
+        for row in con.execute(stored).fetchall():
+            parts.append(decode_payload(*row).decode("utf-8", "replace"))
         return "\n".join(parts)
     finally:
         con.close()

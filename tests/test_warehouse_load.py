@@ -12,7 +12,8 @@ from schemas.batch import QuarantinedRow, StateUpdate, ValidatedBatch, Validatio
 from schemas.errors import WarehouseBusyError
 from schemas.record import Deletion
 from tests.records_factory import make_record
-from warehouse.store import Warehouse, content_hash
+from warehouse.ddl import SCHEMA_VERSION
+from warehouse.store import Warehouse, content_hash, decode_payload
 
 
 def batch(records=(), deletions=(), quarantined=()):
@@ -73,7 +74,10 @@ def test_new_version_replaces_current_row_and_history_keeps_both(warehouse):
         ("insert",),
         ("update",),
     ]
-    payloads = [zlib.decompress(p) for (p,) in rows(warehouse, "SELECT payload FROM raw_payloads")]
+    payloads = [
+        decode_payload(*row)
+        for row in rows(warehouse, "SELECT encoding, payload, raw_bytes FROM raw_payloads")
+    ]
     assert sorted(payloads) == sorted(
         [make_record(7, title="Old").raw, make_record(7, title="New").raw]
     )
@@ -228,7 +232,35 @@ def test_reopening_migrates_idempotently_and_keeps_rows(tmp_path):
         )
     with Warehouse(path) as wh:
         assert rows(wh, "SELECT count(*) FROM records") == [(1,)]
-        assert rows(wh, "SELECT max(version) FROM schema_info") == [(1,)]
+        assert rows(wh, "SELECT max(version) FROM schema_info") == [(SCHEMA_VERSION,)]
+
+
+def test_payloads_stored_before_zstd_stay_readable(tmp_path):
+    """Warehouses of schema 1 kept zlib payloads without their size; migration adds the size
+    column and both encodings decode."""
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(
+        "CREATE TABLE raw_payloads (content_hash VARCHAR PRIMARY KEY, source VARCHAR NOT NULL, "
+        "encoding VARCHAR NOT NULL, payload BLOB NOT NULL, first_seen_at TIMESTAMPTZ NOT NULL)"
+    )
+    old = b"<PubmedArticle>old</PubmedArticle>"
+    con.execute(
+        "INSERT INTO raw_payloads VALUES ('old', 'pubmed', 'zlib', ?, now())", [zlib.compress(old)]
+    )
+    con.close()
+    with Warehouse(path) as wh:
+        wh.load_batch(
+            batch([make_record(5)]), source="pubmed", batch_id="b", run_id=None, fetched=1
+        )
+        assert wh.raw_payload("old") == old
+        new = make_record(5).raw
+        assert new is not None
+        assert wh.raw_payload(content_hash(new)) == new
+        assert rows(wh, "SELECT encoding, raw_bytes FROM raw_payloads ORDER BY encoding") == [
+            ("zlib", None),
+            ("zstd", len(new)),
+        ]
 
 
 def test_migration_adds_columns_new_to_the_canonical_record(tmp_path):

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from schemas.arrow import record_schema
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: raw_payloads.raw_bytes, zstd payloads
 
 
 def duckdb_type(arrow_type: pa.DataType) -> str:
@@ -83,8 +83,9 @@ OPERATIONAL_TABLES = [
         content_hash VARCHAR PRIMARY KEY,
         source VARCHAR NOT NULL,
         encoding VARCHAR NOT NULL,
-        payload BLOB NOT NULL,
-        first_seen_at TIMESTAMPTZ NOT NULL)""",
+        payload BLOB NOT NULL,          -- compressed as `encoding` says (zstd; older: zlib)
+        first_seen_at TIMESTAMPTZ NOT NULL,
+        raw_bytes BIGINT)                -- the payload's size before compression""",
     """CREATE TABLE IF NOT EXISTS record_versions (
         source VARCHAR NOT NULL,
         source_id VARCHAR NOT NULL,
@@ -204,6 +205,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
     try:
         for statement in OPERATIONAL_TABLES:
             con.execute(statement)
+        con.execute("ALTER TABLE raw_payloads ADD COLUMN IF NOT EXISTS raw_bytes BIGINT")
         columns = record_columns() + BOOKKEEPING_COLUMNS
         body = ",\n".join(f'"{name}" {spec}' for name, spec in columns)
         con.execute(f"CREATE TABLE IF NOT EXISTS source_records (\n{body})")

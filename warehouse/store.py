@@ -25,10 +25,34 @@ import pyarrow as pa
 from schemas.arrow import records_table
 from schemas.batch import LoadCounts, StateUpdate, ValidatedBatch, ValidationSummary
 from schemas.errors import FatalError, WarehouseBusyError
-from schemas.record import Record
+from schemas.record import Deletion, Record
 from warehouse.ddl import migrate
 
-PAYLOAD_ENCODING = "zlib"
+# Payloads are compressed in the (parallel) workers: zstd level 1 keeps a PubMed record in
+# ~27 % of its size at ~200 MB/s (measured on pubmed21n1298: zlib level 1 took twice as long
+# for a larger result). Rows written before this kept "zlib"; `decode_payload` reads both.
+PAYLOAD_ENCODING = "zstd"
+_PAYLOAD_CODEC = pa.Codec("zstd", compression_level=1)
+
+
+def encode_payload(raw: bytes) -> bytes:
+    """`raw` compressed as stored in `raw_payloads.payload` (encoding `PAYLOAD_ENCODING`)."""
+    compressed: bytes = _PAYLOAD_CODEC.compress(raw, asbytes=True)
+    return compressed
+
+
+def decode_payload(encoding: str, payload: bytes, raw_bytes: int | None) -> bytes:
+    """The original bytes of a stored payload, whatever encoding it was stored with."""
+    if encoding == "zstd":
+        if raw_bytes is None:
+            raise FatalError("a zstd payload without its raw_bytes size")
+        decoded: bytes = _PAYLOAD_CODEC.decompress(
+            payload, decompressed_size=raw_bytes, asbytes=True
+        )
+        return decoded
+    if encoding == "zlib":
+        return zlib.decompress(payload)
+    return bytes(payload)
 
 
 def content_hash(raw: bytes) -> str:
@@ -70,7 +94,7 @@ class PreparedBatch:
     batch_id: str
     fetched: int
     records: pa.Table  # record columns + content_hash, one row per source id
-    payloads: pa.Table  # content_hash, source, payload (compressed)
+    payloads: pa.Table  # content_hash, source, payload (compressed), raw_bytes
     deletions: pa.Table  # source, source_id, reason
     quarantine: pa.Table  # source_id, row_in_batch, failed_expectations, content_hash
     summaries: list[ValidationSummary]
@@ -90,42 +114,175 @@ def prepare_batch(
     table = records_table(records).append_column("content_hash", pa.array(hashes, pa.string()))
     quarantined = batch.quarantined
     q_hashes = [content_hash(q.raw) if q.raw is not None else None for q in quarantined]
-    payload_hashes = hashes + [h for h in q_hashes if h is not None]
-    payload_bytes = [zlib.compress(r.raw, 1) if r.raw is not None else b"" for r in records]
-    payload_bytes += [zlib.compress(q.raw, 1) for q in quarantined if q.raw is not None]
-    reasons: dict[tuple[str, str], str | None] = {}
-    for deletion in batch.deletions:
-        reasons[(deletion.source, deletion.source_id)] = deletion.reason
+    payloads = _payloads_table(
+        source,
+        hashes + [h for h in q_hashes if h is not None],
+        [r.raw if r.raw is not None else b"" for r in records]
+        + [q.raw for q in quarantined if q.raw is not None],
+    )
     return PreparedBatch(
         source=source,
         batch_id=batch_id,
         fetched=fetched,
         records=table,
-        payloads=pa.table(
-            {
-                "content_hash": pa.array(payload_hashes, pa.string()),
-                "source": pa.array([source] * len(payload_hashes), pa.string()),
-                "payload": pa.array(payload_bytes, pa.binary()),
-            }
-        ),
-        deletions=pa.table(
-            {
-                "source": pa.array([k[0] for k in reasons], pa.string()),
-                "source_id": pa.array([k[1] for k in reasons], pa.string()),
-                "reason": pa.array(list(reasons.values()), pa.string()),
-            }
-        ),
-        quarantine=pa.table(
-            {
-                "source_id": pa.array([q.source_id for q in quarantined], pa.string()),
-                "row_in_batch": pa.array([q.row_in_batch for q in quarantined], pa.int64()),
-                "failed_expectations": pa.array(
-                    [q.failed_expectations for q in quarantined], pa.list_(pa.string())
-                ),
-                "content_hash": pa.array(q_hashes, pa.string()),
-            }
+        payloads=payloads,
+        deletions=_deletions_table(batch.deletions),
+        quarantine=_quarantine_table(
+            [q.source_id for q in quarantined],
+            [q.row_in_batch for q in quarantined],
+            [q.failed_expectations for q in quarantined],
+            q_hashes,
         ),
         summaries=list(batch.summaries),
+    )
+
+
+def _payloads_table(source: str, hashes: list[str], raws: list[bytes]) -> pa.Table:
+    return pa.table(
+        {
+            "content_hash": pa.array(hashes, pa.string()),
+            "source": pa.array([source] * len(hashes), pa.string()),
+            "payload": pa.array([encode_payload(r) for r in raws], pa.binary()),
+            "raw_bytes": pa.array([len(r) for r in raws], pa.int64()),
+        }
+    )
+
+
+def _deletions_table(deletions: list[Deletion]) -> pa.Table:
+    reasons: dict[tuple[str, str], str | None] = {}
+    for deletion in deletions:
+        reasons[(deletion.source, deletion.source_id)] = deletion.reason
+    return pa.table(
+        {
+            "source": pa.array([k[0] for k in reasons], pa.string()),
+            "source_id": pa.array([k[1] for k in reasons], pa.string()),
+            "reason": pa.array(list(reasons.values()), pa.string()),
+        }
+    )
+
+
+def _quarantine_table(
+    source_ids: list[str | None],
+    rows: list[int],
+    failures: list[list[str]],
+    hashes: list[str | None],
+) -> pa.Table:
+    return pa.table(
+        {
+            "source_id": pa.array(source_ids, pa.string()),
+            "row_in_batch": pa.array(rows, pa.int64()),
+            "failed_expectations": pa.array(failures, pa.list_(pa.string())),
+            "content_hash": pa.array(hashes, pa.string()),
+        }
+    )
+
+
+FILE_ROW = "_row"  # a record's position in its bulk file, while it awaits file-level validation
+
+
+@dataclass(slots=True)
+class PreparedChunk:
+    """Consecutive records of a bulk file as Arrow, before the file is validated as a whole:
+    every record (with its content hash and its row in the file), their payloads, and the
+    chunk's deletions. Small (a thousand records), so workers spool them as they parse."""
+
+    source: str
+    batch_id: str
+    fetched: int
+    first_row: int
+    rows: pa.Table  # record columns + content_hash + FILE_ROW
+    payloads: pa.Table
+    deletions: pa.Table
+
+
+def prepare_chunk(
+    records: list[Record],
+    deletions: list[Deletion],
+    *,
+    source: str,
+    batch_id: str,
+    fetched: int,
+    first_row: int,
+) -> PreparedChunk:
+    """Arrow tables of one chunk; `records[i]` is row `first_row + i` of its file."""
+    hashes = [_record_hash(r) for r in records]
+    table = (
+        records_table(records)
+        .append_column("content_hash", pa.array(hashes, pa.string()))
+        .append_column(FILE_ROW, pa.array(range(first_row, first_row + len(records)), pa.int64()))
+    )
+    return PreparedChunk(
+        source=source,
+        batch_id=batch_id,
+        fetched=fetched,
+        first_row=first_row,
+        rows=table,
+        payloads=_payloads_table(
+            source, hashes, [r.raw if r.raw is not None else b"" for r in records]
+        ),
+        deletions=_deletions_table(deletions),
+    )
+
+
+def finish_chunk(
+    chunk: PreparedChunk,
+    *,
+    failed: dict[int, list[str]],
+    superseded: set[int],
+    summaries: list[ValidationSummary],
+) -> PreparedBatch:
+    """The batch to apply once the whole file is validated: records that failed a critical
+    expectation (`failed`, by file row) go to quarantine (`row_in_batch` is then the row in
+    the file), and records that a later record of the same id in the file supersedes
+    (`superseded`) are dropped."""
+    rows = chunk.rows.column(FILE_ROW).to_pylist()
+    keep = [row not in failed and row not in superseded for row in rows]
+    bad = [index for index, row in enumerate(rows) if row in failed]
+    source_ids = chunk.rows.column("source_id").to_pylist()
+    hashes = chunk.rows.column("content_hash").to_pylist()
+    return PreparedBatch(
+        source=chunk.source,
+        batch_id=chunk.batch_id,
+        fetched=chunk.fetched,
+        records=chunk.rows.filter(pa.array(keep)).drop_columns([FILE_ROW]),
+        payloads=chunk.payloads,
+        deletions=chunk.deletions,
+        quarantine=_quarantine_table(
+            [source_ids[i] for i in bad],
+            [rows[i] for i in bad],  # the record's row in its file
+            [failed[rows[i]] for i in bad],
+            [hashes[i] for i in bad],
+        ),
+        summaries=summaries,
+    )
+
+
+def merge_batches(batches: list[PreparedBatch]) -> PreparedBatch:
+    """Consecutive prepared batches of one source as one (named after the first); a later
+    batch's record of an id replaces an earlier one's, as loading them in turn would."""
+    first = batches[0]
+    if len(batches) == 1:
+        return first
+    records = pa.concat_tables([b.records for b in batches])
+    keys = list(
+        zip(
+            records.column("source").to_pylist(),
+            records.column("source_id").to_pylist(),
+            strict=True,
+        )
+    )
+    last = {key: index for index, key in enumerate(keys)}
+    if len(last) < len(keys):
+        records = records.take(sorted(last.values()))
+    return PreparedBatch(
+        source=first.source,
+        batch_id=first.batch_id,
+        fetched=sum(b.fetched for b in batches),
+        records=records,
+        payloads=pa.concat_tables([b.payloads for b in batches]),
+        deletions=pa.concat_tables([b.deletions for b in batches]),
+        quarantine=pa.concat_tables([b.quarantine for b in batches]),
+        summaries=[s for b in batches for s in b.summaries],
     )
 
 
@@ -279,7 +436,7 @@ class Warehouse:
         counts = LoadCounts(fetched=prepared.fetched, quarantined=prepared.quarantine.num_rows)
         batch_id = prepared.batch_id
         if prepared.records.num_rows:
-            actions = self._classify(con, prepared.records)
+            actions, first_loaded = self._classify(con, prepared.records)
             counts.inserted = actions.count("insert")
             counts.updated = actions.count("update")
             counts.unchanged = actions.count("unchanged")
@@ -288,7 +445,13 @@ class Warehouse:
             if counts.inserted or counts.updated:
                 changes = pa.array([a for a in actions if a in ("insert", "update")], pa.string())
                 self._write_records(
-                    con, prepared, prepared.records.filter(mask), changes, run_id, now
+                    con,
+                    prepared,
+                    prepared.records.filter(mask),
+                    changes,
+                    first_loaded,
+                    run_id,
+                    now,
                 )
         if prepared.deletions.num_rows:
             counts.deleted = self._apply_deletions(con, prepared, run_id, now)
@@ -331,15 +494,18 @@ class Warehouse:
         return counts
 
     @staticmethod
-    def _classify(con: duckdb.DuckDBPyConnection, records: pa.Table) -> list[str]:
+    def _classify(
+        con: duckdb.DuckDBPyConnection, records: pa.Table
+    ) -> tuple[list[str], dict[tuple[str, str], dt.datetime]]:
+        """(insert/update/unchanged/stale per record, first_loaded_at of the stored ones)."""
         keys = records.select(["source", "source_id"])
         con.register("_incoming_keys", keys)
         try:
             stored = {
                 (row[0], row[1]): row[2:]
                 for row in con.execute(
-                    "SELECT s.source, s.source_id, s.content_hash, s.deleted, s.source_version "
-                    "FROM source_records s JOIN _incoming_keys k "
+                    "SELECT s.source, s.source_id, s.content_hash, s.deleted, s.source_version, "
+                    "s.first_loaded_at FROM source_records s SEMI JOIN _incoming_keys k "
                     "ON s.source = k.source AND s.source_id = k.source_id"
                 ).fetchall()
             }
@@ -357,29 +523,78 @@ class Warehouse:
             if existing is None:
                 actions.append("insert")
                 continue
-            stored_hash, deleted, stored_version = existing
+            stored_hash, deleted, stored_version, _first_loaded = existing
             if stored_hash == digest and not deleted:
                 actions.append("unchanged")
             elif stored_version is not None and version is not None and stored_version > version:
                 actions.append("stale")
             else:
                 actions.append("update")
-        return actions
+        return actions, {key: values[3] for key, values in stored.items()}
 
     @staticmethod
+    def _insert_payloads(
+        con: duckdb.DuckDBPyConnection, payloads: pa.Table, wanted: set[str], now: dt.datetime
+    ) -> None:
+        """Store the payloads of `wanted` hashes that the warehouse does not hold yet.
+
+        Chosen in Python from the hash column alone, so the insert is a plain append: a GROUP
+        BY or join over the payload column made DuckDB hold every payload in a hash table."""
+        if not wanted:
+            return
+        con.register("_wanted", pa.table({"content_hash": pa.array(sorted(wanted), pa.string())}))
+        try:
+            held = {
+                row[0]
+                for row in con.execute(
+                    "SELECT r.content_hash FROM raw_payloads r SEMI JOIN _wanted w "
+                    "USING (content_hash)"
+                ).fetchall()
+            }
+        finally:
+            con.unregister("_wanted")
+        take = []
+        for index, digest in enumerate(payloads.column("content_hash").to_pylist()):
+            if digest in wanted and digest not in held:
+                held.add(digest)  # the first copy of a payload repeated in the batch
+                take.append(index)
+        if not take:
+            return
+        con.register("_new_payloads", payloads.take(take))
+        try:
+            con.execute(
+                "INSERT INTO raw_payloads (content_hash, source, encoding, payload, first_seen_at, "
+                "raw_bytes) SELECT content_hash, source, ?, payload, ?, raw_bytes "
+                "FROM _new_payloads",
+                [PAYLOAD_ENCODING, now],
+            )
+        finally:
+            con.unregister("_new_payloads")
+
+    @classmethod
     def _write_records(
+        cls,
         con: duckdb.DuckDBPyConnection,
         prepared: PreparedBatch,
         records: pa.Table,
         changes: pa.Array,
+        first_loaded: dict[tuple[str, str], dt.datetime],
         run_id: str | None,
         now: dt.datetime,
     ) -> None:
         n = records.num_rows
+        sources = records.column("source").to_pylist()
+        source_ids = records.column("source_id").to_pylist()
+        # first_loaded_at survives a replacement; the old row goes, the new one comes.
+        first_loaded_at = [
+            first_loaded.get(key, now) for key in zip(sources, source_ids, strict=True)
+        ]
+        timestamp = pa.timestamp("us", tz="UTC")
         table = (
             records.append_column("deleted", pa.array([False] * n))
-            .append_column("loaded_at", pa.array([now] * n, pa.timestamp("us", tz="UTC")))
+            .append_column("loaded_at", pa.array([now] * n, timestamp))
             .append_column("run_id", pa.array([run_id] * n, pa.string()))
+            .append_column("first_loaded_at", pa.array(first_loaded_at, timestamp))
         )
         changed = pa.table(
             {
@@ -390,34 +605,18 @@ class Warehouse:
                 "source_version": records.column("source_version"),
             }
         )
+        cls._insert_payloads(
+            con, prepared.payloads, set(records.column("content_hash").to_pylist()), now
+        )
         con.register("_batch", table)
-        con.register("_payloads", prepared.payloads)
         con.register("_changes", changed)
         try:
-            con.execute(
-                "INSERT INTO raw_payloads SELECT p.content_hash, any_value(p.source), ?, "
-                "any_value(p.payload), ? FROM _payloads p SEMI JOIN _changes c "
-                "USING (content_hash) ANTI JOIN raw_payloads r USING (content_hash) "
-                "GROUP BY p.content_hash",
-                [PAYLOAD_ENCODING, now],
-            )
-            # first_loaded_at survives a replacement; the old row goes, the new one comes.
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE _first_loaded AS "
-                "SELECT s.source, s.source_id, s.first_loaded_at FROM source_records s "
-                "JOIN _batch b ON s.source = b.source AND s.source_id = b.source_id"
-            )
-            con.execute(
-                "DELETE FROM source_records s USING _batch b "
-                "WHERE s.source = b.source AND s.source_id = b.source_id"
-            )
-            con.execute(
-                "INSERT INTO source_records BY NAME "
-                "SELECT b.*, coalesce(f.first_loaded_at, b.loaded_at) AS first_loaded_at "
-                "FROM _batch b LEFT JOIN _first_loaded f "
-                "ON f.source = b.source AND f.source_id = b.source_id"
-            )
-            con.execute("DROP TABLE _first_loaded")
+            if first_loaded:
+                con.execute(
+                    "DELETE FROM source_records s USING _changes c "
+                    "WHERE s.source = c.source AND s.source_id = c.source_id"
+                )
+            con.execute("INSERT INTO source_records BY NAME SELECT * FROM _batch")
             con.execute(
                 "INSERT INTO record_versions SELECT source, source_id, change, content_hash, "
                 "source_version, NULL, ?, ?, ? FROM _changes",
@@ -436,7 +635,7 @@ class Warehouse:
                 [run_id, now],
             )
         finally:
-            for name in ("_batch", "_payloads", "_changes"):
+            for name in ("_batch", "_changes"):
                 con.unregister(name)
 
     @staticmethod
@@ -475,23 +674,18 @@ class Warehouse:
             con.unregister("_deletions")
         return len(applied)
 
-    @staticmethod
+    @classmethod
     def _quarantine(
+        cls,
         con: duckdb.DuckDBPyConnection,
         prepared: PreparedBatch,
         run_id: str | None,
         now: dt.datetime,
     ) -> None:
-        con.register("_qpayloads", prepared.payloads)
+        wanted = {h for h in prepared.quarantine.column("content_hash").to_pylist() if h}
+        cls._insert_payloads(con, prepared.payloads, wanted, now)
         con.register("_quarantined", prepared.quarantine)
         try:
-            con.execute(
-                "INSERT INTO raw_payloads SELECT p.content_hash, any_value(p.source), ?, "
-                "any_value(p.payload), ? FROM _qpayloads p SEMI JOIN _quarantined q "
-                "USING (content_hash) ANTI JOIN raw_payloads r USING (content_hash) "
-                "GROUP BY p.content_hash",
-                [PAYLOAD_ENCODING, now],
-            )
             # Re-running the same input must not quarantine the same payload twice.
             con.execute(
                 "INSERT INTO quarantine SELECT ?, q.source_id, ?, ?, q.row_in_batch, "
@@ -501,7 +695,6 @@ class Warehouse:
                 [prepared.source, prepared.batch_id, run_id, now],
             )
         finally:
-            con.unregister("_qpayloads")
             con.unregister("_quarantined")
 
     # ---- the ledger of bulk files ------------------------------------------------------------
@@ -599,8 +792,9 @@ class Warehouse:
     def raw_payload(self, digest: str) -> bytes | None:
         """The original payload stored under a content hash (for replays and quarantine)."""
         row = self.con.execute(
-            "SELECT encoding, payload FROM raw_payloads WHERE content_hash = ?", [digest]
+            "SELECT encoding, payload, raw_bytes FROM raw_payloads WHERE content_hash = ?",
+            [digest],
         ).fetchone()
         if row is None:
             return None
-        return zlib.decompress(row[1]) if row[0] == "zlib" else bytes(row[1])
+        return decode_payload(row[0], row[1], row[2])

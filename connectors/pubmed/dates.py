@@ -187,7 +187,14 @@ def parse_pub_date(
         if text is None or not (text := text.strip()):
             continue
         parts.append((child.tag, text))
-    key = tuple(parts)
+    return pub_date_from_parts(tuple(parts))
+
+
+def pub_date_from_parts(
+    key: tuple[tuple[object, str], ...],
+) -> tuple[dt.date | None, str | None, str | None, int | None]:
+    """`parse_pub_date` without the element: `key` is the PubDate's (tag, stripped non-blank
+    `.text`) pairs in document order. Cached (the compiled parser calls this too)."""
     result = _PUB_DATE_CACHE.get(key)
     if result is None:
         result = _pub_date_from_parts(key)
@@ -246,7 +253,19 @@ def parse_date_entry(kind: str, element: etree._Element) -> DateEntry:
             day = text
         elif tag == "Season":
             season = text
-    raw = " ".join(raw_parts) or None
+    return date_entry_from_parts(kind, year, month, day, season, " ".join(raw_parts) or None)
+
+
+def date_entry_from_parts(
+    kind: str,
+    year: str | None,
+    month: str | None,
+    day: str | None,
+    season: str | None,
+    raw: str | None,
+) -> DateEntry:
+    """`parse_date_entry` without the element: the stripped non-blank `.text` of its Year,
+    Month, Day and Season children, and `raw` (all the children's texts joined, or None)."""
     # Fast path for the all-numeric Year/Month/Day that nearly every date element has: the
     # same few hundred days recur all through a file, so their dates are cached.
     if day is not None and month is not None and year is not None:

@@ -40,6 +40,11 @@ Mapping choices that the field names do not make obvious (dates: `connectors.pub
   and the book title then goes to `journal` (the container title); a whole-book record has the
   book title as `title`. `publisher` is PublisherName; `volume` the book's Volume. A book's
   `Sections` (its table of contents) have no field in `Record` and stay in `raw` only.
+- Speed: `PubmedArticle`s are parsed by the compiled `connectors.pubmed._fast` (Cython over
+  libxml2's tree through lxml's C API; built by `make install`) when it imports, else by
+  `parse_pubmed_article_python`, which stays the reference: both give equal `Record`s
+  (tests/test_pubmed_compiled.py). Set the environment variable BIBLIODUCK_PURE_PARSER=1
+  (before this module is imported) to force the pure-Python parser. Books are pure Python.
 - Attributes missing from the XML take their DTD default where the DTD gives one (no DTD is
   loaded): ArticleId IdType "pubmed", MajorTopicYN "N", OtherAbstract Language "eng".
 """
@@ -49,8 +54,9 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, BinaryIO
 
@@ -255,8 +261,41 @@ def raw_xml(element: Element) -> bytes:
 _tostring = etree.tostring
 
 
+def _load_compiled_article() -> Callable[[Element, bytes], Record] | None:
+    """The compiled `PubmedArticle` parser, or None when it is not built or is switched off
+    with BIBLIODUCK_PURE_PARSER=1."""
+    if os.environ.get("BIBLIODUCK_PURE_PARSER", "").strip().lower() in ("1", "true", "yes"):
+        return None
+    try:
+        import connectors.pubmed._fast as _fast
+    except ImportError as error:
+        if isinstance(error, ModuleNotFoundError) and error.name == "connectors.pubmed._fast":
+            return None  # not built: a checkout that `make install` has not built
+        # Built, but not importable: stale, or for another lxml or Record schema.
+        warnings.warn(
+            f"connectors.pubmed._fast does not import ({error}): using the pure-Python "
+            "PubMed parser; rebuild it with `make install`",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
+    return _fast.parse_pubmed_article
+
+
+_compiled_article = _load_compiled_article()
+
+
 def parse_pubmed_article(article: Element) -> Record:
-    """A `Record` from one `PubmedArticle` (MedlineCitation and PubmedData)."""
+    """A `Record` from one `PubmedArticle` (MedlineCitation and PubmedData): compiled when
+    `connectors.pubmed._fast` is built, else `parse_pubmed_article_python` (the reference)."""
+    if _compiled_article is not None:
+        return _compiled_article(article, raw_xml(article))
+    return parse_pubmed_article_python(article)
+
+
+def parse_pubmed_article_python(article: Element) -> Record:
+    """A `Record` from one `PubmedArticle` (MedlineCitation and PubmedData), in pure Python:
+    the reference that the compiled parser must equal, field for field."""
     record = Record(source=SOURCE, source_id=None, raw=raw_xml(article))
     citation = pubmed_data = None
     for child in article:

@@ -93,7 +93,15 @@ def main() -> int:
         db, "SELECT sum(download_seconds), sum(prepare_seconds), sum(load_seconds) FROM bulk_files"
     )
     download, prepare, load = stages[0]
+    # Steady state: from the first file's commit to the last one's, the files in between were
+    # prepared while others loaded (start-up — process spawn, imports — is a one-off).
+    _, commits = read_only_query(
+        db, "SELECT records + deletions, epoch(updated_at) FROM bulk_files ORDER BY number"
+    )
+    steady_items = sum(items for items, _ in commits[1:])
+    steady_seconds = commits[-1][1] - commits[0][1]
     report = {
+        "steady_records_per_s": round(steady_items / steady_seconds) if steady_seconds else None,
         "workers": args.workers,
         "files": len(files["baseline"]),
         "records": base["fetched"],

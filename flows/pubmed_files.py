@@ -135,7 +135,12 @@ def load_bulk_files(
                 )
                 load_started = time.perf_counter()
                 try:
-                    counts = warehouse.load_file(entry, _logged(prepared, logger), run_id=run_id)
+                    counts = warehouse.load_file(
+                        entry,
+                        prepared.batches,
+                        run_id=run_id,
+                        progress=_progress_logger(prepared, logger),
+                    )
                 finally:
                     prepared.discard()
                 totals.add(counts)
@@ -207,14 +212,14 @@ def load_bulk_files(
     }
 
 
-def _logged(prepared: PreparedFile, logger: Any) -> Iterator[Any]:
-    """The file's batches, noting each one as it is applied (progress for people and tests)."""
-    applied = 0
+def _progress_logger(prepared: PreparedFile, logger: Any) -> Callable[[int], None]:
+    """Notes each batch of a file as it is applied (progress for people and tests)."""
     total = prepared.records + prepared.deletions
-    for batch in prepared.batches():
-        yield batch
-        applied += batch.fetched
+
+    def log(applied: int) -> None:
         logger.info("applied %d of %d items of %s", applied, total, prepared.file.name)
+
+    return log
 
 
 @flow(name="pubmed-files-backfill", log_prints=True)

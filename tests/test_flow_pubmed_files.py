@@ -240,3 +240,34 @@ def test_a_file_is_validated_as_a_whole_across_its_chunks(fixtures_dir, tmp_path
         db, "SELECT suite, rows, failed_rows FROM validation_results ORDER BY suite"
     ) == [("authors", loaded_authors + untitled_authors, 0), ("records", 30, 1)]
     assert warehouse_rows(db, "SELECT count(*) FROM records") == [(29,)]
+
+
+def test_a_record_after_a_deletion_of_its_pmid_in_the_same_file_stays(
+    fixtures_dir, tmp_path, monkeypatch
+):
+    """Records load before deletions only when no record follows a deletion; otherwise the
+    file applies batch by batch in file order, so a PMID deleted and then given again lives."""
+    fast_http(monkeypatch)
+    monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
+    monkeypatch.setattr("flows.pubmed_files.CHUNK_SIZE", 2)
+    source = fixtures_dir / "pubmed_baseline" / "pmparser__pubmed26n1334.xml.gz"
+    root = etree.fromstring(gzip.decompress(source.read_bytes()))
+    articles = root.findall("PubmedArticle")
+    for extra in articles[3:]:
+        root.remove(extra)
+    revived = articles[0].find("MedlineCitation/PMID").text
+    deletion = etree.SubElement(root, "DeleteCitation")
+    etree.SubElement(deletion, "PMID", Version="1").text = revived
+    again = etree.fromstring(etree.tostring(articles[0]))
+    again.find("MedlineCitation/Article/ArticleTitle").text = "Given again after its deletion"
+    root.append(again)
+    path = tmp_path / "pubmed26n0001.xml.gz"
+    path.write_bytes(gzip.compress(etree.tostring(root, xml_declaration=True, encoding="utf-8")))
+    db = tmp_path / "w.duckdb"
+    with serve(NlmFileServer({"baseline": [(path.name, path)], "updatefiles": []})) as url:
+        result = pubmed_files_backfill(kind="baseline", db=str(db), files_url=f"{url}/pubmed")
+    assert (result["fetched"], result["inserted"], result["deleted"]) == (5, 3, 0)
+    assert warehouse_rows(db, "SELECT count(*) FROM records") == [(3,)]
+    assert warehouse_rows(db, f"SELECT title FROM records WHERE pmid = '{revived}'") == [
+        ("Given again after its deletion",)
+    ]

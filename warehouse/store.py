@@ -13,7 +13,7 @@ import json
 import time
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from schemas.arrow import records_table
+from schemas.arrow import record_schema, records_table
 from schemas.batch import LoadCounts, StateUpdate, ValidatedBatch, ValidationSummary
 from schemas.errors import FatalError, WarehouseBusyError
 from schemas.record import Deletion, Record
@@ -286,6 +286,24 @@ def merge_batches(batches: list[PreparedBatch]) -> PreparedBatch:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Selection:
+    """Which records of a batch to append (`mask`), and the first_loaded_at of those that
+    replace stored ones."""
+
+    mask: pa.Array
+    first_loaded: dict[tuple[str, str], dt.datetime]
+
+    def rows(self, prepared: PreparedBatch, run_id: str | None, now: dt.datetime) -> pa.Table:
+        return Warehouse._stored_rows(
+            prepared.records.filter(self.mask), self.first_loaded, run_id, now
+        )
+
+
+class _NotStreamable(Exception):
+    """A file whose batches cannot be appended in one statement (see `Warehouse.load_file`)."""
+
+
 @dataclass(slots=True)
 class LedgerEntry:
     """What the ledger keeps of one bulk file besides its load counts."""
@@ -433,28 +451,68 @@ class Warehouse:
         incoming one (by `source_version`) is kept and the incoming one counted as stale.
         """
         now = _now()
-        counts = LoadCounts(fetched=prepared.fetched, quarantined=prepared.quarantine.num_rows)
-        batch_id = prepared.batch_id
-        if prepared.records.num_rows:
-            actions, first_loaded = self._classify(con, prepared.records)
-            counts.inserted = actions.count("insert")
-            counts.updated = actions.count("update")
-            counts.unchanged = actions.count("unchanged")
-            counts.stale = actions.count("stale")
-            mask = pa.array([a in ("insert", "update") for a in actions])
-            if counts.inserted or counts.updated:
-                changes = pa.array([a for a in actions if a in ("insert", "update")], pa.string())
-                self._write_records(
-                    con,
-                    prepared,
-                    prepared.records.filter(mask),
-                    changes,
-                    first_loaded,
-                    run_id,
-                    now,
-                )
+        counts, selection = self._apply_records(con, prepared, run_id, now)
+        if selection is not None:
+            self._append_records(con, selection.rows(prepared, run_id, now))
         if prepared.deletions.num_rows:
             counts.deleted = self._apply_deletions(con, prepared, run_id, now)
+        self._apply_rest(con, prepared, run_id, now)
+        if state is not None:
+            self._write_state(con, state)
+        self._add_to_run(con, run_id, counts, batches=1)
+        return counts
+
+    def _apply_records(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        prepared: PreparedBatch,
+        run_id: str | None,
+        now: dt.datetime,
+    ) -> tuple[LoadCounts, _Selection | None]:
+        """Classify a batch's records and write everything their changes need except the new
+        rows themselves: payloads, history, measurements; the old rows of updated records go.
+        Returns the counts and which records to append (None when none)."""
+        counts = LoadCounts(fetched=prepared.fetched, quarantined=prepared.quarantine.num_rows)
+        if not prepared.records.num_rows:
+            return counts, None
+        actions, first_loaded = self._classify(con, prepared.records)
+        counts.inserted = actions.count("insert")
+        counts.updated = actions.count("update")
+        counts.unchanged = actions.count("unchanged")
+        counts.stale = actions.count("stale")
+        if not (counts.inserted or counts.updated):
+            return counts, None
+        mask = pa.array([a in ("insert", "update") for a in actions])
+        changes = pa.array([a for a in actions if a in ("insert", "update")], pa.string())
+        self._write_records(
+            con,
+            prepared,
+            prepared.records.filter(mask),
+            changes,
+            counts.updated > 0,
+            run_id,
+            now,
+        )
+        return counts, _Selection(mask, first_loaded)
+
+    @staticmethod
+    def _append_records(
+        con: duckdb.DuckDBPyConnection, rows: pa.Table | pa.RecordBatchReader
+    ) -> None:
+        con.register("_rows", rows)
+        try:
+            con.execute("INSERT INTO source_records BY NAME SELECT * FROM _rows")
+        finally:
+            con.unregister("_rows")
+
+    def _apply_rest(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        prepared: PreparedBatch,
+        run_id: str | None,
+        now: dt.datetime,
+    ) -> None:
+        """A batch's quarantined rows and validation summaries."""
         if prepared.quarantine.num_rows:
             self._quarantine(con, prepared, run_id, now)
         for summary in prepared.summaries:
@@ -462,7 +520,7 @@ class Warehouse:
                 "INSERT INTO validation_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     prepared.source,
-                    batch_id,
+                    prepared.batch_id,
                     run_id,
                     summary.suite,
                     summary.rows,
@@ -472,26 +530,30 @@ class Warehouse:
                     now,
                 ],
             )
-        if state is not None:
-            self._write_state(con, state)
-        if run_id is not None:
-            con.execute(
-                "UPDATE runs SET batches = batches + 1, fetched = fetched + ?, "
-                "inserted = inserted + ?, updated = updated + ?, unchanged = unchanged + ?, "
-                "stale = stale + ?, deleted = deleted + ?, quarantined = quarantined + ? "
-                "WHERE run_id = ?",
-                [
-                    counts.fetched,
-                    counts.inserted,
-                    counts.updated,
-                    counts.unchanged,
-                    counts.stale,
-                    counts.deleted,
-                    counts.quarantined,
-                    run_id,
-                ],
-            )
-        return counts
+
+    @staticmethod
+    def _add_to_run(
+        con: duckdb.DuckDBPyConnection, run_id: str | None, counts: LoadCounts, *, batches: int
+    ) -> None:
+        if run_id is None:
+            return
+        con.execute(
+            "UPDATE runs SET batches = batches + ?, fetched = fetched + ?, "
+            "inserted = inserted + ?, updated = updated + ?, unchanged = unchanged + ?, "
+            "stale = stale + ?, deleted = deleted + ?, quarantined = quarantined + ? "
+            "WHERE run_id = ?",
+            [
+                batches,
+                counts.fetched,
+                counts.inserted,
+                counts.updated,
+                counts.unchanged,
+                counts.stale,
+                counts.deleted,
+                counts.quarantined,
+                run_id,
+            ],
+        )
 
     @staticmethod
     def _classify(
@@ -571,6 +633,30 @@ class Warehouse:
         finally:
             con.unregister("_new_payloads")
 
+    @staticmethod
+    def _stored_rows(
+        records: pa.Table,
+        first_loaded: dict[tuple[str, str], dt.datetime],
+        run_id: str | None,
+        now: dt.datetime,
+    ) -> pa.Table:
+        """`source_records` rows of changed records; first_loaded_at survives a replacement."""
+        n = records.num_rows
+        keys = zip(
+            records.column("source").to_pylist(),
+            records.column("source_id").to_pylist(),
+            strict=True,
+        )
+        timestamp = pa.timestamp("us", tz="UTC")
+        return (
+            records.append_column("deleted", pa.array([False] * n, pa.bool_()))
+            .append_column("loaded_at", pa.array([now] * n, timestamp))
+            .append_column("run_id", pa.array([run_id] * n, pa.string()))
+            .append_column(
+                "first_loaded_at", pa.array([first_loaded.get(k, now) for k in keys], timestamp)
+            )
+        )
+
     @classmethod
     def _write_records(
         cls,
@@ -578,24 +664,12 @@ class Warehouse:
         prepared: PreparedBatch,
         records: pa.Table,
         changes: pa.Array,
-        first_loaded: dict[tuple[str, str], dt.datetime],
+        replacing: bool,
         run_id: str | None,
         now: dt.datetime,
     ) -> None:
-        n = records.num_rows
-        sources = records.column("source").to_pylist()
-        source_ids = records.column("source_id").to_pylist()
-        # first_loaded_at survives a replacement; the old row goes, the new one comes.
-        first_loaded_at = [
-            first_loaded.get(key, now) for key in zip(sources, source_ids, strict=True)
-        ]
-        timestamp = pa.timestamp("us", tz="UTC")
-        table = (
-            records.append_column("deleted", pa.array([False] * n))
-            .append_column("loaded_at", pa.array([now] * n, timestamp))
-            .append_column("run_id", pa.array([run_id] * n, pa.string()))
-            .append_column("first_loaded_at", pa.array(first_loaded_at, timestamp))
-        )
+        """Write what changed records need besides their new rows (payloads, history,
+        measurements) and remove the rows they replace (`replacing`: some are stored)."""
         changed = pa.table(
             {
                 "source": records.column("source"),
@@ -608,15 +682,16 @@ class Warehouse:
         cls._insert_payloads(
             con, prepared.payloads, set(records.column("content_hash").to_pylist()), now
         )
-        con.register("_batch", table)
+        # Only the columns the statements read: DuckDB keeps what is registered in a
+        # transaction alive until it ends, so a whole batch would stay in memory per batch.
+        con.register("_batch", records.select(["source", "source_id", "metrics"]))
         con.register("_changes", changed)
         try:
-            if first_loaded:
+            if replacing:
                 con.execute(
                     "DELETE FROM source_records s USING _changes c "
                     "WHERE s.source = c.source AND s.source_id = c.source_id"
                 )
-            con.execute("INSERT INTO source_records BY NAME SELECT * FROM _batch")
             con.execute(
                 "INSERT INTO record_versions SELECT source, source_id, change, content_hash, "
                 "source_version, NULL, ?, ?, ? FROM _changes",
@@ -708,30 +783,117 @@ class Warehouse:
     def load_file(
         self,
         entry: LedgerEntry,
-        batches: Iterable[PreparedBatch],
+        batches: Callable[[], Iterable[PreparedBatch]],
         *,
         run_id: str | None,
+        progress: Callable[[int], None] | None = None,
     ) -> LoadCounts:
         """Apply all batches of one file and mark it loaded, in ONE transaction: a file is
-        loaded exactly once, and one interrupted half-way leaves no trace."""
+        loaded exactly once, and one interrupted half-way leaves no trace.
+
+        `batches` gives the file's batches in order and is called twice: a first pass applies
+        all but the new rows, a second appends every new row of the file in one statement
+        streamed from the batches. DuckDB keeps a transaction's appended rows in memory unless
+        a statement fills whole row groups, so appending per batch held the whole file in
+        memory (~480 MB for pubmed21n1298, which failed at a 256 MB limit). `progress` gets
+        the items applied so far after each batch of the first pass."""
         started = time.perf_counter()
-        counts = LoadCounts()
-        deletions = 0
-        with self.transaction() as con:
-            for prepared in batches:
-                counts.add(self.apply(con, prepared, run_id=run_id))
-                deletions += prepared.deletions.num_rows
-            self._write_ledger(
-                con,
-                entry,
-                status="loaded",
-                counts=counts,
-                deletions=deletions,
-                load_seconds=time.perf_counter() - started,
-                run_id=run_id,
-                error=None,
-            )
+        try:
+            with self.transaction() as con:
+                counts, deletions = self._load_file_streaming(con, batches, run_id, progress)
+                self._finish_file(con, entry, counts, deletions, started, run_id)
+        except _NotStreamable:
+            # Records after a deletion, or one id twice: apply batch by batch, in order.
+            with self.transaction() as con:
+                counts, deletions = LoadCounts(), 0
+                for prepared in batches():
+                    counts.add(self.apply(con, prepared, run_id=run_id))
+                    deletions += prepared.deletions.num_rows
+                self._finish_file(con, entry, counts, deletions, started, run_id)
         return counts
+
+    def _finish_file(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        entry: LedgerEntry,
+        counts: LoadCounts,
+        deletions: int,
+        started: float,
+        run_id: str | None,
+    ) -> None:
+        self._write_ledger(
+            con,
+            entry,
+            status="loaded",
+            counts=counts,
+            deletions=deletions,
+            load_seconds=time.perf_counter() - started,
+            run_id=run_id,
+            error=None,
+        )
+
+    def _load_file_streaming(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        batches: Callable[[], Iterable[PreparedBatch]],
+        run_id: str | None,
+        progress: Callable[[int], None] | None,
+    ) -> tuple[LoadCounts, int]:
+        now = _now()
+        counts = LoadCounts()
+        seen: set[tuple[str, str]] = set()
+        selections: list[_Selection | None] = []  # per batch: which records to append
+        with_deletions: list[PreparedBatch] = []
+        applied = 0
+        for prepared in batches():
+            if with_deletions and prepared.records.num_rows:
+                raise _NotStreamable
+            keys = list(
+                zip(
+                    prepared.records.column("source").to_pylist(),
+                    prepared.records.column("source_id").to_pylist(),
+                    strict=True,
+                )
+            )
+            if len(set(keys)) < len(keys) or not seen.isdisjoint(keys):
+                raise _NotStreamable
+            seen.update(keys)
+            batch_counts, selection = self._apply_records(con, prepared, run_id, now)
+            selections.append(selection)
+            if prepared.deletions.num_rows:
+                with_deletions.append(prepared)
+            self._apply_rest(con, prepared, run_id, now)
+            counts.add(batch_counts)
+            applied += prepared.fetched
+            if progress is not None:
+                progress(applied)
+        if any(selections):
+            self._append_records(con, self._rows_reader(batches, selections, run_id, now))
+        deletions = 0
+        for prepared in with_deletions:  # after every record, as in the file
+            counts.deleted += self._apply_deletions(con, prepared, run_id, now)
+            deletions += prepared.deletions.num_rows
+        self._add_to_run(con, run_id, counts, batches=len(selections))
+        return counts, deletions
+
+    def _rows_reader(
+        self,
+        batches: Callable[[], Iterable[PreparedBatch]],
+        selections: list[_Selection | None],
+        run_id: str | None,
+        now: dt.datetime,
+    ) -> pa.RecordBatchReader:
+        """The new rows of every batch, read again, one batch in memory at a time (the
+        reader runs inside DuckDB's INSERT: it must not use the connection)."""
+        empty = pa.schema([*record_schema(), pa.field("content_hash", pa.string())]).empty_table()
+        schema = self._stored_rows(empty, {}, run_id, now).schema
+
+        def rows() -> Iterator[pa.RecordBatch]:
+            for prepared, selection in zip(batches(), selections, strict=True):
+                if selection is not None:
+                    yield from selection.rows(prepared, run_id, now).cast(schema).to_batches()
+
+        return pa.RecordBatchReader.from_batches(schema, rows())
 
     def mark_file_failed(self, entry: LedgerEntry, *, run_id: str | None, error: str) -> None:
         """Note a file that could not be loaded (it stays to be loaded by the next run)."""

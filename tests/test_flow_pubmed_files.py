@@ -198,15 +198,30 @@ def test_full_files_in_parallel_match_an_independent_count_and_apply_deletions(
     assert updates["deleted"] == 20
 
 
+def edited_baseline(fixtures_dir, tmp_path, monkeypatch, *, chunk_size: int):
+    """The 30 records of a real baseline fixture as an editable tree, loaded in chunks of
+    `chunk_size`; `backfill(root)` serves the edited tree as one baseline file and loads it."""
+    fast_http(monkeypatch)
+    monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
+    monkeypatch.setattr("flows.pubmed_files.CHUNK_SIZE", chunk_size)
+    source = fixtures_dir / "pubmed_baseline" / "pmparser__pubmed26n1334.xml.gz"
+    root = etree.fromstring(gzip.decompress(source.read_bytes()))
+
+    def backfill(db: Path) -> dict:
+        path = tmp_path / "pubmed26n0001.xml.gz"
+        xml = etree.tostring(root, xml_declaration=True, encoding="utf-8")
+        path.write_bytes(gzip.compress(xml))
+        with serve(NlmFileServer({"baseline": [(path.name, path)], "updatefiles": []})) as url:
+            return pubmed_files_backfill(kind="baseline", db=str(db), files_url=f"{url}/pubmed")
+
+    return root, backfill
+
+
 def test_a_file_is_validated_as_a_whole_across_its_chunks(fixtures_dir, tmp_path, monkeypatch):
     """Workers spool small chunks and validate the file once: a record that a later one of
     the same PMID supersedes (in another chunk) never loads, and a record that fails a critical
     expectation is quarantined with its row in the file, whichever chunk it was in."""
-    fast_http(monkeypatch)
-    monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
-    monkeypatch.setattr("flows.pubmed_files.CHUNK_SIZE", 4)
-    source = fixtures_dir / "pubmed_baseline" / "pmparser__pubmed26n1334.xml.gz"
-    root = etree.fromstring(gzip.decompress(source.read_bytes()))
+    root, backfill = edited_baseline(fixtures_dir, tmp_path, monkeypatch, chunk_size=4)
     articles = root.findall("PubmedArticle")
     assert len(articles) == 30
     untitled = articles[5].find("MedlineCitation/PMID").text
@@ -217,11 +232,8 @@ def test_a_file_is_validated_as_a_whole_across_its_chunks(fixtures_dir, tmp_path
     newer = etree.fromstring(etree.tostring(articles[1]))
     newer.find("MedlineCitation/Article/ArticleTitle").text = "The later version"
     root.append(newer)  # row 30: chunk 7, while the first version is in chunk 0
-    path = tmp_path / "pubmed26n0001.xml.gz"
-    path.write_bytes(gzip.compress(etree.tostring(root, xml_declaration=True, encoding="utf-8")))
     db = tmp_path / "w.duckdb"
-    with serve(NlmFileServer({"baseline": [(path.name, path)], "updatefiles": []})) as url:
-        result = pubmed_files_backfill(kind="baseline", db=str(db), files_url=f"{url}/pubmed")
+    result = backfill(db)
     assert (result["fetched"], result["inserted"], result["quarantined"]) == (31, 29, 1)
     assert warehouse_rows(db, f"SELECT title FROM records WHERE pmid = '{repeated}'") == [
         ("The later version",)
@@ -247,11 +259,7 @@ def test_a_record_after_a_deletion_of_its_pmid_in_the_same_file_stays(
 ):
     """Records load before deletions only when no record follows a deletion; otherwise the
     file applies batch by batch in file order, so a PMID deleted and then given again lives."""
-    fast_http(monkeypatch)
-    monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
-    monkeypatch.setattr("flows.pubmed_files.CHUNK_SIZE", 2)
-    source = fixtures_dir / "pubmed_baseline" / "pmparser__pubmed26n1334.xml.gz"
-    root = etree.fromstring(gzip.decompress(source.read_bytes()))
+    root, backfill = edited_baseline(fixtures_dir, tmp_path, monkeypatch, chunk_size=2)
     articles = root.findall("PubmedArticle")
     for extra in articles[3:]:
         root.remove(extra)
@@ -261,11 +269,8 @@ def test_a_record_after_a_deletion_of_its_pmid_in_the_same_file_stays(
     again = etree.fromstring(etree.tostring(articles[0]))
     again.find("MedlineCitation/Article/ArticleTitle").text = "Given again after its deletion"
     root.append(again)
-    path = tmp_path / "pubmed26n0001.xml.gz"
-    path.write_bytes(gzip.compress(etree.tostring(root, xml_declaration=True, encoding="utf-8")))
     db = tmp_path / "w.duckdb"
-    with serve(NlmFileServer({"baseline": [(path.name, path)], "updatefiles": []})) as url:
-        result = pubmed_files_backfill(kind="baseline", db=str(db), files_url=f"{url}/pubmed")
+    result = backfill(db)
     assert (result["fetched"], result["inserted"], result["deleted"]) == (5, 3, 0)
     assert warehouse_rows(db, "SELECT count(*) FROM records") == [(3,)]
     assert warehouse_rows(db, f"SELECT title FROM records WHERE pmid = '{revived}'") == [

@@ -200,9 +200,7 @@ def _validate_file(
         max_failed_fraction=settings.max_failed_fraction,
     )
     result.quarantined = len(result.failed)
-    for names in result.failed.values():
-        for name in names:
-            result.quarantine_reasons[name] = result.quarantine_reasons.get(name, 0) + 1
+    result.quarantine_reasons = pipeline.count_reasons(result.failed.values())
 
 
 def clear_spool(spool_dir: Path) -> None:

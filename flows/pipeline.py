@@ -82,9 +82,14 @@ def process_items(
 
 def quarantine_reasons(validated: ValidatedBatch) -> dict[str, int]:
     """How many of a batch's quarantined rows failed each expectation."""
+    return count_reasons(row.failed_expectations for row in validated.quarantined)
+
+
+def count_reasons(failures: Iterable[list[str]]) -> dict[str, int]:
+    """How many rows failed each expectation, from each failing row's expectation names."""
     reasons: dict[str, int] = {}
-    for row in validated.quarantined:
-        for name in row.failed_expectations:
+    for names in failures:
+        for name in names:
             reasons[name] = reasons.get(name, 0) + 1
     return reasons
 

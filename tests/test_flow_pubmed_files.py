@@ -16,6 +16,7 @@ from connectors.pubmed.parse import parse_pubmed_article
 from flows.pubmed_files import pubmed_files_backfill, pubmed_updates_sync
 from sandbox.nlm_files import FaultPlan, NlmFileServer, real_file_set
 from sandbox.server import serve
+from schemas.errors import FatalError
 from tests.flow_helpers import fast_http, warehouse_rows
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
@@ -276,3 +277,29 @@ def test_a_record_after_a_deletion_of_its_pmid_in_the_same_file_stays(
     assert warehouse_rows(db, f"SELECT title FROM records WHERE pmid = '{revived}'") == [
         ("Given again after its deletion",)
     ]
+
+
+def test_a_file_too_large_for_the_memory_limit_fails_clearly_and_loads_nothing(
+    small_files, tmp_path, monkeypatch
+):
+    """A file loads in one DuckDB transaction held in memory: past BIBLIODUCK_BULK_MEMORY_LIMIT
+    the run says which file and which setting, keeps nothing of the file, and a run with more
+    memory loads it."""
+    fast_http(monkeypatch)
+    monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
+    monkeypatch.setenv("BIBLIODUCK_BULK_MEMORY_LIMIT", "8MB")
+    db = tmp_path / "w.duckdb"
+    with serve(NlmFileServer(small_files)) as url:
+        files_url = f"{url}/pubmed"
+        with pytest.raises(FatalError, match="BIBLIODUCK_BULK_MEMORY_LIMIT") as raised:
+            pubmed_files_backfill(kind="baseline", db=str(db), files_url=files_url)
+        assert "pubmed26n1334.xml.gz" in str(raised.value)
+        assert "(8MB)" in str(raised.value)
+        assert warehouse_rows(db, "SELECT count(*) FROM source_records") == [(0,)]
+        assert warehouse_rows(db, "SELECT name, status FROM bulk_files") == [
+            ("pubmed26n1334.xml.gz", "failed")
+        ]
+        monkeypatch.setenv("BIBLIODUCK_BULK_MEMORY_LIMIT", "1GB")
+        again = pubmed_files_backfill(kind="baseline", db=str(db), files_url=files_url)
+    assert [f["file"] for f in again["files"]] == ["pubmed26n1334.xml.gz"]
+    assert warehouse_rows(db, "SELECT count(*) FROM records") == [(30,)]

@@ -189,7 +189,6 @@ class PreparedChunk:
     source: str
     batch_id: str
     fetched: int
-    first_row: int
     rows: pa.Table  # record columns + content_hash + FILE_ROW
     payloads: pa.Table
     deletions: pa.Table
@@ -215,7 +214,6 @@ def prepare_chunk(
         source=source,
         batch_id=batch_id,
         fetched=fetched,
-        first_row=first_row,
         rows=table,
         payloads=_payloads_table(
             source, hashes, [r.raw if r.raw is not None else b"" for r in records]
@@ -334,6 +332,7 @@ class Warehouse:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.con = _open(self.path, read_only)
         self.read_only = read_only
+        self.memory_limit = memory_limit
         # DuckDB would otherwise cache up to 80% of RAM; past this it spills to disk. A whole
         # bulk file loads in one transaction, so the cap is what keeps memory flat.
         self.con.execute(f"SET memory_limit = '{memory_limit}'")
@@ -799,17 +798,25 @@ class Warehouse:
         the items applied so far after each batch of the first pass."""
         started = time.perf_counter()
         try:
-            with self.transaction() as con:
-                counts, deletions = self._load_file_streaming(con, batches, run_id, progress)
-                self._finish_file(con, entry, counts, deletions, started, run_id)
-        except _NotStreamable:
-            # Records after a deletion, or one id twice: apply batch by batch, in order.
-            with self.transaction() as con:
-                counts, deletions = LoadCounts(), 0
-                for prepared in batches():
-                    counts.add(self.apply(con, prepared, run_id=run_id))
-                    deletions += prepared.deletions.num_rows
-                self._finish_file(con, entry, counts, deletions, started, run_id)
+            try:
+                with self.transaction() as con:
+                    counts, deletions = self._load_file_streaming(con, batches, run_id, progress)
+                    self._finish_file(con, entry, counts, deletions, started, run_id)
+            except _NotStreamable:
+                # Records after a deletion, or one id twice: apply batch by batch, in order.
+                with self.transaction() as con:
+                    counts, deletions = LoadCounts(), 0
+                    for prepared in batches():
+                        counts.add(self.apply(con, prepared, run_id=run_id))
+                        deletions += prepared.deletions.num_rows
+                    self._finish_file(con, entry, counts, deletions, started, run_id)
+        except duckdb.OutOfMemoryException as exc:
+            raise FatalError(
+                f"{entry.name}: DuckDB ran out of its memory limit ({self.memory_limit}) while "
+                "loading the file, which it holds in memory until the file's one transaction "
+                "commits; nothing of the file was loaded. Raise BIBLIODUCK_BULK_MEMORY_LIMIT "
+                f"(a 30,000-record file of recent records needs ~600MB). DuckDB said: {exc}"
+            ) from exc
         # The commit (DuckDB writes the WAL and usually checkpoints here) is a large part of a
         # load: measured, about half of it on the e2e benchmark. Count it too.
         self.con.execute(

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 
 from lxml import etree
 
@@ -210,11 +211,10 @@ _PUB_DATE_CACHE: dict[
 ] = {}
 
 
-def _pub_date_from_parts(
-    parts: tuple[tuple[object, str], ...],
-) -> tuple[dt.date | None, str | None, str | None, int | None]:
-    if not parts:
-        return None, None, None, None
+def _date_parts(
+    parts: Iterable[tuple[object, str]],
+) -> tuple[str | None, str | None, str | None, str | None, str | None]:
+    """(Year, Month, Day, Season, MedlineDate) texts of a date element's (tag, text) pairs."""
     year = month = day = season = medline = None
     for tag, text in parts:
         if tag == "Year":
@@ -227,6 +227,15 @@ def _pub_date_from_parts(
             season = text
         elif tag == "MedlineDate":
             medline = text
+    return year, month, day, season, medline
+
+
+def _pub_date_from_parts(
+    parts: tuple[tuple[object, str], ...],
+) -> tuple[dt.date | None, str | None, str | None, int | None]:
+    if not parts:
+        return None, None, None, None
+    year, month, day, season, medline = _date_parts(parts)
     if medline is not None:
         date, precision, medline_year = medline_date(medline)
         return date, precision, medline, medline_year
@@ -237,23 +246,15 @@ def _pub_date_from_parts(
 def parse_date_entry(kind: str, element: etree._Element) -> DateEntry:
     """A `DateEntry` from a Year/Month/Day(/Hour/Minute) element (ArticleDate, PubMedPubDate,
     DateCompleted, DateRevised, …). `raw` joins the children's texts as given."""
-    year = month = day = season = None
-    raw_parts: list[str] = []
+    parts = []
     for child in element:
         text = child.text
         if text is None or not (text := text.strip()):
             continue
-        raw_parts.append(text)
-        tag = child.tag
-        if tag == "Year":
-            year = text
-        elif tag == "Month":
-            month = text
-        elif tag == "Day":
-            day = text
-        elif tag == "Season":
-            season = text
-    return date_entry_from_parts(kind, year, month, day, season, " ".join(raw_parts) or None)
+        parts.append((child.tag, text))
+    year, month, day, season, _medline = _date_parts(parts)
+    raw = " ".join(text for _tag, text in parts) or None
+    return date_entry_from_parts(kind, year, month, day, season, raw)
 
 
 def date_entry_from_parts(

@@ -31,6 +31,7 @@ test: lint typecheck
 bench: install
 	$(BIN)/python -m benchmarks parse
 	$(BIN)/python -m benchmarks e2e
+	$(BIN)/python -m benchmarks floor
 
 clean:
 	rm -rf $(VENV) data/*.duckdb data/*.duckdb.wal

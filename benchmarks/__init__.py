@@ -53,3 +53,9 @@ register(
     "benchmarks.e2e",
     "NLM bulk files end to end (download → parse → validate → load): records/s, stages, peak RSS",
 )
+
+register(
+    "floor",
+    "benchmarks.floor",
+    "Each stage of the bulk path alone on one core: the best end-to-end ratio each leaves",
+)

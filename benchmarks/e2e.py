@@ -18,7 +18,6 @@ one-off in a 1,334-file backfill) to the whole baseline (1,334 files of 30,000 r
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import os
@@ -29,7 +28,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import MB, RESULTS_DIR
+from benchmarks.harness import MB, RESULTS_DIR, argument_parser
 
 BASELINE_FILES = 1334  # pubmed26n0001..1334, the 2026 baseline
 RECORDS_PER_FILE = 30_000
@@ -113,11 +112,7 @@ def run_setting(workers: int) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks e2e",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = argument_parser("e2e", __doc__)
     parser.add_argument(
         "--workers",
         type=int,

@@ -16,6 +16,7 @@ Units: MB is 10**6 bytes everywhere (throughput and RSS), so "< 200 MB" is the s
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime as dt
 import json
@@ -57,6 +58,15 @@ class Contender:
     name: str
     loader: str  # "module:function", imported in the child only
     description: str
+
+
+def argument_parser(name: str, doc: str | None) -> argparse.ArgumentParser:
+    """The parser of `python -m benchmarks NAME`, whose help is the module's docstring."""
+    return argparse.ArgumentParser(
+        prog=f"python -m benchmarks {name}",
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def peak_rss_bytes() -> int:

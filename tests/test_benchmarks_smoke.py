@@ -169,3 +169,20 @@ def test_child_reports_unavailable_and_errors_instead_of_raising() -> None:
     assert result["status"] == "error"
     assert result["stage"] == "run"
     assert result["reason"] == "RuntimeError: boom"
+
+
+def test_floor_times_every_stage_and_stores_every_record(tiny_gz: Path, tmp_path: Path) -> None:
+    """The one-core floor runs each stage on the same records and really stores them."""
+    import duckdb
+
+    from benchmarks import floor
+
+    figures = floor.measure(tiny_gz, tmp_path)
+    assert figures["records"] == N_RECORDS
+    assert all(figures[stage] > 0 for stage in floor.STAGES)
+    with duckdb.connect(str(tmp_path / "floor.duckdb"), read_only=True) as con:
+        counts = [
+            con.execute(f"SELECT count(*) FROM {table}").fetchone()
+            for table in ("source_records", "raw_payloads", "record_versions")
+        ]
+    assert counts == [(N_RECORDS,)] * 3

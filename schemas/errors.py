@@ -3,9 +3,27 @@ invalid record (quarantine and go on). Messages name the source and the record o
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class BiblioduckError(Exception):
     """Base of every error the project raises on purpose."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors cross process boundaries (bulk files are prepared in worker processes).
+        # Pickle rebuilds an exception by calling its class with `args` (the message alone
+        # here), which fails for subclasses whose __init__ takes other arguments: the caller
+        # then saw a TypeError instead of, say, the md5 mismatch. Rebuild without __init__.
+        return (_rebuild_error, (type(self), self.args, self.__dict__))
+
+
+def _rebuild_error(
+    cls: type[BiblioduckError], args: tuple[Any, ...], state: dict[str, Any]
+) -> BiblioduckError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class TransientError(BiblioduckError):

@@ -76,13 +76,19 @@ def test_small_files_load_exactly_once_and_a_second_run_is_a_no_op(
     assert not list((tmp_path / "downloads").glob("*.xml.gz")), "loaded files are not kept"
 
 
-def test_a_wrong_md5_refuses_the_file_and_loads_nothing(small_files, tmp_path, monkeypatch):
+@pytest.mark.parametrize("workers", [0, 1], ids=["in-process", "in-a-worker"])
+def test_a_wrong_md5_refuses_the_file_and_loads_nothing(
+    small_files, tmp_path, monkeypatch, workers
+):
+    """Also from a worker process: the error crosses the process boundary intact."""
     fast_http(monkeypatch)
     monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
     db = tmp_path / "w.duckdb"
     server = NlmFileServer(small_files, faults=FaultPlan().wrong_md5("pubmed26n1334.xml.gz"))
     with serve(server) as url, pytest.raises(ChecksumMismatchError) as refused:
-        pubmed_files_backfill(kind="baseline", db=str(db), files_url=f"{url}/pubmed", workers=0)
+        pubmed_files_backfill(
+            kind="baseline", db=str(db), files_url=f"{url}/pubmed", workers=workers
+        )
     assert "pubmed26n1334.xml.gz" in str(refused.value) and "md5" in str(refused.value)
     assert warehouse_rows(db, "SELECT count(*) FROM source_records") == [(0,)]
     assert warehouse_rows(db, "SELECT name, status FROM bulk_files") == [

@@ -278,6 +278,14 @@ WorkersOption = Annotated[
         help="Processes that download, parse and validate ahead (0: none; default: cores)."
     ),
 ]
+DaskOption = Annotated[
+    str | None,
+    typer.Option(
+        "--dask",
+        envvar="BIBLIODUCK_DASK_ADDRESS",
+        help="Prepare files on Dask (prefect-dask): a scheduler address, or 'local'.",
+    ),
+]
 
 
 @backfill_app.command("pubmed-files")
@@ -286,6 +294,7 @@ def backfill_pubmed_files(
     last: Annotated[int | None, typer.Option(help="Last file number (inclusive).")] = None,
     kind: Annotated[str, typer.Option(help="baseline or update.")] = "baseline",
     workers: WorkersOption = None,
+    dask: DaskOption = None,
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Load NLM's PubMed baseline (or update) files in order, each exactly once."""
@@ -300,20 +309,22 @@ def backfill_pubmed_files(
     with _progress_bar():
         result = _run(
             lambda: pubmed_files_backfill(
-                kind=kind, first=first, last=last, db=str(db), workers=workers
+                kind=kind, first=first, last=last, db=str(db), workers=workers, dask_address=dask
             )
         )
     _print_files(f"PubMed {kind} files", result)
 
 
 @sync_app.command("pubmed-updates")
-def sync_pubmed_updates(workers: WorkersOption = None, db: DbOption = DEFAULT_DB) -> None:
+def sync_pubmed_updates(
+    workers: WorkersOption = None, dask: DaskOption = None, db: DbOption = DEFAULT_DB
+) -> None:
     """Load every PubMed update file the warehouse does not have yet (the nightly job)."""
     _quiet_prefect()
     from flows.pubmed_files import pubmed_updates_sync
 
     with _progress_bar():
-        result = _run(lambda: pubmed_updates_sync(db=str(db), workers=workers))
+        result = _run(lambda: pubmed_updates_sync(db=str(db), workers=workers, dask_address=dask))
     _print_files("PubMed update files", result)
 
 

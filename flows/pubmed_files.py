@@ -2,8 +2,8 @@
 
 Files apply in order (year, then number), each exactly once, in one transaction with its ledger
 row; a file re-published with a new md5 is loaded again. Worker processes download, parse and
-validate ahead (`workers`); the flow alone writes, in file order. For a cluster, the same
-`prepare_file` function can be mapped with a `prefect-dask` DaskTaskRunner (see README).
+validate ahead (`workers`); the flow alone writes, in file order. On a cluster, files are
+prepared as Prefect tasks by a `prefect-dask` DaskTaskRunner instead (`dask_address`).
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import TaskRunner
 
 from connectors.pubmed.files import BulkFile, BulkKind, bulk_session, fetch_md5, list_files
 from flows import pipeline, progress
@@ -31,6 +33,7 @@ from flows.bulk import (
 from flows.settings import Settings, load_settings
 from flows.summary import add_reasons, summary_markdown
 from schemas.batch import LoadCounts
+from schemas.errors import FatalError
 from warehouse.store import LedgerEntry, Warehouse
 
 SOURCE = "pubmed"
@@ -63,10 +66,77 @@ def files_to_load(
     return todo
 
 
-def _prepared_in_order(
-    todo: list[tuple[BulkFile, str]], prepare: PrepareSettings, workers: int
+class _Pending(Protocol):
+    """A file being prepared elsewhere: a process pool's future or a Prefect task's."""
+
+    def result(self) -> PreparedFile: ...
+
+
+@task(name="prepare-bulk-file", cache_policy=NO_CACHE)
+def prepare_file_task(bulk_file: BulkFile, md5: str, settings: PrepareSettings) -> PreparedFile:
+    """`prepare_file` as a Prefect task, for a Dask cluster: one task run per file."""
+    start_worker()  # GC thresholds; Great Expectations' suites built once per process
+    return prepare_file(bulk_file, md5, settings)
+
+
+def dask_task_runner(address: str, workers: int) -> TaskRunner[Any]:
+    """prefect-dask's DaskTaskRunner on a scheduler at `address`, or on a local cluster of
+    `workers` processes (one thread each: parsing holds the GIL) when `address` is 'local'."""
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ModuleNotFoundError as exc:
+        raise FatalError(
+            f"BIBLIODUCK_DASK_ADDRESS is {address!r} but prefect-dask is not installed "
+            "(pip install prefect-dask, or `make install`)"
+        ) from exc
+    if address == "local":
+        return DaskTaskRunner(
+            cluster_kwargs={
+                "n_workers": max(1, workers),
+                "threads_per_worker": 1,
+                "processes": True,
+                "host": "127.0.0.1",
+                "dashboard_address": None,
+            }
+        )
+    return DaskTaskRunner(address=address)
+
+
+def _in_order(
+    todo: list[tuple[BulkFile, str]], submit: Callable[[BulkFile, str], _Pending], ahead: int
 ) -> Iterator[PreparedFile]:
-    """Prepared files in file order; up to `workers` files are prepared ahead, in processes."""
+    """Prepared files in file order, with up to `ahead` more being prepared meanwhile."""
+    pending: deque[_Pending] = deque()
+    queue = iter(todo)
+    for bulk_file, md5 in queue:
+        pending.append(submit(bulk_file, md5))
+        if len(pending) >= ahead + 1:
+            break
+    while pending:
+        ready = pending.popleft().result()
+        for bulk_file, md5 in queue:  # keep the workers busy while the writer loads
+            pending.append(submit(bulk_file, md5))
+            break
+        yield ready
+
+
+def _prepared_in_order(
+    todo: list[tuple[BulkFile, str]],
+    prepare: PrepareSettings,
+    workers: int,
+    dask_address: str | None = None,
+) -> Iterator[PreparedFile]:
+    """Prepared files in file order: in this process (`workers` 0), in `workers` processes,
+    or as Prefect tasks on a Dask cluster (`dask_address`), `workers` files ahead."""
+    if dask_address is not None:
+        with dask_task_runner(dask_address, workers) as runner:
+
+            def on_dask(bulk_file: BulkFile, md5: str) -> _Pending:
+                parameters = {"bulk_file": bulk_file, "md5": md5, "settings": prepare}
+                return runner.submit(prepare_file_task, parameters)
+
+            yield from _in_order(todo, on_dask, max(1, workers))
+        return
     if workers == 0:
         for bulk_file, md5 in todo:
             yield prepare_file(bulk_file, md5, prepare)
@@ -75,21 +145,16 @@ def _prepared_in_order(
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=start_worker
     ) as pool:
-        pending: deque[Future[PreparedFile]] = deque()
-        queue = iter(todo)
-        for bulk_file, md5 in queue:
-            pending.append(pool.submit(prepare_file, bulk_file, md5, prepare))
-            if len(pending) >= workers + 1:
-                break
+        futures: list[Future[PreparedFile]] = []
+
+        def in_pool(bulk_file: BulkFile, md5: str) -> _Pending:
+            futures.append(future := pool.submit(prepare_file, bulk_file, md5, prepare))
+            return future
+
         try:
-            while pending:
-                ready = pending.popleft().result()
-                for bulk_file, md5 in queue:  # keep the pool busy while the writer loads
-                    pending.append(pool.submit(prepare_file, bulk_file, md5, prepare))
-                    break
-                yield ready
+            yield from _in_order(todo, in_pool, workers)
         finally:
-            for future in pending:
+            for future in futures:
                 future.cancel()
 
 
@@ -122,7 +187,8 @@ def load_bulk_files(
         )
         try:
             workers = min(settings.workers, max(1, len(todo))) if settings.workers else 0
-            for index, prepared in enumerate(_prepared_in_order(todo, prepare, workers)):
+            prepared_files = _prepared_in_order(todo, prepare, workers, settings.dask_address)
+            for index, prepared in enumerate(prepared_files):
                 entry = LedgerEntry(
                     name=prepared.file.name,
                     kind=kind,
@@ -230,18 +296,26 @@ def pubmed_files_backfill(
     db: str | None = None,
     files_url: str | None = None,
     workers: int | None = None,
+    dask_address: str | None = None,
 ) -> dict[str, Any]:
     """Load NLM bulk files (`baseline` or `update`), numbers `first`..`last`, each exactly once."""
     if kind not in ("baseline", "update"):
         raise ValueError(f"kind must be baseline or update, not {kind!r}")
-    settings = load_settings(db=db, pubmed_files_url=files_url, workers=workers)
+    settings = load_settings(
+        db=db, pubmed_files_url=files_url, workers=workers, dask_address=dask_address
+    )
     return load_bulk_files(settings, kind, first=first, last=last, flow_kind=f"{kind}-files")  # type: ignore[arg-type]
 
 
 @flow(name="pubmed-updates-sync", log_prints=True)
 def pubmed_updates_sync(
-    db: str | None = None, files_url: str | None = None, workers: int | None = None
+    db: str | None = None,
+    files_url: str | None = None,
+    workers: int | None = None,
+    dask_address: str | None = None,
 ) -> dict[str, Any]:
     """Nightly: load every update file the ledger does not have yet, in order."""
-    settings = load_settings(db=db, pubmed_files_url=files_url, workers=workers)
+    settings = load_settings(
+        db=db, pubmed_files_url=files_url, workers=workers, dask_address=dask_address
+    )
     return load_bulk_files(settings, "update", first=None, last=None, flow_kind="update-files")

@@ -105,6 +105,14 @@ class Settings(BaseSettings):
         description="Processes that download, parse and validate files in parallel "
         "(0: all in the loading process).",
     )
+    dask_address: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("BIBLIODUCK_DASK_ADDRESS", "dask_address"),
+        description="Prepare bulk files as Prefect tasks on Dask (prefect-dask's "
+        "DaskTaskRunner) instead of local processes: a scheduler address (tcp://host:8786), "
+        "or 'local' for a local Dask cluster of `workers` processes. The download directory "
+        "must then be on storage that the Dask workers and the loader share.",
+    )
     bulk_memory_limit: str = Field(
         default="1GB",
         pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|KiB|MiB|GiB)$",

@@ -102,6 +102,49 @@ def test_a_wrong_md5_refuses_the_file_and_loads_nothing(
     assert warehouse_rows(db, "SELECT count(*) FROM records") == [(30,)]
 
 
+def test_files_prepared_on_a_dask_cluster_load_as_from_local_processes(
+    small_files, tmp_path, monkeypatch
+):
+    """`dask_address`: each file is prepared by a prefect-dask DaskTaskRunner (here a local
+    cluster of two worker processes on loopback) as a Prefect task run, and the warehouse ends
+    up the same as one loaded in this process; errors come back as themselves."""
+    from prefect import get_client
+
+    fast_http(monkeypatch)
+    monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
+    with serve(NlmFileServer(small_files)) as url:
+        files_url = f"{url}/pubmed"
+        local = pubmed_files_backfill(
+            kind="baseline", db=str(tmp_path / "local.duckdb"), files_url=files_url, workers=0
+        )
+        on_dask = pubmed_files_backfill(
+            kind="baseline",
+            db=str(tmp_path / "dask.duckdb"),
+            files_url=files_url,
+            workers=2,
+            dask_address="local",
+        )
+    assert [f["file"] for f in on_dask["files"]] == ["pubmed26n1334.xml.gz"]
+    assert on_dask["inserted"] == local["inserted"] == 30
+    assert warehouse_rows(tmp_path / "dask.duckdb") == warehouse_rows(tmp_path / "local.duckdb")
+    with get_client(sync_client=True) as client:
+        names = [run.name for run in client.read_task_runs()]
+    assert sum(name.startswith("prepare-bulk-file") for name in names) >= 1
+
+    server = NlmFileServer(small_files, faults=FaultPlan().wrong_md5("pubmed26n1334.xml.gz"))
+    with serve(server) as url, pytest.raises(ChecksumMismatchError, match="pubmed26n1334"):
+        pubmed_files_backfill(
+            kind="baseline",
+            db=str(tmp_path / "refused.duckdb"),
+            files_url=f"{url}/pubmed",
+            workers=1,
+            dask_address="local",
+        )
+    assert warehouse_rows(tmp_path / "refused.duckdb", "SELECT count(*) FROM source_records") == [
+        (0,)
+    ]
+
+
 def test_a_truncated_download_is_resumed_with_a_range_request(small_files, tmp_path, monkeypatch):
     fast_http(monkeypatch)
     monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))

@@ -38,6 +38,12 @@ from warehouse.store import LedgerEntry, Warehouse
 
 SOURCE = "pubmed"
 FILE_RATE = 5.0  # requests/s to NLM's file server (listings and md5 sidecars are tiny)
+# DuckDB holds a transaction's appended rows in memory until it commits, except whole row groups,
+# which it writes out as they fill. A file loads in one transaction, so row groups of 2,048 rows
+# (the smallest DuckDB allows; default 122,880) are what bound the loader's memory whatever the
+# file's size: measured, a 41,576-record file of recent records loads at a 192 MB limit instead
+# of needing ~1 GB, for ~5 % more space and the same query times.
+BULK_ROW_GROUP_SIZE = 2048
 
 
 def _prepare_settings(settings: Settings) -> PrepareSettings:
@@ -181,7 +187,9 @@ def load_bulk_files(
     loaded: list[dict[str, Any]] = []
     reasons: dict[str, int] = {}
     started = time.perf_counter()
-    with Warehouse(settings.db, memory_limit=settings.bulk_memory_limit) as warehouse:
+    with Warehouse(
+        settings.db, memory_limit=settings.bulk_memory_limit, row_group_size=BULK_ROW_GROUP_SIZE
+    ) as warehouse:
         run_id = warehouse.start_run(
             SOURCE, flow_kind, {"kind": kind, "first": first, "last": last, "files": len(todo)}
         )

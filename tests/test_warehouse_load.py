@@ -181,6 +181,42 @@ def test_quarantine_keeps_reasons_and_payload_once(warehouse):
     assert warehouse.raw_payload(content_hash(b"<PubmedArticle/>")) == b"<PubmedArticle/>"
 
 
+def test_each_payload_is_stored_once_across_versions_and_quarantine(warehouse):
+    """raw_payloads has no key: the loader finds held payloads through the record's versions
+    and the quarantine. A version that returns to earlier content, and a payload quarantined
+    once then loaded as a record, are not stored again."""
+
+    def load(record, batch_id):
+        warehouse.load_batch(
+            batch([record]), source="pubmed", batch_id=batch_id, run_id=None, fetched=1
+        )
+
+    load(make_record(7, title="First"), "b1")
+    load(make_record(7, title="Second"), "b2")
+    load(make_record(7, title="First"), "b3")  # back to the first content: a third version
+    assert rows(warehouse, "SELECT change FROM record_versions ORDER BY changed_at") == [
+        ("insert",),
+        ("update",),
+        ("update",),
+    ]
+    assert rows(warehouse, "SELECT count(*), count(DISTINCT content_hash) FROM raw_payloads") == [
+        (2, 2)
+    ]
+
+    later = make_record(8)
+    assert later.raw is not None
+    held = QuarantinedRow("pubmed", "8", 0, ["records.some_expectation"], later.raw)
+    warehouse.load_batch(
+        batch(quarantined=[held]), source="pubmed", batch_id="b4", run_id=None, fetched=1
+    )
+    load(later, "b5")
+    assert rows(warehouse, "SELECT source_id FROM records ORDER BY 1") == [("7",), ("8",)]
+    assert rows(warehouse, "SELECT count(*), count(DISTINCT content_hash) FROM raw_payloads") == [
+        (3, 3)
+    ]
+    assert warehouse.raw_payload(content_hash(later.raw)) == later.raw
+
+
 def test_state_and_run_counters_commit_with_the_batch(warehouse):
     run_id = warehouse.start_run("pubmed", "test", {"query": "q"})
     state = StateUpdate("pubmed", "eutils:mdat:q", "2026-11-01", {"done": ["a"]})
@@ -261,6 +297,13 @@ def test_payloads_stored_before_zstd_stay_readable(tmp_path):
             ("zlib", None),
             ("zstd", len(new)),
         ]
+        # Schema 3: the primary key, whose index DuckDB holds in memory, is gone.
+        assert rows(
+            wh,
+            "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'raw_payloads' "
+            "AND constraint_type = 'PRIMARY KEY'",
+        ) == [(0,)]
+        assert rows(wh, "SELECT max(version) FROM schema_info") == [(3,)]
 
 
 def test_migration_adds_columns_new_to_the_canonical_record(tmp_path):

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from schemas.arrow import record_schema
 
-SCHEMA_VERSION = 2  # 2: raw_payloads.raw_bytes, zstd payloads
+SCHEMA_VERSION = 3  # 2: raw_payloads.raw_bytes, zstd payloads; 3: raw_payloads without a key
 
 
 def duckdb_type(arrow_type: pa.DataType) -> str:
@@ -57,6 +57,17 @@ def record_columns() -> list[tuple[str, str]]:
     return [(f.name, duckdb_type(f.type)) for f in record_schema()]
 
 
+# No primary key: DuckDB keeps a key's whole index in memory to insert into it, which grows
+# with the warehouse (~700 MB at 10 M payloads). The loader stores each hash once itself.
+RAW_PAYLOADS = """CREATE TABLE IF NOT EXISTS raw_payloads (
+        content_hash VARCHAR NOT NULL,
+        source VARCHAR NOT NULL,
+        encoding VARCHAR NOT NULL,
+        payload BLOB NOT NULL,          -- compressed as `encoding` says (zstd; older: zlib)
+        first_seen_at TIMESTAMPTZ NOT NULL,
+        raw_bytes BIGINT)                -- the payload's size before compression"""
+
+
 OPERATIONAL_TABLES = [
     """CREATE TABLE IF NOT EXISTS schema_info (
         version INTEGER NOT NULL,
@@ -79,13 +90,7 @@ OPERATIONAL_TABLES = [
         quarantined BIGINT NOT NULL DEFAULT 0,
         seconds DOUBLE,
         error VARCHAR)""",
-    """CREATE TABLE IF NOT EXISTS raw_payloads (
-        content_hash VARCHAR PRIMARY KEY,
-        source VARCHAR NOT NULL,
-        encoding VARCHAR NOT NULL,
-        payload BLOB NOT NULL,          -- compressed as `encoding` says (zstd; older: zlib)
-        first_seen_at TIMESTAMPTZ NOT NULL,
-        raw_bytes BIGINT)                -- the payload's size before compression""",
+    RAW_PAYLOADS,
     """CREATE TABLE IF NOT EXISTS record_versions (
         source VARCHAR NOT NULL,
         source_id VARCHAR NOT NULL,
@@ -199,6 +204,21 @@ CHILD_VIEWS = [
 ]
 
 
+def _drop_payload_key(con: duckdb.DuckDBPyConnection) -> None:
+    """Schema 3: warehouses made before it have a primary key on raw_payloads.content_hash.
+    DuckDB cannot drop a constraint, so the table is copied without it (once)."""
+    (keys,) = con.execute(
+        "SELECT count(*) FROM duckdb_constraints() WHERE database_name = current_database() "
+        "AND table_name = 'raw_payloads' AND constraint_type = 'PRIMARY KEY'"
+    ).fetchone() or (0,)
+    if not keys:
+        return
+    con.execute("ALTER TABLE raw_payloads RENAME TO raw_payloads_v2")
+    con.execute(RAW_PAYLOADS)
+    con.execute("INSERT INTO raw_payloads BY NAME SELECT * FROM raw_payloads_v2")
+    con.execute("DROP TABLE raw_payloads_v2")
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> None:
     """Create what is missing and add record columns new to the canonical record."""
     con.execute("BEGIN")
@@ -206,6 +226,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
         for statement in OPERATIONAL_TABLES:
             con.execute(statement)
         con.execute("ALTER TABLE raw_payloads ADD COLUMN IF NOT EXISTS raw_bytes BIGINT")
+        _drop_payload_key(con)
         columns = record_columns() + BOOKKEEPING_COLUMNS
         body = ",\n".join(f'"{name}" {spec}' for name, spec in columns)
         con.execute(f"CREATE TABLE IF NOT EXISTS source_records (\n{body})")

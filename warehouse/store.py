@@ -7,6 +7,7 @@ point loses nothing, and loading the same input again changes nothing (content h
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -71,9 +72,20 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+def _open(path: Path, read_only: bool, row_group_size: int | None) -> duckdb.DuckDBPyConnection:
     try:
-        return duckdb.connect(str(path), read_only=read_only)
+        if row_group_size is None:
+            return duckdb.connect(str(path), read_only=read_only)
+        # A row-group size is an option of ATTACH, not of connect. The file stays readable by
+        # any connection: row groups of different sizes mix in one table.
+        con = duckdb.connect()
+        quoted = str(path).replace("'", "''")
+        con.execute(
+            f"ATTACH '{quoted}' AS warehouse (READ_ONLY {str(read_only).upper()}, "
+            f"ROW_GROUP_SIZE {int(row_group_size)})"
+        )
+        con.execute("USE warehouse")
+        return con
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise WarehouseBusyError(
@@ -320,7 +332,12 @@ class Warehouse:
     """One open warehouse file. Writers migrate on open; readers open read-only."""
 
     def __init__(
-        self, path: str | Path, *, read_only: bool = False, memory_limit: str = "256MB"
+        self,
+        path: str | Path,
+        *,
+        read_only: bool = False,
+        memory_limit: str = "256MB",
+        row_group_size: int | None = None,
     ) -> None:
         self.path = Path(path)
         if read_only and not self.path.exists():
@@ -330,7 +347,7 @@ class Warehouse:
             )
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.con = _open(self.path, read_only)
+        self.con = _open(self.path, read_only, row_group_size)
         self.read_only = read_only
         self.memory_limit = memory_limit
         # DuckDB would otherwise cache up to 80% of RAM; past this it spills to disk. A whole
@@ -595,25 +612,40 @@ class Warehouse:
 
     @staticmethod
     def _insert_payloads(
-        con: duckdb.DuckDBPyConnection, payloads: pa.Table, wanted: set[str], now: dt.datetime
+        con: duckdb.DuckDBPyConnection,
+        payloads: pa.Table,
+        wanted: set[str],
+        keys: pa.Table,
+        now: dt.datetime,
     ) -> None:
-        """Store the payloads of `wanted` hashes that the warehouse does not hold yet.
+        """Store the payloads of `wanted` hashes that the warehouse does not hold yet; `keys`
+        (source, source_id) are the records they belong to.
 
-        Chosen in Python from the hash column alone, so the insert is a plain append: a GROUP
-        BY or join over the payload column made DuckDB hold every payload in a hash table."""
+        A payload is stored with the first record version or quarantined row that has it, so
+        only those of `keys`, and quarantined hashes, are searched: a lookup by record id
+        costs what `_classify`'s does, where one over every stored hash scanned them all
+        (0.2 s per 5,000 at 10 M payloads) and the primary key it had needed its whole index
+        in memory to insert (~700 MB at 10 M payloads; a full PubMed baseline is 39 M).
+        Chosen in Python, so the insert is a plain append: a GROUP BY or join over the
+        payload column made DuckDB hold every payload in a hash table."""
         if not wanted:
             return
         con.register("_wanted", pa.table({"content_hash": pa.array(sorted(wanted), pa.string())}))
+        con.register("_keys", keys)
         try:
             held = {
                 row[0]
                 for row in con.execute(
-                    "SELECT r.content_hash FROM raw_payloads r SEMI JOIN _wanted w "
+                    "SELECT v.content_hash FROM record_versions v SEMI JOIN _keys k "
+                    "ON v.source = k.source AND v.source_id = k.source_id "
+                    "WHERE v.content_hash IS NOT NULL "
+                    "UNION SELECT q.content_hash FROM quarantine q SEMI JOIN _wanted w "
                     "USING (content_hash)"
                 ).fetchall()
             }
         finally:
             con.unregister("_wanted")
+            con.unregister("_keys")
         take = []
         for index, digest in enumerate(payloads.column("content_hash").to_pylist()):
             if digest in wanted and digest not in held:
@@ -679,7 +711,11 @@ class Warehouse:
             }
         )
         cls._insert_payloads(
-            con, prepared.payloads, set(records.column("content_hash").to_pylist()), now
+            con,
+            prepared.payloads,
+            set(records.column("content_hash").to_pylist()),
+            records.select(["source", "source_id"]),
+            now,
         )
         # Only the columns the statements read: DuckDB keeps what is registered in a
         # transaction alive until it ends, so a whole batch would stay in memory per batch.
@@ -721,6 +757,15 @@ class Warehouse:
     ) -> int:
         con.register("_deletions", prepared.deletions)
         try:
+            # Most deletions name records the warehouse never had. An UPDATE … FROM with no
+            # match still costs DuckDB memory for every row the transaction appended (measured:
+            # >250 MB for a 41,576-record file); a lookup first costs milliseconds.
+            (matches,) = con.execute(
+                "SELECT count(*) FROM source_records s SEMI JOIN _deletions d "
+                "ON s.source = d.source AND s.source_id = d.source_id WHERE NOT s.deleted"
+            ).fetchone() or (0,)
+            if not matches:
+                return 0
             applied = con.execute(
                 "UPDATE source_records s SET deleted = true, deleted_at = ?, run_id = ? "
                 "FROM _deletions d WHERE s.source = d.source AND s.source_id = d.source_id "
@@ -757,7 +802,11 @@ class Warehouse:
         now: dt.datetime,
     ) -> None:
         wanted = {h for h in prepared.quarantine.column("content_hash").to_pylist() if h}
-        cls._insert_payloads(con, prepared.payloads, wanted, now)
+        ids = prepared.quarantine.column("source_id")
+        keys = pa.table(
+            {"source": pa.array([prepared.source] * len(ids), pa.string()), "source_id": ids}
+        )
+        cls._insert_payloads(con, prepared.payloads, wanted, keys, now)
         con.register("_quarantined", prepared.quarantine)
         try:
             # Re-running the same input must not quarantine the same payload twice.
@@ -792,10 +841,11 @@ class Warehouse:
 
         `batches` gives the file's batches in order and is called twice: a first pass applies
         all but the new rows, a second appends every new row of the file in one statement
-        streamed from the batches. DuckDB keeps a transaction's appended rows in memory unless
-        a statement fills whole row groups, so appending per batch held the whole file in
-        memory (~480 MB for pubmed21n1298, which failed at a 256 MB limit). `progress` gets
-        the items applied so far after each batch of the first pass."""
+        streamed from the batches. DuckDB keeps a transaction's appended rows in memory until
+        it commits, except whole row groups, which it writes out as a statement fills them:
+        opened with small row groups (`row_group_size`, as the bulk flow does) the memory a
+        file needs no longer grows with it. `progress` gets the items applied so far after
+        each batch of the first pass."""
         started = time.perf_counter()
         try:
             try:
@@ -813,9 +863,9 @@ class Warehouse:
         except duckdb.OutOfMemoryException as exc:
             raise FatalError(
                 f"{entry.name}: DuckDB ran out of its memory limit ({self.memory_limit}) while "
-                "loading the file, which it holds in memory until the file's one transaction "
-                "commits; nothing of the file was loaded. Raise BIBLIODUCK_BULK_MEMORY_LIMIT "
-                f"(a 30,000-record file of recent records needs ~600MB). DuckDB said: {exc}"
+                "loading the file in one transaction; nothing of the file was loaded. Raise "
+                "BIBLIODUCK_BULK_MEMORY_LIMIT (256MB loads 41,576 recent PubMed records in one "
+                f"file). DuckDB said: {exc}"
             ) from exc
         # The commit (DuckDB writes the WAL and usually checkpoints here) is a large part of a
         # load: measured, about half of it on the e2e benchmark. Count it too.
@@ -873,13 +923,21 @@ class Warehouse:
             seen.update(keys)
             batch_counts, selection = self._apply_records(con, prepared, run_id, now)
             selections.append(selection)
-            if prepared.deletions.num_rows:
-                with_deletions.append(prepared)
+            if prepared.deletions.num_rows:  # kept without its records and payloads
+                with_deletions.append(
+                    dataclasses.replace(
+                        prepared,
+                        records=prepared.records.schema.empty_table(),
+                        payloads=prepared.payloads.schema.empty_table(),
+                    )
+                )
             self._apply_rest(con, prepared, run_id, now)
             counts.add(batch_counts)
             applied += prepared.fetched
             if progress is not None:
                 progress(applied)
+        if selections:
+            del prepared  # the last batch would stay alive through the append
         if any(selections):
             self._append_records(con, self._rows_reader(batches, selections, run_id, now))
         deletions = 0
@@ -967,7 +1025,7 @@ class Warehouse:
     def raw_payload(self, digest: str) -> bytes | None:
         """The original payload stored under a content hash (for replays and quarantine)."""
         row = self.con.execute(
-            "SELECT encoding, payload, raw_bytes FROM raw_payloads WHERE content_hash = ?",
+            "SELECT encoding, payload, raw_bytes FROM raw_payloads WHERE content_hash = ? LIMIT 1",
             [digest],
         ).fetchone()
         if row is None:

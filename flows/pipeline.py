@@ -6,6 +6,8 @@ knows HTTP or SQL: connectors fetch, `expectations` validates, `warehouse` loads
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import gc
 import itertools
 import os
@@ -50,6 +52,29 @@ def tune_gc() -> None:
     default thresholds rescan them over and over (measured: parse + validate + prepare of a
     30,000-record file took 42 s with the defaults, 20 s with these, at the same peak memory)."""
     gc.set_threshold(200_000, 20, 1000)
+
+
+def release_memory() -> None:
+    """Hand back to the system what a finished bulk file left freed but kept: CPython's cycle
+    collector, Arrow's allocator and glibc's all hold on to freed memory for reuse, and a
+    worker crept up file after file (measured: 398, 461, 473, 497 MB after four files; with
+    this it falls back to ~360 MB after each, and peaks at ~480). Costs ~0.15 s per file."""
+    gc.collect()
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, or None where the C library is another (musl, macOS)."""
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
 
 
 def parse_payload(

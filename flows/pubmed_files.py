@@ -217,6 +217,7 @@ def load_bulk_files(
                     )
                 finally:
                     prepared.discard()
+                pipeline.release_memory()
                 totals.add(counts)
                 add_reasons(reasons, prepared.quarantine_reasons)
                 loaded.append(

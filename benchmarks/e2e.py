@@ -120,7 +120,7 @@ def main(argv: list[str]) -> int:
         "--workers",
         type=int,
         action="append",
-        help="worker processes (repeatable; default 0, 1, 2 and 3: cores + 1 on 2 cores)",
+        help="worker processes (repeatable; default 0, 1, 2 and 3)",
     )
     parser.add_argument(
         "--pairs",

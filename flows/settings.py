@@ -99,14 +99,13 @@ class Settings(BaseSettings):
         description="Where bulk files are downloaded (each is deleted once loaded).",
     )
     workers: int = Field(
-        # One more than the cores: the loader waits on the disk as each file commits, and a
-        # file of recent records takes twice as long to prepare as an old one; measured on 2
-        # cores, 3 workers loaded 3,679-4,283 records/s where 2 loaded 3,375-3,551.
-        default_factory=lambda: (os.cpu_count() or 1) + 1,
+        # One per core: measured on 2 cores (eight-file e2e), 3 workers gave 3,338-4,283
+        # records/s steady and 2 gave 3,375-3,579, no gain beyond the noise for 500 MB more.
+        default_factory=lambda: max(1, os.cpu_count() or 1),
         ge=0,
         validation_alias=AliasChoices("BIBLIODUCK_WORKERS", "workers"),
         description="Processes that download, parse and validate files in parallel "
-        "(0: all in the loading process; default: cores + 1).",
+        "(0: all in the loading process; default: one per core).",
     )
     dask_address: str | None = Field(
         default=None,

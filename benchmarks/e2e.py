@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,13 @@ BASELINE_FILES = 1334  # pubmed26n0001..1334, the 2026 baseline
 RECORDS_PER_FILE = 30_000
 
 
-def _tree_rss(root: int) -> dict[int, int]:
-    """RSS in bytes of `root` and each descendant, by pid, except Prefect's server processes."""
+def _tree_usage(root: int) -> dict[int, tuple[int, float]]:
+    """(RSS in bytes, CPU seconds so far) of `root` and each descendant, by pid, except
+    Prefect's server processes."""
     children: dict[int, list[int]] = {}
     commands: dict[int, str] = {}
+    cpu: dict[int, float] = {}
+    ticks = os.sysconf("SC_CLK_TCK")
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -49,21 +53,26 @@ def _tree_rss(root: int) -> dict[int, int]:
             )
         except OSError:
             continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        fields = stat.rsplit(")", 1)[1].split()
+        parent = int(fields[1])
+        cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
         children.setdefault(parent, []).append(int(entry.name))
-    sizes: dict[int, int] = {}
+    usage: dict[int, tuple[int, float]] = {}
     stack = [root]
     while stack:
         pid = stack.pop()
         stack.extend(children.get(pid, []))
-        if "uvicorn" in commands.get(pid, "") or "prefect.server" in commands.get(pid, ""):
+        command = commands.get(pid, "")
+        # Prefect's server, and processes already exiting (no command line: the server's
+        # last instants would otherwise count as a worker's).
+        if not command.strip() or "uvicorn" in command or "prefect.server" in command:
             continue
         try:
             pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
         except (OSError, IndexError, ValueError):
             continue
-        sizes[pid] = pages * os.sysconf("SC_PAGE_SIZE")
-    return sizes
+        usage[pid] = (pages * os.sysconf("SC_PAGE_SIZE"), cpu.get(pid, 0.0))
+    return usage
 
 
 def run_setting(workers: int, pairs: int) -> dict[str, Any]:
@@ -87,14 +96,18 @@ def run_setting(workers: int, pairs: int) -> dict[str, Any]:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_HOME": str(Path(work) / "prefect-home"),
         }
+        started = time.perf_counter()
         process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
         peak = loader_peak = worker_peak = 0
+        cpu_seconds: dict[int, float] = {}  # the last CPU time seen of each process
         done = threading.Event()
 
         def sample() -> None:
             nonlocal peak, loader_peak, worker_peak
             while not done.wait(0.05):
-                sizes = _tree_rss(process.pid)
+                usage = _tree_usage(process.pid)
+                sizes = {pid: rss for pid, (rss, _) in usage.items()}
+                cpu_seconds.update({pid: seconds for pid, (_, seconds) in usage.items()})
                 peak = max(peak, sum(sizes.values()))
                 loader_peak = max(loader_peak, sizes.get(process.pid, 0))
                 others = [v for pid, v in sizes.items() if pid != process.pid]
@@ -111,6 +124,13 @@ def run_setting(workers: int, pairs: int) -> dict[str, Any]:
         report["peak_rss_mb"] = round(peak / MB, 1)  # all processes together
         report["loader_peak_rss_mb"] = round(loader_peak / MB, 1)
         report["worker_peak_rss_mb"] = round(worker_peak / MB, 1)
+        # How busy the cores were: CPU seconds of the loader and of the workers (sampled every
+        # 50 ms, so a process's last instants are missed) over the child's whole life.
+        wall = time.perf_counter() - started
+        loader_cpu = cpu_seconds.get(process.pid, 0.0)
+        worker_cpu = sum(v for pid, v in cpu_seconds.items() if pid != process.pid)
+        report["cpu_seconds"] = {"loader": round(loader_cpu, 1), "workers": round(worker_cpu, 1)}
+        report["cpu_busy"] = round((loader_cpu + worker_cpu) / (wall * (os.cpu_count() or 1)), 2)
         return report
 
 
@@ -152,7 +172,8 @@ def main(argv: list[str]) -> int:
             f"), peak RSS {report['peak_rss_mb']} MB in all (loader "
             f"{report['loader_peak_rss_mb']}, largest worker {report['worker_peak_rss_mb']}), "
             "whole baseline "
-            f"≈ {hours:.2f} h; stages (s): {report['stages']}",
+            f"≈ {hours:.2f} h; stages (s): {report['stages']}; CPU s {report['cpu_seconds']}, "
+            f"cores busy {report['cpu_busy']:.0%} of the run",
             flush=True,
         )
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

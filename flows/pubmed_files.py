@@ -12,7 +12,8 @@ import multiprocessing
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from prefect import flow, get_run_logger, task
@@ -77,6 +78,21 @@ class _Pending(Protocol):
 
     def result(self) -> PreparedFile: ...
 
+    def cancel(self) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _OnDask:
+    """A Prefect task's future on Dask, cancellable like a process pool's."""
+
+    future: Any  # prefect_dask's PrefectDaskFuture (imported only when Dask is used)
+
+    def result(self) -> PreparedFile:
+        return self.future.result()
+
+    def cancel(self) -> Any:
+        return self.future.wrapped_future.cancel()
+
 
 @task(name="prepare-bulk-file", cache_policy=NO_CACHE)
 def prepare_file_task(bulk_file: BulkFile, md5: str, settings: PrepareSettings) -> PreparedFile:
@@ -111,19 +127,24 @@ def dask_task_runner(address: str, workers: int) -> TaskRunner[Any]:
 def _in_order(
     todo: list[tuple[BulkFile, str]], submit: Callable[[BulkFile, str], _Pending], ahead: int
 ) -> Iterator[PreparedFile]:
-    """Prepared files in file order, with up to `ahead` more being prepared meanwhile."""
+    """Prepared files in file order, with up to `ahead` more being prepared meanwhile; those
+    still pending are cancelled when the loader stops early (an error, a failed file)."""
     pending: deque[_Pending] = deque()
     queue = iter(todo)
-    for bulk_file, md5 in queue:
-        pending.append(submit(bulk_file, md5))
-        if len(pending) >= ahead + 1:
-            break
-    while pending:
-        ready = pending.popleft().result()
-        for bulk_file, md5 in queue:  # keep the workers busy while the writer loads
+    try:
+        for bulk_file, md5 in queue:
             pending.append(submit(bulk_file, md5))
-            break
-        yield ready
+            if len(pending) >= ahead + 1:
+                break
+        while pending:
+            ready = pending.popleft().result()
+            for bulk_file, md5 in queue:  # keep the workers busy while the writer loads
+                pending.append(submit(bulk_file, md5))
+                break
+            yield ready
+    finally:
+        for future in pending:
+            future.cancel()
 
 
 def _prepared_in_order(
@@ -139,7 +160,7 @@ def _prepared_in_order(
 
             def on_dask(bulk_file: BulkFile, md5: str) -> _Pending:
                 parameters = {"bulk_file": bulk_file, "md5": md5, "settings": prepare}
-                return runner.submit(prepare_file_task, parameters)
+                return _OnDask(runner.submit(prepare_file_task, parameters))
 
             yield from _in_order(todo, on_dask, max(1, workers))
         return
@@ -151,17 +172,11 @@ def _prepared_in_order(
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=start_worker
     ) as pool:
-        futures: list[Future[PreparedFile]] = []
 
         def in_pool(bulk_file: BulkFile, md5: str) -> _Pending:
-            futures.append(future := pool.submit(prepare_file, bulk_file, md5, prepare))
-            return future
+            return pool.submit(prepare_file, bulk_file, md5, prepare)
 
-        try:
-            yield from _in_order(todo, in_pool, workers)
-        finally:
-            for future in futures:
-                future.cancel()
+        yield from _in_order(todo, in_pool, workers)
 
 
 def load_bulk_files(

@@ -59,3 +59,9 @@ register(
     "benchmarks.floor",
     "Each stage of the bulk path alone on one core: the best end-to-end ratio each leaves",
 )
+
+register(
+    "loader",
+    "benchmarks.loader",
+    "The bulk writer alone over prepared files: CPU, peak RSS, size per DuckDB row group/threads",
+)

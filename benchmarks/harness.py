@@ -1,7 +1,7 @@
 """Machinery shared by every benchmark: run one contender in its own fresh Python process,
 measure it there, and render and write the results.
 
-Why one process per contender (and per repeat): peak RSS (`ru_maxrss`) is a high-water mark
+Why one process per contender (and per repeat): peak RSS (VmHWM) is a high-water mark
 of the whole process, so measured in a shared process it would carry the previous contender's
 peak, and import caches or a warmed allocator would flatter whoever runs second.
 
@@ -70,7 +70,16 @@ def argument_parser(name: str, doc: str | None) -> argparse.ArgumentParser:
 
 
 def peak_rss_bytes() -> int:
-    """This process's RSS high-water mark. Linux reports ru_maxrss in KiB (macOS in bytes)."""
+    """This process's RSS high-water mark. On Linux, /proc's VmHWM: `ru_maxrss` survives
+    fork and exec, so a fresh child reported its parent's peak whenever that was higher
+    (measured: every setting of `benchmarks loader` read 1,016 MB, the parent's). Elsewhere
+    ru_maxrss (KiB on Linux, bytes on macOS)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024
 

@@ -12,7 +12,8 @@ installs into site-packages/data/. Contenders (see `benchmarks.parse_contenders`
 
 Per contender: records, wall seconds of the parse alone (imports and setup excluded),
 records/s, MB/s of the compressed file and of the uncompressed XML, baseline RSS after
-imports, peak RSS (`ru_maxrss` in the child at the end) and the growth between the two.
+imports, peak RSS (the high-water mark, VmHWM, in the child at the end) and the growth
+between the two.
 With --repeat N every contender runs N times, each in a fresh process, rounds interleaved;
 the fastest run is reported, with the highest peak RSS of all runs (the conservative one).
 
@@ -275,7 +276,7 @@ _METHOD = (
     "Each contender runs in its own fresh Python process (one per repeat). Seconds: "
     "time.perf_counter around the parse alone, imports and setup excluded. MB = 10^6 bytes. "
     "MB/s gz = compressed file size / s; MB/s xml = uncompressed XML size / s. RSS base = "
-    "ru_maxrss right after imports and setup; RSS peak = ru_maxrss (RUSAGE_SELF) at the end "
+    "the high-water mark (VmHWM) right after imports and setup; RSS peak = the same at the end "
     "of the run; growth = peak - base."
 )
 

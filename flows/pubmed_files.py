@@ -40,11 +40,17 @@ from warehouse.store import LedgerEntry, Warehouse
 SOURCE = "pubmed"
 FILE_RATE = 5.0  # requests/s to NLM's file server (listings and md5 sidecars are tiny)
 # DuckDB holds a transaction's appended rows in memory until it commits, except whole row groups,
-# which it writes out as they fill. A file loads in one transaction, so row groups of 2,048 rows
-# (the smallest DuckDB allows; default 122,880) are what bound the loader's memory whatever the
-# file's size: measured, a 41,576-record file of recent records loads at a 192 MB limit instead
-# of needing ~1 GB, for ~5 % more space and the same query times.
-BULK_ROW_GROUP_SIZE = 2048
+# which it writes out as they fill. A file loads in one transaction, so small row groups are what
+# bound the loader's memory whatever the file's size (the default, 122,880 rows, held a whole file:
+# ~1 GB for 20,788 recent records). Measured on eight baseline files (203,232 records, `python -m
+# benchmarks loader`): 2,048 rows cost the loader 2.6x the CPU of 16,384 (each row group is
+# compressed and written on its own, and the many small ones spilled to temporary files), for no
+# less memory; 16,384 load 41,576 recent records in one file at a 128 MB limit.
+BULK_ROW_GROUP_SIZE = 16_384
+# The loader's DuckDB on one thread: its statements are small appends and key lookups, and its
+# second thread mostly split row groups (a larger file: 1,566 MB against 1,124) and took a core
+# from the workers (loader CPU 49.9 s against 34.3 s for the same eight files at 2,048 rows).
+BULK_DUCKDB_THREADS = 1
 
 
 def _prepare_settings(settings: Settings) -> PrepareSettings:
@@ -203,7 +209,10 @@ def load_bulk_files(
     reasons: dict[str, int] = {}
     started = time.perf_counter()
     with Warehouse(
-        settings.db, memory_limit=settings.bulk_memory_limit, row_group_size=BULK_ROW_GROUP_SIZE
+        settings.db,
+        memory_limit=settings.bulk_memory_limit,
+        row_group_size=BULK_ROW_GROUP_SIZE,
+        threads=BULK_DUCKDB_THREADS,
     ) as warehouse:
         run_id = warehouse.start_run(
             SOURCE, flow_kind, {"kind": kind, "first": first, "last": last, "files": len(todo)}

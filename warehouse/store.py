@@ -338,6 +338,7 @@ class Warehouse:
         read_only: bool = False,
         memory_limit: str = "256MB",
         row_group_size: int | None = None,
+        threads: int | None = None,
     ) -> None:
         self.path = Path(path)
         if read_only and not self.path.exists():
@@ -354,6 +355,8 @@ class Warehouse:
         # bulk file loads in one transaction, so the cap is what keeps memory flat.
         self.con.execute(f"SET memory_limit = '{memory_limit}'")
         self.con.execute("SET preserve_insertion_order = false")
+        if threads is not None:
+            self.con.execute(f"SET threads = {int(threads)}")
         if not read_only:
             migrate(self.con)
 
@@ -864,7 +867,7 @@ class Warehouse:
             raise FatalError(
                 f"{entry.name}: DuckDB ran out of its memory limit ({self.memory_limit}) while "
                 "loading the file in one transaction; nothing of the file was loaded. Raise "
-                "BIBLIODUCK_BULK_MEMORY_LIMIT (256MB loads 41,576 recent PubMed records in one "
+                "BIBLIODUCK_BULK_MEMORY_LIMIT (128MB loads 41,576 recent PubMed records in one "
                 f"file). DuckDB said: {exc}"
             ) from exc
         # The commit (DuckDB writes the WAL and usually checkpoints here) is a large part of a

@@ -1,0 +1,178 @@
+"""The bulk loader alone: what DuckDB's row-group size and thread count cost the one writer.
+
+    python -m benchmarks loader
+    python -m benchmarks loader --pairs 1 --row-group-size 16384 --threads 1
+
+The same baseline files as `e2e` (`--pairs` of pubmed20n0014 and pubmed21n1298, renumbered
+copies after the first pair) are served by the NLM emulator and prepared once, in this process,
+exactly as a bulk worker prepares them (download, parse, validate, spool). Each setting then
+loads the spools with `Warehouse.load_file`, as the flow's writer does, into a fresh warehouse in
+a fresh process, and reports the wall seconds, the CPU seconds of the process (all DuckDB
+threads included: on 2 cores, what the writer burns is taken from the workers), its peak RSS,
+and the size of the warehouse file. A setting whose load fails (e.g. out of memory) is reported
+with DuckDB's message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import pickle
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.harness import MB, REPO_ROOT, RESULTS_DIR, argument_parser, peak_rss_bytes
+
+DEFAULT_ROW_GROUP_SIZES = (2048, 16_384)
+DEFAULT_THREADS = (1, 2)
+
+
+def prepare_spools(work: Path, pairs: int) -> Path:
+    """Prepare the benchmark's files once; returns the pickle of their `PreparedFile`s."""
+    from benchmarks._e2e_child import baseline_files
+    from connectors.pubmed.files import fetch_md5, list_files
+    from flows.bulk import PrepareSettings, prepare_file, start_worker
+    from sandbox.nlm_files import NlmFileServer
+    from sandbox.server import serve
+
+    start_worker()
+    settings = PrepareSettings(
+        download_dir=work / "downloads",
+        spool_dir=work / "spool",
+        batch_size=1000,
+        max_failed_fraction=0.5,
+        requests_per_second=1000.0,
+        max_attempts=3,
+        backoff_base=0.1,
+    )
+    served = {"baseline": baseline_files(work, pairs), "updatefiles": []}
+    with serve(NlmFileServer(served)) as url:
+        files = list_files(f"{url}/pubmed", "baseline")
+        prepared = [prepare_file(f, fetch_md5(f), settings) for f in files]
+    spools = work / "prepared.pickle"
+    spools.write_bytes(pickle.dumps(prepared))
+    return spools
+
+
+def load_child(spools: Path, db: Path, row_group_size: int, threads: int, memory: str) -> None:
+    """In a fresh process: load every prepared file in order, print one JSON line."""
+    from flows.pipeline import release_memory, tune_gc
+    from warehouse.store import LedgerEntry, Warehouse
+
+    tune_gc()
+    prepared = pickle.loads(spools.read_bytes())
+    records = sum(p.records for p in prepared)
+    with Warehouse(
+        db, memory_limit=memory, row_group_size=row_group_size, threads=threads
+    ) as warehouse:
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        started = time.perf_counter()
+        for file in prepared:
+            entry = LedgerEntry(
+                name=file.file.name,
+                kind="baseline",
+                year=file.file.year,
+                number=file.file.number,
+                md5=file.md5,
+                size=file.size,
+            )
+            warehouse.load_file(entry, file.batches, run_id=None)
+            release_memory()
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    print(
+        json.dumps(
+            {
+                "records": records,
+                "wall_seconds": round(wall, 2),
+                "cpu_seconds": round(cpu, 2),
+                "cpu_us_per_record": round(cpu / records * 1e6),
+                "peak_rss_mb": round(peak_rss_bytes() / MB),
+                "warehouse_mb": round(db.stat().st_size / MB),
+            }
+        )
+    )
+
+
+def run_setting(
+    spools: Path, work: Path, row_group_size: int, threads: int, memory: str
+) -> dict[str, Any]:
+    db = work / f"loader-{row_group_size}-{threads}.duckdb"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.loader",
+            "--child",
+            str(spools),
+            str(db),
+            str(row_group_size),
+            str(threads),
+            memory,
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    db.unlink(missing_ok=True)
+    setting = {"row_group_size": row_group_size, "threads": threads, "memory_limit": memory}
+    if done.returncode:
+        return {**setting, "error": done.stderr.strip().splitlines()[-1][:300]}
+    return {**setting, **json.loads(done.stdout.strip().splitlines()[-1])}
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--child"]:
+        spools, db, row_group_size, threads, memory = argv[1:]
+        load_child(Path(spools), Path(db), int(row_group_size), int(threads), memory)
+        return 0
+    parser = argument_parser("loader", __doc__)
+    parser.add_argument("--pairs", type=int, default=4, help="pairs of baseline files (default 4)")
+    parser.add_argument(
+        "--row-group-size", type=int, action="append", help="repeatable (default 2048, 16384)"
+    )
+    parser.add_argument("--threads", type=int, action="append", help="repeatable (default 1, 2)")
+    parser.add_argument("--memory-limit", default=None, help="default: the bulk flow's default")
+    args = parser.parse_args(argv)
+    from flows.settings import Settings
+
+    memory = args.memory_limit or Settings.model_fields["bulk_memory_limit"].default
+    results = []
+    with tempfile.TemporaryDirectory(prefix="biblioduck-loader-") as tmp:
+        work = Path(tmp)
+        spools = prepare_spools(work, args.pairs)
+        for row_group_size in args.row_group_size or DEFAULT_ROW_GROUP_SIZES:
+            for threads in args.threads or DEFAULT_THREADS:
+                result = run_setting(spools, work, row_group_size, threads, memory)
+                print(json.dumps(result), flush=True)
+                results.append(result)
+    rows = [
+        "| row group | threads | wall s | CPU s | CPU µs/record | peak RSS MB | warehouse MB |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        if "error" in r:
+            rows.append(f"| {r['row_group_size']} | {r['threads']} | failed: {r['error']} |")
+            continue
+        rows.append(
+            f"| {r['row_group_size']:,} | {r['threads']} | {r['wall_seconds']} | "
+            f"{r['cpu_seconds']} | {r['cpu_us_per_record']} | {r['peak_rss_mb']} | "
+            f"{r['warehouse_mb']} |"
+        )
+    print(f"memory limit {memory}, {results[0].get('records', 0):,} records")
+    print("\n".join(rows))
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y-%m-%dT%H%M%S")
+    (RESULTS_DIR / f"loader-{stamp}.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

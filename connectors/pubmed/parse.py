@@ -58,8 +58,9 @@ import warnings
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import IO, TYPE_CHECKING, BinaryIO
+from typing import IO, TYPE_CHECKING, BinaryIO, cast
 
+from isal import igzip, isal_zlib
 from lxml import etree
 
 from connectors.pubmed.dates import parse_date_entry, parse_pub_date
@@ -99,6 +100,13 @@ _ROOT_TAGS = frozenset(
     {"PubmedArticleSet", "PubmedBookArticleSet", "PubmedArticle", "PubmedBookArticle"}
 )
 _GZIP_MAGIC = b"\x1f\x8b"
+# ISA-L's gzip reader, a drop-in for the standard library's (same class, same EOFError and
+# BadGzipFile; corrupt deflate data raises isal_zlib.error): 2.6x faster on PubMed files
+# (pubmed21n1298, 234 MB of XML: 0.20 s against 0.52-0.57 s), and gunzipping is work every
+# bulk record pays, ~10 % of raw iterparse's time.
+_GzipFile = igzip.GzipFile
+# (isal's stubs declare `error` as an instance; it is the exception class.)
+_GZIP_ERRORS = (EOFError, zlib.error, cast("type[Exception]", isal_zlib.error), gzip.BadGzipFile)
 _CITATION_DATE_KINDS = {
     "DateCreated": "created",
     "DateCompleted": "completed",
@@ -151,7 +159,7 @@ def iter_pubmed_records(source: Source, *, origin: str) -> Iterator[Record | Del
                 yield from items
         except etree.XMLSyntaxError as error:
             raise MalformedPayloadError(_describe_syntax_error(error, context, origin)) from error
-        except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+        except _GZIP_ERRORS as error:
             raise MalformedPayloadError(
                 f"{origin}: the gzip stream is truncated or corrupt ({error}); fetch it again"
             ) from error
@@ -186,13 +194,13 @@ def _open_binary(source: Source, origin: str) -> Iterator[io.BufferedIOBase]:
     if isinstance(source, bytes | bytearray | memoryview):
         data = bytes(source)
         buffer = io.BytesIO(data)
-        yield gzip.GzipFile(fileobj=buffer) if data[:2] == _GZIP_MAGIC else buffer
+        yield _GzipFile(fileobj=buffer) if data[:2] == _GZIP_MAGIC else buffer
     elif isinstance(source, str | os.PathLike):
         if isinstance(source, str) and source.lstrip()[:1] == "<":
             raise TypeError(f"{origin}: pass XML text as bytes; a str source is a path")
         with open(source, "rb") as file:
             if file.peek(2)[:2] == _GZIP_MAGIC:
-                with gzip.GzipFile(fileobj=file) as unzipped:
+                with _GzipFile(fileobj=file) as unzipped:
                     yield unzipped
             else:
                 yield file
@@ -203,7 +211,7 @@ def _open_binary(source: Source, origin: str) -> Iterator[io.BufferedIOBase]:
         # The caller's stream need not be seekable: replay the sniffed bytes before the rest.
         stream = io.BufferedReader(_Prefixed(head, source))
         if head == _GZIP_MAGIC:
-            with gzip.GzipFile(fileobj=stream) as unzipped:
+            with _GzipFile(fileobj=stream) as unzipped:
                 yield unzipped
         else:
             yield stream

@@ -95,6 +95,8 @@ def run_setting(workers: int, pairs: int) -> dict[str, Any]:
             "DO_NOT_TRACK": "1",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_HOME": str(Path(work) / "prefect-home"),
+            # The temporary API server takes 14-24 s to start here; Prefect waits 20 s by default.
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
         }
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)

@@ -32,9 +32,9 @@ DEFAULT_ROW_GROUP_SIZES = (2048, 16_384)
 DEFAULT_THREADS = (1, 2)
 
 
-def prepare_spools(work: Path, pairs: int) -> Path:
-    """Prepare the benchmark's files once; returns the pickle of their `PreparedFile`s."""
-    from benchmarks._e2e_child import baseline_files
+def prepare_spools(work: Path, baseline: list[tuple[str, Path]]) -> Path:
+    """Prepare `baseline` ((served name, path) pairs) once, as a bulk worker would; returns the
+    pickle of their `PreparedFile`s (their spools stay in `work`)."""
     from connectors.pubmed.files import fetch_md5, list_files
     from flows.bulk import PrepareSettings, prepare_file, start_worker
     from sandbox.nlm_files import NlmFileServer
@@ -50,7 +50,7 @@ def prepare_spools(work: Path, pairs: int) -> Path:
         max_attempts=3,
         backoff_base=0.1,
     )
-    served = {"baseline": baseline_files(work, pairs), "updatefiles": []}
+    served = {"baseline": baseline, "updatefiles": []}
     with serve(NlmFileServer(served)) as url:
         files = list_files(f"{url}/pubmed", "baseline")
         prepared = [prepare_file(f, fetch_md5(f), settings) for f in files]
@@ -141,13 +141,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--threads", type=int, action="append", help="repeatable (default 1, 2)")
     parser.add_argument("--memory-limit", default=None, help="default: the bulk flow's default")
     args = parser.parse_args(argv)
+    from benchmarks._e2e_child import baseline_files
     from flows.settings import Settings
 
     memory = args.memory_limit or Settings.model_fields["bulk_memory_limit"].default
     results = []
     with tempfile.TemporaryDirectory(prefix="biblioduck-loader-") as tmp:
         work = Path(tmp)
-        spools = prepare_spools(work, args.pairs)
+        spools = prepare_spools(work, baseline_files(work, args.pairs))
         for row_group_size in args.row_group_size or DEFAULT_ROW_GROUP_SIZES:
             for threads in args.threads or DEFAULT_THREADS:
                 result = run_setting(spools, work, row_group_size, threads, memory)

@@ -186,3 +186,35 @@ def test_floor_times_every_stage_and_stores_every_record(tiny_gz: Path, tmp_path
             for table in ("source_records", "raw_payloads", "record_versions")
         ]
     assert counts == [(N_RECORDS,)] * 3
+
+
+def test_loader_loads_every_prepared_record_in_a_fresh_process(
+    tiny_gz: Path, tmp_path: Path
+) -> None:
+    """The loader benchmark prepares files as a worker does and loads them all, per setting."""
+    from benchmarks import loader
+
+    spools = loader.prepare_spools(tmp_path, [("pubmed26n0001.xml.gz", tiny_gz)])
+    result = loader.run_setting(spools, tmp_path, 16_384, 1, "128MB")
+    assert "error" not in result, result
+    assert result["records"] == N_RECORDS
+    assert result["cpu_seconds"] > 0 and result["peak_rss_mb"] > 0 and result["warehouse_mb"] > 0
+
+
+def test_a_child_reports_its_own_peak_rss_not_its_parents(tmp_path: Path) -> None:
+    """ru_maxrss survives fork and exec: a fresh child used to report its parent's peak."""
+    import subprocess
+
+    from benchmarks.harness import MB, REPO_ROOT
+
+    ballast = bytearray(300 * MB)  # the parent's peak, well above a bare child's
+    ballast[::4096] = b"x" * len(ballast[::4096])  # touched, so resident
+    child = subprocess.run(
+        [sys.executable, "-c", "from benchmarks.harness import peak_rss_bytes as p; print(p())"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    del ballast
+    assert int(child.stdout) < 100 * MB

@@ -45,7 +45,7 @@ FILE_RATE = 5.0  # requests/s to NLM's file server (listings and md5 sidecars ar
 # ~1 GB for 20,788 recent records). Measured on eight baseline files (203,232 records, `python -m
 # benchmarks loader`): 2,048 rows cost the loader 2.6x the CPU of 16,384 (each row group is
 # compressed and written on its own, and the many small ones spilled to temporary files), for no
-# less memory; 16,384 load 41,576 recent records in one file at a 128 MB limit.
+# less memory; 16,384 load 41,576 recent records in one file at an 80 MB limit.
 BULK_ROW_GROUP_SIZE = 16_384
 # The loader's DuckDB on one thread: its statements are small appends and key lookups, and its
 # second thread mostly split row groups (a larger file: 1,566 MB against 1,124) and took a core

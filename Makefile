@@ -32,6 +32,7 @@ bench: install
 	$(BIN)/python -m benchmarks parse
 	$(BIN)/python -m benchmarks e2e
 	$(BIN)/python -m benchmarks floor
+	$(BIN)/python -m benchmarks loader
 
 clean:
 	rm -rf $(VENV) data/*.duckdb data/*.duckdb.wal

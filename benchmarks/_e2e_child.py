@@ -6,6 +6,7 @@ seconds from the ledger)."""
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import gzip
 import json
 import re
@@ -86,6 +87,9 @@ def baseline_files(work: Path, pairs: int) -> list[tuple[str, Path]]:
 
 
 def main() -> int:
+    # A crash in native code (DuckDB, lxml, Arrow) then names the Python frame it came from: a
+    # run once ended with only "exit -11", DuckDB's segfault seen in the kernel log.
+    faulthandler.enable()
     parser = argparse.ArgumentParser()
     parser.add_argument("--workers", type=int, required=True)
     parser.add_argument("--work", type=Path, required=True)

@@ -279,7 +279,7 @@ def _print_files(title: str, result: dict[str, Any]) -> None:
 WorkersOption = Annotated[
     int | None,
     typer.Option(
-        help="Processes that download, parse and validate ahead (0: none; default: cores)."
+        help="Processes that download, parse and validate ahead (0: none; default: cores + 1)."
     ),
 ]
 DaskOption = Annotated[

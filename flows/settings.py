@@ -13,6 +13,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 NCBI_EUTILS_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 
 
+def _usable_cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the host's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
 class Settings(BaseSettings):
     """Everything a run can be configured with. Environment names are given per field."""
 
@@ -99,14 +107,15 @@ class Settings(BaseSettings):
         description="Where bulk files are downloaded (each is deleted once loaded).",
     )
     workers: int = Field(
-        # One per core: measured on 2 cores (eight-file e2e, docs/performance.md), 2 workers
-        # gave 3,758-4,635 records/s steady and 3 gave 4,324-4,365: a gain within the noise,
-        # for ~500 MB more. On a machine with memory to spare, 3 on 2 cores is an option.
-        default_factory=lambda: max(1, os.cpu_count() or 1),
+        # One per core, plus one: measured on 2 cores (eight-file e2e, docs/performance.md), 3
+        # workers gave 4,324-4,788 records/s steady (a whole baseline in 2.32-2.57 h, three runs)
+        # and 2 gave 3,307-4,635 (2.40-3.36 h, seven runs), for ~500 MB more. Why is not
+        # established (the cores were already 96-100 % busy with 2): measured, not explained.
+        default_factory=lambda: _usable_cores() + 1,
         ge=0,
         validation_alias=AliasChoices("BIBLIODUCK_WORKERS", "workers"),
         description="Processes that download, parse and validate files in parallel "
-        "(0: all in the loading process; default: one per core).",
+        "(0: all in the loading process; default: one per core, plus one).",
     )
     dask_address: str | None = Field(
         default=None,

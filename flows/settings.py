@@ -108,8 +108,8 @@ class Settings(BaseSettings):
     )
     workers: int = Field(
         # One per core, plus one: measured on 2 cores (eight-file e2e, docs/performance.md), 3
-        # workers gave 4,324-4,788 records/s steady (a whole baseline in 2.32-2.57 h, three runs)
-        # and 2 gave 3,307-4,635 (2.40-3.36 h, seven runs), for ~500 MB more. Why is not
+        # workers gave 4,324-4,986 records/s steady (a whole baseline in 2.23-2.57 h, four runs)
+        # and 2 gave 3,307-4,635 (2.40-3.36 h, eight runs), for ~500 MB more. Why is not
         # established (the cores were already 96-100 % busy with 2): measured, not explained.
         default_factory=lambda: _usable_cores() + 1,
         ge=0,

@@ -1,5 +1,5 @@
 """Bulk workers default to one per usable core plus one (docs/performance.md: on 2 cores, 3
-workers kept a whole baseline under 3 h in every run, 2 in five of seven)."""
+workers kept a whole baseline under 3 h in every run, 2 in six of eight)."""
 
 from __future__ import annotations
 

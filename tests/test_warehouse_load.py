@@ -407,3 +407,13 @@ def test_citation_counts_keep_their_history_across_versions(warehouse):
     assert rows(warehouse, "SELECT metrics FROM records") == [
         ([{"name": "citations", "value": 6, "provider": "scopus", "as_of": dt.date(2026, 6, 1)}],)
     ]
+
+
+def test_a_bulk_warehouse_spills_beside_its_file_not_in_the_current_directory(tmp_path):
+    """Bulk loads open the file through ATTACH on an in-memory connection, whose temporary
+    directory would be `.tmp` in the current directory, shared by every process started there
+    (concurrent loads overwrote each other's spilled blocks: DuckDB segfaulted)."""
+    db = tmp_path / "bulk.duckdb"
+    with Warehouse(db, row_group_size=16_384) as warehouse:
+        (spill,) = warehouse.con.execute("SELECT current_setting('temp_directory')").fetchone()
+    assert spill == f"{db}.tmp"

@@ -80,6 +80,11 @@ def _open(path: Path, read_only: bool, row_group_size: int | None) -> duckdb.Duc
         # any connection: row groups of different sizes mix in one table.
         con = duckdb.connect()
         quoted = str(path).replace("'", "''")
+        # An in-memory connection spills to `.tmp` in the current directory, shared by every
+        # such process started there: two loads at once overwrote each other's spilled blocks
+        # and DuckDB crashed (SIGSEGV in the append, seen four times). Spill beside the file,
+        # as DuckDB does for a connection opened on the file itself.
+        con.execute(f"SET temp_directory = '{quoted}.tmp'")
         con.execute(
             f"ATTACH '{quoted}' AS warehouse (READ_ONLY {str(read_only).upper()}, "
             f"ROW_GROUP_SIZE {int(row_group_size)})"

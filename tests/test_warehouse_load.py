@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zlib
 
 import duckdb
@@ -417,3 +418,13 @@ def test_a_bulk_warehouse_spills_beside_its_file_not_in_the_current_directory(tm
     with Warehouse(db, row_group_size=16_384) as warehouse:
         (spill,) = warehouse.con.execute("SELECT current_setting('temp_directory')").fetchone()
     assert spill == f"{db}.tmp"
+
+
+def test_a_warehouse_runs_duckdb_on_the_threads_it_is_given(tmp_path):
+    """The bulk loader runs DuckDB on one thread (its second one split row groups and took a
+    core from the workers: docs/performance.md); other connections keep DuckDB's default."""
+    with Warehouse(tmp_path / "one.duckdb", threads=1) as warehouse:
+        assert warehouse.con.execute("SELECT current_setting('threads')").fetchone() == (1,)
+    with Warehouse(tmp_path / "default.duckdb") as warehouse:
+        (threads,) = warehouse.con.execute("SELECT current_setting('threads')").fetchone()
+    assert threads == len(os.sched_getaffinity(0)) or threads == os.cpu_count()

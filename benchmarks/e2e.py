@@ -75,8 +75,9 @@ def _tree_usage(root: int) -> dict[int, tuple[int, float]]:
     return usage
 
 
-def run_setting(workers: int, pairs: int) -> dict[str, Any]:
-    """One run in a fresh process; returns its report plus the sampled peak RSS."""
+def run_setting(workers: int, baseline: Path) -> dict[str, Any]:
+    """One run in a fresh process over the files listed in `baseline` (JSON, made by
+    `write_baseline`); returns its report plus the sampled peak RSS."""
     with tempfile.TemporaryDirectory(prefix="biblioduck-e2e-") as work:
         command = [
             sys.executable,
@@ -86,8 +87,8 @@ def run_setting(workers: int, pairs: int) -> dict[str, Any]:
             str(workers),
             "--work",
             work,
-            "--pairs",
-            str(pairs),
+            "--baseline",
+            str(baseline),
         ]
         env = {
             **os.environ,
@@ -136,6 +137,43 @@ def run_setting(workers: int, pairs: int) -> dict[str, Any]:
         return report
 
 
+def write_baseline(work: Path, pairs: int) -> Path:
+    """The files to serve (`pairs` pairs, see `baseline_files`), made in `work` by this
+    process, as a JSON list for the child."""
+    from benchmarks._e2e_child import baseline_files
+
+    listing = work / "baseline.json"
+    listing.write_text(
+        json.dumps([[name, str(path)] for name, path in baseline_files(work, pairs)])
+    )
+    return listing
+
+
+def run_and_report(workers: int, baseline: Path, raw_rate: float) -> dict[str, Any]:
+    """One setting run, its derived figures added, and a line printed."""
+    report = run_setting(workers, baseline)
+    rate = report["records"] / report["load_window_seconds"]
+    report["records_per_s"] = round(rate)
+    report["ratio_to_raw_iterparse"] = round(rate / raw_rate, 2)
+    steady = report["steady_records_per_s"] or rate
+    hours = BASELINE_FILES * RECORDS_PER_FILE / steady / 3600
+    report["baseline_projection_hours"] = round(hours, 2)
+    print(
+        f"workers={workers}: {report['records']:,} records in "
+        f"{report['load_window_seconds']:.1f} s "
+        f"({rate:,.0f} records/s, {report['ratio_to_raw_iterparse']:.2f}x raw iterparse "
+        f"{raw_rate:,.0f}/s; steady state {steady:,.0f} records/s, "
+        f"{steady / raw_rate:.2f}x"
+        f"), peak RSS {report['peak_rss_mb']} MB in all (loader "
+        f"{report['loader_peak_rss_mb']}, largest worker {report['worker_peak_rss_mb']}), "
+        "whole baseline "
+        f"≈ {hours:.2f} h; stages (s): {report['stages']}; CPU s {report['cpu_seconds']}, "
+        f"cores busy {report['cpu_busy']:.0%} of the run",
+        flush=True,
+    )
+    return report
+
+
 def main(argv: list[str]) -> int:
     parser = argument_parser("e2e", __doc__)
     parser.add_argument(
@@ -156,28 +194,10 @@ def main(argv: list[str]) -> int:
 
     raw_rate = raw_iterparse_rate()
     rows = []
-    for workers in settings:
-        report = run_setting(workers, args.pairs)
-        rate = report["records"] / report["load_window_seconds"]
-        report["records_per_s"] = round(rate)
-        report["ratio_to_raw_iterparse"] = round(rate / raw_rate, 2)
-        steady = report["steady_records_per_s"] or rate
-        hours = BASELINE_FILES * RECORDS_PER_FILE / steady / 3600
-        report["baseline_projection_hours"] = round(hours, 2)
-        rows.append(report)
-        print(
-            f"workers={workers}: {report['records']:,} records in "
-            f"{report['load_window_seconds']:.1f} s "
-            f"({rate:,.0f} records/s, {report['ratio_to_raw_iterparse']:.2f}x raw iterparse "
-            f"{raw_rate:,.0f}/s; steady state {steady:,.0f} records/s, "
-            f"{steady / raw_rate:.2f}x"
-            f"), peak RSS {report['peak_rss_mb']} MB in all (loader "
-            f"{report['loader_peak_rss_mb']}, largest worker {report['worker_peak_rss_mb']}), "
-            "whole baseline "
-            f"≈ {hours:.2f} h; stages (s): {report['stages']}; CPU s {report['cpu_seconds']}, "
-            f"cores busy {report['cpu_busy']:.0%} of the run",
-            flush=True,
-        )
+    with tempfile.TemporaryDirectory(prefix="biblioduck-e2e-files-") as files:
+        baseline = write_baseline(Path(files), args.pairs)
+        for workers in settings:
+            rows.append(run_and_report(workers, baseline, raw_rate))
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y-%m-%dT%H%M%S")
     result = {

@@ -106,6 +106,7 @@ def start_worker() -> None:
     """Initialise a worker process: GC thresholds for batch work, validation suites built,
     and what is alive then kept out of the cycle collector's way."""
     pipeline.tune_gc()
+    pipeline.return_freed_memory()
     warm_up()
     pipeline.freeze_long_lived()
 

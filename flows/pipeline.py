@@ -69,6 +69,27 @@ def release_memory() -> None:
         trim(0)
 
 
+# glibc's mallopt parameter, and the size from which a freed allocation goes straight back to
+# the system (glibc's own default before it starts raising it: 128 KiB).
+_M_MMAP_THRESHOLD = -3
+BULK_MMAP_THRESHOLD = 128 * 1024
+
+
+def return_freed_memory() -> None:
+    """Have large buffers handed back to the system as soon as they are freed, for the rest of
+    this process (bulk loading and preparing). A bulk load churns through a file's Arrow
+    batches, and both allocators kept what they freed: Arrow's default pool (mimalloc) held
+    ~315 MB resident with 131 MB in use at the loader's peak, and glibc raises its mmap
+    threshold each time a large block is freed, so later ones came from a heap it does not
+    shrink. Arrow now allocates through glibc (`system_memory_pool`), and glibc's threshold
+    is fixed, which also turns the raising off. Measured on the loader benchmark's eight files:
+    peak RSS 771-807 MB -> 553 MB, RSS between files ~480 -> ~240 MB."""
+    pa.set_memory_pool(pa.system_memory_pool())
+    mallopt = _mallopt()
+    if mallopt is not None:
+        mallopt(_M_MMAP_THRESHOLD, BULK_MMAP_THRESHOLD)
+
+
 _frozen_for_good = False
 
 
@@ -97,6 +118,15 @@ def long_lived_frozen() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+@functools.cache
+def _mallopt() -> Callable[[int, int], int] | None:
+    """glibc's mallopt, or None where the C library is another."""
+    try:
+        return ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return None
 
 
 @functools.cache

@@ -192,6 +192,7 @@ def load_bulk_files(
     """List, compare with the ledger, prepare in parallel and load in order. Shared by flows."""
     logger = get_run_logger()
     pipeline.tune_gc()
+    pipeline.return_freed_memory()
     base_url = settings.pubmed_files_url
     with bulk_session(
         requests_per_second=FILE_RATE,

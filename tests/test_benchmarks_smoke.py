@@ -218,3 +218,18 @@ def test_a_child_reports_its_own_peak_rss_not_its_parents(tmp_path: Path) -> Non
     )
     del ballast
     assert int(child.stdout) < 100 * MB
+
+
+@pytest.mark.parametrize("block_size", [1000, 4 << 20])
+def test_renumbered_copy_raises_every_pmid_across_block_ends(
+    tiny_gz: Path, tmp_path: Path, block_size: int
+) -> None:
+    # Small blocks end mid-line and mid-element: the copy must equal the whole file rewritten.
+    from benchmarks._e2e_child import _PMID, renumbered_copy
+
+    copy = renumbered_copy(tiny_gz, tmp_path / "copy.xml.gz", 40_000_000, block_size)
+    original = gzip.decompress(tiny_gz.read_bytes())
+    expected = _PMID.sub(lambda m: m[1] + str(int(m[2]) + 40_000_000).encode() + m[3], original)
+    assert gzip.decompress(copy.read_bytes()) == expected
+    assert expected.count(b'<PMID Version="1">40') == original.count(b'<PMID Version="1">')
+    assert b'<PMID Version="1">40100001</PMID>' in expected

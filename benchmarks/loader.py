@@ -61,7 +61,7 @@ def prepare_spools(work: Path, baseline: list[tuple[str, Path]]) -> Path:
 
 def load_child(spools: Path, db: Path, row_group_size: int, threads: int, memory: str) -> None:
     """In a fresh process: load every prepared file in order, print one JSON line."""
-    from flows.pipeline import release_memory, tune_gc
+    from flows.memory import release_memory, tune_gc
     from warehouse.store import LedgerEntry, Warehouse
 
     tune_gc()

@@ -13,7 +13,6 @@ process holds threads and an open DuckDB file), or inline when `workers` is 0.
 from __future__ import annotations
 
 import os
-import pickle
 import shutil
 import time
 from collections.abc import Iterator
@@ -23,16 +22,11 @@ from typing import Any
 
 from connectors.pubmed.files import BulkFile, bulk_session, download
 from expectations.validate import validate_frames, validation_frames, warm_up
-from flows import pipeline
+from flows import memory, pipeline
 from schemas.batch import ValidationSummary
 from schemas.record import Deletion, Record
-from warehouse.store import (
-    PreparedBatch,
-    PreparedChunk,
-    finish_chunk,
-    merge_batches,
-    prepare_chunk,
-)
+from warehouse.spool import SpooledFile, spool_chunk
+from warehouse.store import PreparedBatch, prepare_chunk
 
 SOURCE = "pubmed"
 # Records per spooled chunk: what a worker holds as Python objects at a time (~6 MB of Arrow
@@ -60,28 +54,15 @@ class PreparedFile:
     superseded: set[int] = field(default_factory=set)
     summaries: list[ValidationSummary] = field(default_factory=list)
 
-    def batches(self, chunks_per_batch: int = 5) -> Iterator[PreparedBatch]:
-        """The batches to apply, read back from the spool a few chunks at a time (each SQL
-        statement of a load has a fixed cost: 5,000 records per batch load ~1.5x faster than
-        1,000). A chunk with deletions ends its batch, since a batch applies its records before
-        its deletions. The file's validation summaries travel with the first batch."""
-        group: list[PreparedBatch] = []
-        for number, path in enumerate(self.spool):
-            with open(path, "rb") as handle:
-                chunk: PreparedChunk = pickle.load(handle)  # noqa: S301 - our own spool files
-            group.append(
-                finish_chunk(
-                    chunk,
-                    failed=self.failed,
-                    superseded=self.superseded,
-                    summaries=self.summaries if number == 0 else [],
-                )
-            )
-            if len(group) == chunks_per_batch or chunk.deletions.num_rows:
-                yield merge_batches(group)
-                group = []
-        if group:
-            yield merge_batches(group)
+    def spooled(self) -> SpooledFile:
+        """What the writer needs of the file to load it."""
+        return SpooledFile(self.spool, self.failed, self.superseded, self.summaries)
+
+    def batches(
+        self, *, payloads: bool = True, chunks_per_batch: int | None = None
+    ) -> Iterator[PreparedBatch]:
+        """See `SpooledFile.batches`."""
+        return self.spooled().batches(payloads=payloads, chunks_per_batch=chunks_per_batch)
 
     def discard(self) -> None:
         for path in self.spool:
@@ -105,16 +86,16 @@ class PrepareSettings:
 def start_worker() -> None:
     """Initialise a worker process: GC thresholds for batch work, validation suites built,
     and what is alive then kept out of the cycle collector's way."""
-    pipeline.tune_gc()
-    pipeline.return_freed_memory()
+    memory.tune_gc()
+    memory.return_freed_memory()
     warm_up()
-    pipeline.freeze_long_lived()
+    memory.freeze_long_lived()
 
 
 def prepare_file(bulk_file: BulkFile, md5: str, settings: PrepareSettings) -> PreparedFile:
     """Download, verify, parse, spool and validate one file. Raises the connector's errors
     (ChecksumMismatchError, TransientHttpError, …) and BatchRejectedError unchanged."""
-    pipeline.tune_gc()
+    memory.tune_gc()
     started = time.perf_counter()
     session = bulk_session(
         requests_per_second=settings.requests_per_second,
@@ -151,8 +132,7 @@ def prepare_file(bulk_file: BulkFile, md5: str, settings: PrepareSettings) -> Pr
             rows += len(records)
             result.deletions += len(deletions)
             spooled = settings.spool_dir / f"{bulk_file.name}.{number:04d}.{os.getpid()}.pickle"
-            with open(spooled, "wb") as handle:
-                pickle.dump(chunk, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            spool_chunk(chunk, spooled)
             result.spool.append(spooled)
             del items, records, chunk
         result.records = rows
@@ -165,7 +145,7 @@ def prepare_file(bulk_file: BulkFile, md5: str, settings: PrepareSettings) -> Pr
             path.unlink(missing_ok=True)
     result.download_seconds = downloaded - started
     result.prepare_seconds = time.perf_counter() - downloaded
-    pipeline.release_memory()  # a worker prepares file after file: no creeping footprint
+    memory.release_memory()  # a worker prepares file after file: no creeping footprint
     return result
 
 

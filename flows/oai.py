@@ -20,7 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from connectors.http import PoliteSession
 from connectors.oaipmh import SOURCE, OaiClient, OaiPage, format_datestamp
-from flows import pipeline, progress
+from flows import memory, pipeline, progress
 from flows.settings import Settings, load_settings
 from flows.summary import RUN_FIELDS, add_reasons, reasons_text, summary_markdown
 from flows.tasks import validate_and_load
@@ -155,7 +155,7 @@ def oai_harvest(
     towards this repository (default 1).
     """
     logger = get_run_logger()
-    pipeline.tune_gc()
+    memory.tune_gc()
     endpoint = _checked_endpoint(endpoint)
     set_spec = set or None
     since = _checked_datestamp(since, "since")

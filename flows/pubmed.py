@@ -18,7 +18,7 @@ from prefect.cache_policies import NO_CACHE
 
 from connectors.http import PoliteSession
 from connectors.pubmed.client import EutilsClient, QuerySlice
-from flows import pipeline, progress
+from flows import memory, pipeline, progress
 from flows.settings import Settings, load_settings
 from flows.summary import add_reasons, reasons_text, summary_markdown
 from flows.tasks import is_transient, validate_and_load
@@ -89,7 +89,7 @@ def pubmed_sync(
     Secrets (NCBI api_key) come from the environment, never from parameters.
     """
     logger = get_run_logger()
-    pipeline.tune_gc()
+    memory.tune_gc()
     settings = load_settings(db=db, eutils_url=eutils_url)
     datetype = settings.pubmed_datetype
     scope = sync_scope(query, datetype)
@@ -214,7 +214,7 @@ def import_files(paths: list[str], fmt: str = "pubmed", db: str | None = None) -
     Each file streams in batches; loading the same file again changes nothing. A file with no
     record in it is refused (reported, nothing loaded) and the others still load."""
     logger = get_run_logger()
-    pipeline.tune_gc()
+    memory.tune_gc()
     if fmt not in pipeline.PARSERS:
         raise FatalError(f"unknown format {fmt!r}; known: {', '.join(sorted(pipeline.PARSERS))}")
     settings = load_settings(db=db)

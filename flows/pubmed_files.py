@@ -23,7 +23,7 @@ from prefect.task_runners import TaskRunner
 
 from connectors.pubmed.files import BulkFile, BulkKind, bulk_session, fetch_md5, list_files
 from expectations.validate import warm_up
-from flows import pipeline, progress
+from flows import memory, progress
 from flows.bulk import (
     CHUNK_SIZE,
     PreparedFile,
@@ -34,6 +34,7 @@ from flows.bulk import (
 )
 from flows.settings import Settings, load_settings
 from flows.summary import add_reasons, summary_markdown
+from flows.writer import BulkWriter
 from schemas.batch import LoadCounts
 from schemas.errors import FatalError
 from warehouse.store import LedgerEntry, Warehouse
@@ -191,8 +192,8 @@ def load_bulk_files(
 ) -> dict[str, Any]:
     """List, compare with the ledger, prepare in parallel and load in order. Shared by flows."""
     logger = get_run_logger()
-    pipeline.tune_gc()
-    pipeline.return_freed_memory()
+    memory.tune_gc()
+    memory.return_freed_memory()
     base_url = settings.pubmed_files_url
     with bulk_session(
         requests_per_second=FILE_RATE,
@@ -214,15 +215,15 @@ def load_bulk_files(
     if not workers and settings.dask_address is None:
         warm_up()  # this process prepares the files: its suites are long-lived too
     with (
-        Warehouse(
+        BulkWriter(
             settings.db,
             memory_limit=settings.bulk_memory_limit,
             row_group_size=BULK_ROW_GROUP_SIZE,
             threads=BULK_DUCKDB_THREADS,
-        ) as warehouse,
-        pipeline.long_lived_frozen(),
+        ) as writer,
+        memory.long_lived_frozen(),
     ):
-        run_id = warehouse.start_run(
+        run_id = writer.start_run(
             SOURCE, flow_kind, {"kind": kind, "first": first, "last": last, "files": len(todo)}
         )
         try:
@@ -240,15 +241,15 @@ def load_bulk_files(
                 )
                 load_started = time.perf_counter()
                 try:
-                    counts = warehouse.load_file(
+                    counts = writer.load_file(
                         entry,
-                        prepared.batches,
+                        prepared,
                         run_id=run_id,
                         progress=_progress_logger(prepared, logger),
                     )
                 finally:
                     prepared.discard()
-                pipeline.release_memory()
+                memory.release_memory()
                 totals.add(counts)
                 add_reasons(reasons, prepared.quarantine_reasons)
                 loaded.append(
@@ -273,18 +274,19 @@ def load_bulk_files(
                     totals.fetched / elapsed if elapsed else 0.0,
                 )
                 progress.report(f"{kind} files", index + 1, len(todo))
-            run = warehouse.finish_run(run_id, status="completed")
+            run = writer.finish_run(run_id, status="completed")
         except Exception as exc:
-            # Files go in order, so the one that failed is the first not loaded.
-            if len(loaded) < len(todo):
-                failed, md5 = todo[len(loaded)]
-                warehouse.mark_file_failed(
-                    LedgerEntry(failed.name, kind, failed.year, failed.number, md5),
-                    run_id=run_id,
-                    error=str(exc),
-                )
-            warehouse.finish_run(run_id, status="failed", error=str(exc))
             logger.error("bulk load stopped: %s", exc)
+            if writer.alive:  # else the run stays 'running', as after a kill
+                # Files go in order, so the one that failed is the first not loaded.
+                if len(loaded) < len(todo):
+                    failed, md5 = todo[len(loaded)]
+                    writer.mark_file_failed(
+                        LedgerEntry(failed.name, kind, failed.year, failed.number, md5),
+                        run_id=run_id,
+                        error=str(exc),
+                    )
+                writer.finish_run(run_id, status="failed", error=str(exc))
             raise
         finally:
             clear_spool(prepare.spool_dir)

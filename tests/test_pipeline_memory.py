@@ -18,7 +18,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 _CYCLE = """
 import gc, weakref
-from flows import pipeline
+from flows import memory
 
 class Cycle:
     def __init__(self):
@@ -44,14 +44,14 @@ def test_a_bulk_load_freezes_what_existed_and_unfreezes_it_after() -> None:
         """
         assert gc.get_freeze_count() == 0
         before, alive = garbage_cycle()
-        with pipeline.long_lived_frozen():
+        with memory.long_lived_frozen():
             assert gc.get_freeze_count() > 0
             del before  # garbage now, but frozen: the collector leaves it alone
-            pipeline.release_memory()
+            memory.release_memory()
             assert alive() is not None
             during, made_during = garbage_cycle()
             del during
-            pipeline.release_memory()
+            memory.release_memory()
             assert made_during() is None  # what the load makes is collected as usual
         assert gc.get_freeze_count() == 0
         gc.collect()
@@ -63,10 +63,10 @@ def test_a_bulk_load_freezes_what_existed_and_unfreezes_it_after() -> None:
 def test_a_worker_freezes_for_good_and_a_load_in_it_changes_nothing() -> None:
     _run(
         """
-        pipeline.freeze_long_lived()
+        memory.freeze_long_lived()
         frozen = gc.get_freeze_count()
         assert frozen > 0
-        with pipeline.long_lived_frozen():
+        with memory.long_lived_frozen():
             pass
         assert gc.get_freeze_count() == frozen  # not unfrozen by a load in a worker
         """
@@ -85,7 +85,7 @@ def test_freed_arrow_buffers_go_back_to_the_system_as_they_are_freed() -> None:
                 if line.startswith("VmRSS"):
                     return int(line.split()[1]) // 1024
 
-        pipeline.return_freed_memory()
+        memory.return_freed_memory()
         assert pa.default_memory_pool().backend_name == "system"
         before = rss_mb()
         # A file's worth of batch-sized buffers: 2,000 of 128 to 512 KiB.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import zlib
 
@@ -451,3 +452,53 @@ def test_finishing_a_chunk_keeps_its_records_without_copying_unless_some_go():
     assert some.records.column("source_id").to_pylist() == ["1"]
     assert some.quarantine.column("source_id").to_pylist() == ["2"]
     assert some.quarantine.column("row_in_batch").to_pylist() == [11]
+
+
+def test_a_file_appends_its_new_rows_whatever_the_batches_of_the_second_pass(tmp_path):
+    # The second pass reads the batches again, one spooled chunk at a time and without
+    # payloads, where the first read five chunks at a time: which rows to append is kept in
+    # file order, not per batch.
+    from warehouse.store import PAYLOADS_SCHEMA, LedgerEntry, finish_chunk, prepare_chunk
+
+    def chunk(records, first_row):
+        prepared = prepare_chunk(
+            records,
+            [],
+            source="pubmed",
+            batch_id="file:x",
+            fetched=len(records),
+            first_row=first_row,
+        )
+        return finish_chunk(prepared, failed={}, superseded=set(), summaries=[])
+
+    with Warehouse(tmp_path / "w.duckdb", row_group_size=16_384) as wh:
+        wh.load_batch(
+            batch([make_record(1), make_record(3)]),
+            source="pubmed",
+            batch_id="b0",
+            run_id=None,
+            fetched=2,
+        )
+        records = [make_record(1), make_record(2), make_record(3, title="New"), make_record(4)]
+        passes = []
+
+        def batches(*, payloads=True):
+            passes.append(payloads)
+            if payloads:
+                return [chunk(records, 0)]
+            return [
+                dataclasses.replace(chunk([record], row), payloads=PAYLOADS_SCHEMA.empty_table())
+                for row, record in enumerate(records)
+            ]
+
+        entry = LedgerEntry("pubmed26n0001.xml.gz", "baseline", 2026, 1, "ab" * 16)
+        counts = wh.load_file(entry, batches, run_id=None)
+        assert passes == [True, False]
+        assert (counts.inserted, counts.updated, counts.unchanged) == (2, 1, 1)
+        assert rows(wh, "SELECT source_id, title FROM source_records ORDER BY source_id") == [
+            ("1", "A title"),
+            ("2", "A title"),
+            ("3", "New"),
+            ("4", "A title"),
+        ]
+        assert rows(wh, "SELECT count(*) FROM raw_payloads") == [(5,)]

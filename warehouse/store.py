@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
@@ -163,6 +163,16 @@ def _payloads_table(source: str, hashes: list[str], raws: list[bytes]) -> pa.Tab
             "raw_bytes": pa.array([len(r) for r in raws], pa.int64()),
         }
     )
+
+
+PAYLOADS_SCHEMA = _payloads_table("", [], []).schema
+
+
+class BatchSource(Protocol):
+    """A bulk file's prepared batches, in order, read anew at each call; without their
+    payloads (empty tables) when `payloads` is false."""
+
+    def __call__(self, *, payloads: bool = True) -> Iterable[PreparedBatch]: ...
 
 
 def _deletions_table(deletions: list[Deletion]) -> pa.Table:
@@ -667,7 +677,14 @@ class Warehouse:
                 take.append(index)
         if not take:
             return
-        con.register("_new_payloads", payloads.take(take))
+        new = payloads if len(take) == payloads.num_rows else payloads.take(take)
+        # As a reader, not a table: DuckDB keeps what is registered alive until the
+        # transaction ends, and a whole file's payloads (~80 MB of recent records) stayed in
+        # memory through its load; a reader lets each batch go once it is inserted.
+        con.register(
+            "_new_payloads", pa.RecordBatchReader.from_batches(new.schema, new.to_batches())
+        )
+        del new
         try:
             con.execute(
                 "INSERT INTO raw_payloads (content_hash, source, encoding, payload, first_seen_at, "
@@ -845,7 +862,7 @@ class Warehouse:
     def load_file(
         self,
         entry: LedgerEntry,
-        batches: Callable[[], Iterable[PreparedBatch]],
+        batches: BatchSource,
         *,
         run_id: str | None,
         progress: Callable[[int], None] | None = None,
@@ -858,8 +875,9 @@ class Warehouse:
         streamed from the batches. DuckDB keeps a transaction's appended rows in memory until
         it commits, except whole row groups, which it writes out as a statement fills them:
         opened with small row groups (`row_group_size`, as the bulk flow does) the memory a
-        file needs no longer grows with it. `progress` gets the items applied so far after
-        each batch of the first pass."""
+        file needs no longer grows with it. The batches it scans stay alive until their row
+        group is written, so the second pass reads them without payloads. `progress` gets the
+        items applied so far after each batch of the first pass."""
         started = time.perf_counter()
         try:
             try:
@@ -912,16 +930,18 @@ class Warehouse:
     def _load_file_streaming(
         self,
         con: duckdb.DuckDBPyConnection,
-        batches: Callable[[], Iterable[PreparedBatch]],
+        batches: BatchSource,
         run_id: str | None,
         progress: Callable[[int], None] | None,
     ) -> tuple[LoadCounts, int]:
         now = _now()
         counts = LoadCounts()
         seen: set[tuple[str, str]] = set()
-        selections: list[_Selection | None] = []  # per batch: which records to append
+        # Which of the file's records to append, in file order, and the first_loaded_at of
+        # those that replace stored ones.
+        appending = _Selection([], {})
         with_deletions: list[PreparedBatch] = []
-        applied = 0
+        applied = batch_count = 0
         for prepared in batches():
             if with_deletions and prepared.records.num_rows:
                 raise _NotStreamable
@@ -936,7 +956,12 @@ class Warehouse:
                 raise _NotStreamable
             seen.update(keys)
             batch_counts, selection = self._apply_records(con, prepared, run_id, now)
-            selections.append(selection)
+            batch_count += 1
+            if selection is None:
+                appending.mask.extend([False] * prepared.records.num_rows)
+            else:
+                appending.mask.extend(selection.mask)
+                appending.first_loaded.update(selection.first_loaded)
             if prepared.deletions.num_rows:  # kept without its records and payloads
                 with_deletions.append(
                     dataclasses.replace(
@@ -950,33 +975,43 @@ class Warehouse:
             applied += prepared.fetched
             if progress is not None:
                 progress(applied)
-        if selections:
+        if batch_count:
             del prepared  # the last batch would stay alive through the append
-        if any(selections):
-            self._append_records(con, self._rows_reader(batches, selections, run_id, now))
+        if any(appending.mask):
+            self._append_records(con, self._rows_reader(batches, appending, run_id, now))
         deletions = 0
         for prepared in with_deletions:  # after every record, as in the file
             counts.deleted += self._apply_deletions(con, prepared, run_id, now)
             deletions += prepared.deletions.num_rows
-        self._add_to_run(con, run_id, counts, batches=len(selections))
+        self._add_to_run(con, run_id, counts, batches=batch_count)
         return counts, deletions
 
     def _rows_reader(
         self,
-        batches: Callable[[], Iterable[PreparedBatch]],
-        selections: list[_Selection | None],
+        batches: BatchSource,
+        appending: _Selection,
         run_id: str | None,
         now: dt.datetime,
     ) -> pa.RecordBatchReader:
-        """The new rows of every batch, read again, one batch in memory at a time (the
-        reader runs inside DuckDB's INSERT: it must not use the connection)."""
+        """The new rows of the file (`appending`: which records, in file order), its batches
+        read again without payloads, one at a time (the reader runs inside DuckDB's INSERT:
+        it must not use the connection)."""
         empty = pa.schema([*record_schema(), pa.field("content_hash", pa.string())]).empty_table()
         schema = self._stored_rows(empty, {}, run_id, now).schema
 
         def rows() -> Iterator[pa.RecordBatch]:
-            for prepared, selection in zip(batches(), selections, strict=True):
-                if selection is not None:
+            start = 0
+            for prepared in batches(payloads=False):
+                end = start + prepared.records.num_rows
+                selection = _Selection(appending.mask[start:end], appending.first_loaded)
+                start = end
+                if any(selection.mask):
                     yield from selection.rows(prepared, run_id, now).cast(schema).to_batches()
+            if start != len(appending.mask):
+                raise FatalError(
+                    f"a file's batches gave {start} records to append from, then "
+                    f"{len(appending.mask)} when read again"
+                )
 
         return pa.RecordBatchReader.from_batches(schema, rows())
 

@@ -6,27 +6,26 @@
 The same baseline files as `e2e` (`--pairs` of pubmed20n0014 and pubmed21n1298, renumbered
 copies after the first pair) are served by the NLM emulator and prepared once, in this process,
 exactly as a bulk worker prepares them (download, parse, validate, spool). Each setting then
-loads the spools with `Warehouse.load_file`, as the flow's writer does, into a fresh warehouse in
-a fresh process, and reports the wall seconds, the CPU seconds of the process (all DuckDB
-threads included: on 2 cores, what the writer burns is taken from the workers), its peak RSS,
-and the size of the warehouse file. A setting whose load fails (e.g. out of memory) is reported
-with DuckDB's message.
+loads the spools through a fresh bulk writer process (`flows.writer.BulkWriter`, as the flow
+does) into a fresh warehouse, and reports the wall seconds, the CPU seconds of the writer (all
+DuckDB threads included: on 2 cores, what the writer burns is taken from the workers), its
+peak RSS, and the size of the warehouse file. A setting whose load fails (e.g. out of memory)
+is reported with its error.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import pickle
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import MB, REPO_ROOT, RESULTS_DIR, argument_parser, peak_rss_bytes
+from benchmarks.harness import MB, RESULTS_DIR, argument_parser
 
 DEFAULT_ROW_GROUP_SIZES = (2048, 16_384)
 DEFAULT_THREADS = (1, 2)
@@ -59,80 +58,69 @@ def prepare_spools(work: Path, baseline: list[tuple[str, Path]]) -> Path:
     return spools
 
 
-def load_child(spools: Path, db: Path, row_group_size: int, threads: int, memory: str) -> None:
-    """In a fresh process: load every prepared file in order, print one JSON line."""
-    from flows.memory import release_memory, tune_gc
-    from warehouse.store import LedgerEntry, Warehouse
-
-    tune_gc()
-    prepared = pickle.loads(spools.read_bytes())
-    records = sum(p.records for p in prepared)
-    with Warehouse(
-        db, memory_limit=memory, row_group_size=row_group_size, threads=threads
-    ) as warehouse:
-        before = resource.getrusage(resource.RUSAGE_SELF)
-        started = time.perf_counter()
-        for file in prepared:
-            entry = LedgerEntry(
-                name=file.file.name,
-                kind="baseline",
-                year=file.file.year,
-                number=file.file.number,
-                md5=file.md5,
-                size=file.size,
-            )
-            warehouse.load_file(entry, file.batches, run_id=None)
-            release_memory()
-        wall = time.perf_counter() - started
-        after = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    print(
-        json.dumps(
-            {
-                "records": records,
-                "wall_seconds": round(wall, 2),
-                "cpu_seconds": round(cpu, 2),
-                "cpu_us_per_record": round(cpu / records * 1e6),
-                "peak_rss_mb": round(peak_rss_bytes() / MB),
-                "warehouse_mb": round(db.stat().st_size / MB),
-            }
-        )
-    )
-
-
 def run_setting(
     spools: Path, work: Path, row_group_size: int, threads: int, memory: str
 ) -> dict[str, Any]:
+    """Load every prepared file in order through a fresh bulk writer process (as the flow
+    does), into a fresh warehouse; the writer's wall and CPU seconds, peak RSS, and the
+    warehouse's size, or the error that stopped it."""
+    from flows.writer import BulkWriter
+    from warehouse.store import LedgerEntry
+
     db = work / f"loader-{row_group_size}-{threads}.duckdb"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.loader",
-            "--child",
-            str(spools),
-            str(db),
-            str(row_group_size),
-            str(threads),
-            memory,
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    db.unlink(missing_ok=True)
     setting = {"row_group_size": row_group_size, "threads": threads, "memory_limit": memory}
-    if done.returncode:
-        return {**setting, "error": done.stderr.strip().splitlines()[-1][:300]}
-    return {**setting, **json.loads(done.stdout.strip().splitlines()[-1])}
+    prepared = pickle.loads(spools.read_bytes())
+    records = sum(p.records for p in prepared)
+    try:
+        with BulkWriter(
+            db, memory_limit=memory, row_group_size=row_group_size, threads=threads
+        ) as writer:
+            cpu_before = _cpu_seconds(writer.pid)
+            started = time.perf_counter()
+            for file in prepared:
+                entry = LedgerEntry(
+                    name=file.file.name,
+                    kind="baseline",
+                    year=file.file.year,
+                    number=file.file.number,
+                    md5=file.md5,
+                    size=file.size,
+                )
+                writer.load_file(entry, file, run_id=None)
+            wall = time.perf_counter() - started
+            cpu = _cpu_seconds(writer.pid) - cpu_before
+            peak = _peak_rss_bytes(writer.pid)
+        size = db.stat().st_size
+    except Exception as exc:  # reported per setting: a limit too small fails that setting
+        return {**setting, "error": f"{type(exc).__name__}: {exc}"[:400]}
+    finally:
+        for leftover in (db, db.with_name(db.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+    return {
+        **setting,
+        "records": records,
+        "wall_seconds": round(wall, 2),
+        "cpu_seconds": round(cpu, 2),
+        "cpu_us_per_record": round(cpu / records * 1e6),
+        "peak_rss_mb": round(peak / MB),
+        "warehouse_mb": round(size / MB),
+    }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process, all its threads (DuckDB's) included."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _peak_rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmHWM for process {pid}")
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["--child"]:
-        spools, db, row_group_size, threads, memory = argv[1:]
-        load_child(Path(spools), Path(db), int(row_group_size), int(threads), memory)
-        return 0
     parser = argument_parser("loader", __doc__)
     parser.add_argument("--pairs", type=int, default=4, help="pairs of baseline files (default 4)")
     parser.add_argument(
@@ -160,7 +148,8 @@ def main(argv: list[str]) -> int:
     ]
     for r in results:
         if "error" in r:
-            rows.append(f"| {r['row_group_size']} | {r['threads']} | failed: {r['error']} |")
+            error = " ".join(r["error"].split())  # one table row, whatever the message
+            rows.append(f"| {r['row_group_size']:,} | {r['threads']} | failed: {error} |")
             continue
         rows.append(
             f"| {r['row_group_size']:,} | {r['threads']} | {r['wall_seconds']} | "

@@ -9,9 +9,10 @@ PMID raised by a multiple of 40,000,000 are served by the NLM file-server emulat
 files: `--pairs` of them (default 4: eight files, 203,232 records), so that workers prepare
 files ahead while the writer loads and the steady rate spans seven commits. The raw iterparse
 rate is measured over the same two files (best of three). Each setting runs in a fresh
-process (`benchmarks._e2e_child`) against a fresh warehouse; this process samples the RSS of
-that process and its worker processes from /proc every 50 ms (the Prefect API server is not
-counted: a deployment has its own). Stage seconds come from the ledger (per file, summed over
+process (`benchmarks._e2e_child`) against a fresh warehouse, over copies this process made
+beforehand; it samples from /proc every 50 ms the RSS of that process (the flow's), of the
+bulk writer and of the workers (the Prefect API server is not counted: a deployment has its
+own). Stage seconds come from the ledger (per file, summed over
 workers, so with workers > 0 they overlap in wall time). The projection scales the steady
 rate (records/s from the first file's commit to the last's: process start-up and imports are a
 one-off in a 1,334-file backfill) to the whole baseline (1,334 files of 30,000 records).

@@ -34,9 +34,11 @@ from typing import Any
 from schemas.batch import LoadCounts
 from schemas.errors import FatalError
 
-# How long a writer told to stop may take to commit nothing more and exit; past it, it is killed
-# (it has no transaction open between calls, so a kill loses nothing).
-STOP_TIMEOUT_SECONDS = 60.0
+# How long a writer told to stop may take to close the warehouse (DuckDB may checkpoint its
+# write-ahead log then) and exit; past it, it is killed. A guard against a hang: it has no
+# transaction open between calls, and a checkpoint cut short is redone from the log on the
+# next open, so a kill loses nothing.
+STOP_TIMEOUT_SECONDS = 300.0
 
 
 class BulkWriter:

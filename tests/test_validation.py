@@ -115,3 +115,32 @@ def test_the_earliest_plausible_year_depends_on_the_source():
     )
     old.source_version = "2026-11-01T00:00:00Z"
     assert validate_batch([old], source="crossref", batch_id="b").quarantined == []
+
+
+def test_packages_the_suites_never_run_load_only_when_used():
+    # Great Expectations imports altair and scipy.stats with its core expectations: ~76 MB of a
+    # bulk worker's memory for charts and distribution tests our suites do not have. In a
+    # fresh interpreter: after a validation they are still unexecuted, and work when used.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = """
+import sys
+from expectations.validate import validate_batch
+from tests.records_factory import make_record
+validated = validate_batch([make_record(i) for i in (1, 2, 3)], source="pubmed", batch_id="b")
+assert [r.source_id for r in validated.records] == ["1", "2", "3"]
+kinds = {name: type(sys.modules[name]).__name__ for name in ("altair", "scipy.stats")}
+assert kinds == {"altair": "_LazyModule", "scipy.stats": "_LazyModule"}, kinds
+from scipy import stats
+assert stats.norm.cdf(0) == 0.5
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr

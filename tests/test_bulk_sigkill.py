@@ -21,37 +21,29 @@ from tests.flow_helpers import fast_http, warehouse_rows
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 
 
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
+def _processes(argument: str) -> dict[int, str]:
+    """Live processes (not zombies) with `argument` on their command line: pid -> state and
+    command line."""
+    found = {}
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError):
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    found, stack = [], [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if argument.encode() in command and state != "Z":
+            found[int(entry.name)] = f"{state} {b' '.join(command).decode()}"
     return found
 
 
-def _wait_until_gone(pids: list[int]) -> None:
-    """Until every process in `pids` has exited (a guard of 60 s against a hang)."""
+def _wait_until_gone(argument: str) -> None:
+    """Until no process has `argument` on its command line (a 60 s guard against a hang)."""
     deadline = time.monotonic() + 60
-    while any(_running(pid) for pid in pids):
-        assert time.monotonic() < deadline, f"still running: {[p for p in pids if _running(p)]}"
+    while left := _processes(argument):
+        assert time.monotonic() < deadline, f"still running: {left}"
         time.sleep(0.05)
-
-
-def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 LEDGER = "SELECT name, status, md5, records, deletions, quarantined, inserted FROM bulk_files ORDER BY name"
@@ -100,7 +92,8 @@ def test_sigkill_mid_file_then_rerun_equals_a_clean_run(
                 seen.append(line)
                 # The file's transaction is open: two of its six batches are applied.
                 if "applied 10000 of 30000 items of pubmed26n0014.xml.gz" in line:
-                    writers = _descendants(process.pid)  # the bulk writer is one
+                    # The bulk writer: its command line names the warehouse.
+                    writers = set(_processes(str(killed))) - {process.pid}
                     process.send_signal(signal.SIGKILL)
                     break
         finally:
@@ -109,7 +102,7 @@ def test_sigkill_mid_file_then_rerun_equals_a_clean_run(
         assert process.returncode == -signal.SIGKILL, "".join(seen[-20:])
         # The writer dies with the flow's process (or it would hold the warehouse's lock).
         assert writers
-        _wait_until_gone(writers)
+        _wait_until_gone(str(killed))
 
         # Nothing of the interrupted file is visible.
         assert warehouse_rows(killed, "SELECT count(*) FROM source_records") == [(0,)]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from flows import memory, pipeline
 from schemas.batch import ValidationSummary
 from schemas.record import Deletion, Record
 from warehouse.spool import SpooledFile, spool_chunk
-from warehouse.store import PreparedBatch, prepare_chunk
+from warehouse.store import prepare_chunk
 
 SOURCE = "pubmed"
 # Records per spooled chunk: what a worker holds as Python objects at a time (~6 MB of Arrow
@@ -57,12 +56,6 @@ class PreparedFile:
     def spooled(self) -> SpooledFile:
         """What the writer needs of the file to load it."""
         return SpooledFile(self.spool, self.failed, self.superseded, self.summaries)
-
-    def batches(
-        self, *, payloads: bool = True, chunks_per_batch: int | None = None
-    ) -> Iterator[PreparedBatch]:
-        """See `SpooledFile.batches`."""
-        return self.spooled().batches(payloads=payloads, chunks_per_batch=chunks_per_batch)
 
     def discard(self) -> None:
         for path in self.spool:

@@ -30,7 +30,7 @@ def release_memory() -> None:
     this it falls back to ~360 MB after each, and peaks at ~480). Costs ~0.15 s per file."""
     gc.collect()
     pa.default_memory_pool().release_unused()
-    trim = _malloc_trim()
+    trim = libc_function("malloc_trim")
     if trim is not None:
         trim(0)
 
@@ -51,7 +51,7 @@ def return_freed_memory() -> None:
     is fixed, which also turns the raising off. Measured on the loader benchmark's eight files:
     peak RSS 771-807 MB -> 553 MB, RSS between files ~480 -> ~240 MB."""
     pa.set_memory_pool(pa.system_memory_pool())
-    mallopt = _mallopt()
+    mallopt = libc_function("mallopt")
     if mallopt is not None:
         mallopt(_M_MMAP_THRESHOLD, BULK_MMAP_THRESHOLD)
 
@@ -87,18 +87,11 @@ def long_lived_frozen() -> Iterator[None]:
 
 
 @functools.cache
-def _mallopt() -> Callable[[int, int], int] | None:
-    """glibc's mallopt, or None where the C library is another."""
+def libc_function(name: str) -> Callable[..., int] | None:
+    """A function of glibc (`mallopt`, `malloc_trim`, `prctl`), or None where the C library is
+    another (musl, macOS)."""
     try:
-        return ctypes.CDLL("libc.so.6").mallopt
+        function: Callable[..., int] = getattr(ctypes.CDLL("libc.so.6"), name)
     except (OSError, AttributeError):
         return None
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's malloc_trim, or None where the C library is another (musl, macOS)."""
-    try:
-        return ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return None
+    return function

@@ -17,8 +17,8 @@ open transaction then dies with it and nothing of the file is committed.
 
 from __future__ import annotations
 
-import ctypes
 import importlib.abc
+import multiprocessing
 import os
 import pickle
 import signal
@@ -31,6 +31,7 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
 
+from flows.memory import libc_function
 from schemas.batch import LoadCounts
 from schemas.errors import FatalError
 
@@ -50,7 +51,8 @@ class BulkWriter:
     def __init__(
         self, db: Path, *, memory_limit: str, row_group_size: int, threads: int | None
     ) -> None:
-        self._conn, child = _socket_pair()
+        # Unix: a socket pair, so the child's end can be handed over as a file descriptor.
+        self._conn, child = multiprocessing.Pipe()
         self._process = subprocess.Popen(  # noqa: S603 - our own module, no shell
             [
                 sys.executable,
@@ -67,7 +69,6 @@ class BulkWriter:
             stdin=subprocess.DEVNULL,
         )
         child.close()
-        self._busy = False
         try:
             self._call("open")  # raises what opening raised: WarehouseBusyError, FatalError
         except BaseException:
@@ -132,7 +133,7 @@ class BulkWriter:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if kind is None and not self._busy:
+        if kind is None:
             self.stop()
         else:
             self.kill()
@@ -144,12 +145,7 @@ class BulkWriter:
         progress: Callable[[int], None] | None = None,
         **kwargs: Any,
     ) -> Any:
-        self._busy = True
-        try:
-            answer = self._exchange(method, args, kwargs, progress)
-        finally:
-            self._busy = False
-        kind, value = answer
+        kind, value = self._exchange(method, args, kwargs, progress)
         if kind == "error":
             raise value
         return value
@@ -178,23 +174,14 @@ class BulkWriter:
             ) from exc
 
 
-def _socket_pair() -> tuple[Connection, Connection]:
-    import socket
-
-    parent, child = socket.socketpair()
-    connections = Connection(parent.detach()), Connection(child.detach())
-    return connections
-
-
 def _die_with_parent(parent: int) -> None:
     """Have the kernel kill this process when its parent dies (Linux; elsewhere a dead parent
     is noticed at the next read from the pipe)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
+    prctl = libc_function("prctl")
+    if prctl is None:
         return
     pr_set_pdeathsig = 1
-    libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    prctl(pr_set_pdeathsig, signal.SIGKILL)
     if os.getppid() != parent:  # it died before the signal was armed
         os._exit(1)
 

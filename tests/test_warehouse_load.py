@@ -502,3 +502,37 @@ def test_a_file_appends_its_new_rows_whatever_the_batches_of_the_second_pass(tmp
             ("4", "A title"),
         ]
         assert rows(wh, "SELECT count(*) FROM raw_payloads") == [(5,)]
+
+
+def test_a_batch_lets_go_of_its_payloads_before_the_transaction_ends(tmp_path):
+    # DuckDB keeps what is registered in a transaction alive until it ends: registered as a
+    # table (a copy, by `take`), every payload of a bulk file (one transaction) stayed in
+    # memory through its load. Payloads of ~1 MB each (random, so zstd cannot shrink them).
+    import weakref
+
+    from warehouse.store import prepare_batch
+
+    class Payloads(bytearray):  # a buffer whose release a weak reference reports
+        pass
+
+    records = [make_record(pmid, payload=os.urandom(1 << 20).hex()) for pmid in (1, 2)]
+    prepared = prepare_batch(batch(records), source="pubmed", batch_id="b1", fetched=2)
+    old = prepared.payloads.column("payload").to_pylist()
+    data = Payloads(b"".join(old))
+    offsets = pa.array([0, len(old[0]), len(data)], pa.int32()).buffers()[1]
+    tracked = pa.Array.from_buffers(pa.binary(), 2, [None, offsets, pa.py_buffer(data)])
+    prepared.payloads = prepared.payloads.set_column(2, "payload", tracked)
+    released = []
+    weakref.finalize(data, released.append, True)
+    del data, tracked, old, records
+
+    with Warehouse(tmp_path / "w.duckdb") as wh, wh.transaction() as con:
+        before = pa.total_allocated_bytes()
+        wh.apply(con, prepared, run_id=None)
+        del prepared
+        assert released == [True]
+        assert pa.total_allocated_bytes() - before < 256 * 1024  # no copy held either
+        assert con.execute("SELECT count(*), sum(raw_bytes) FROM raw_payloads").fetchone() == (
+            2,
+            2 * 2 * (1 << 20),
+        )

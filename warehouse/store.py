@@ -154,6 +154,18 @@ def prepare_batch(
     )
 
 
+# Spelled out rather than taken from an empty `_payloads_table`: building an array from Python
+# objects makes pyarrow import pandas (~45 MB), which this module's importers need not.
+PAYLOADS_SCHEMA = pa.schema(
+    [
+        pa.field("content_hash", pa.string()),
+        pa.field("source", pa.string()),
+        pa.field("payload", pa.binary()),
+        pa.field("raw_bytes", pa.int64()),
+    ]
+)
+
+
 def _payloads_table(source: str, hashes: list[str], raws: list[bytes]) -> pa.Table:
     return pa.table(
         {
@@ -161,11 +173,9 @@ def _payloads_table(source: str, hashes: list[str], raws: list[bytes]) -> pa.Tab
             "source": pa.array([source] * len(hashes), pa.string()),
             "payload": pa.array([encode_payload(r) for r in raws], pa.binary()),
             "raw_bytes": pa.array([len(r) for r in raws], pa.int64()),
-        }
+        },
+        schema=PAYLOADS_SCHEMA,
     )
-
-
-PAYLOADS_SCHEMA = _payloads_table("", [], []).schema
 
 
 class BatchSource(Protocol):

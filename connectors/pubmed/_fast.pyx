@@ -21,6 +21,9 @@ constants (never cached by pointer: libxml2's name dictionary belongs to one par
 state is kept between calls but bounded caches of immutable values, so it is thread-safe
 under the GIL like the Python parser.
 
+It also writes a record's own XML (`raw_xml`, the payload) from the same C tree, byte for
+byte what lxml's `tostring` gives, or hands over to lxml where it cannot be sure.
+
 Keep the two in step: a mapping change in `parse`, `fields` or `dates` must be made here
 too. tests/test_pubmed_compiled.py compares both on ~50,000 real records and edge cases.
 """
@@ -30,7 +33,7 @@ cimport lxml.includes.etreepublic as cetree
 from lxml.includes cimport tree
 from lxml.includes.tree cimport xmlNode, xmlAttr
 from libc.string cimport strcmp, strlen, memcpy
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport malloc, free, realloc
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.object cimport PyObject, PyTypeObject
@@ -1168,6 +1171,221 @@ cdef list _fill_from_article(_Document doc, object record, xmlNode* article, lis
         record.authors = _author_lists(author_lists)
     record.elocation = _elocation(elocations)
     return elocations
+
+
+# --- the record's own XML -------------------------------------------------------------------
+# `parse.raw_xml` is `etree.tostring(element, encoding="unicode", with_tail=False)` encoded to
+# ASCII with decimal character references: the payload every PubMed record keeps, and whose
+# BLAKE2b is its version's identity. lxml takes 40-60 us per record for it (a shallow copy of
+# the node to carry its ancestors' namespaces, libxml2's serialiser, a decode and an encode).
+# The tree's elements, attributes, text and entity references are written here directly in
+# the same form, in one pass over the C nodes: what libxml2 escapes in text (< > & and CR) and
+# in attribute values (also " LF TAB), non-ASCII characters as &#N;. Anything else (namespaces,
+# CDATA, comments and PIs the parser kept, non-ASCII in an attribute value, malformed UTF-8)
+# returns None and the caller asks lxml, so the bytes are always tostring's.
+# tests/test_pubmed_compiled.py checks byte equality on every real record we hold.
+
+cdef struct _Out:
+    char* data
+    Py_ssize_t size
+    Py_ssize_t capacity
+
+
+cdef int _reserve(_Out* out, Py_ssize_t extra) except -1:
+    cdef Py_ssize_t capacity = out.capacity
+    cdef char* grown
+    if out.size + extra <= capacity:
+        return 0
+    while out.size + extra > capacity:
+        capacity *= 2
+    grown = <char*>realloc(out.data, capacity)
+    if grown is NULL:
+        raise MemoryError()
+    out.data = grown
+    out.capacity = capacity
+    return 0
+
+
+cdef inline int _put(_Out* out, const char* text, Py_ssize_t length) except -1:
+    if out.size + length > out.capacity:
+        _reserve(out, length)
+    memcpy(out.data + out.size, text, length)
+    out.size += length
+    return 0
+
+
+# Bytes written as they are: printable ASCII but < > & (and " in attribute values), LF and
+# TAB in text (escaped in attribute values); not NUL, which ends the text.
+cdef bint _VERBATIM_TEXT[256]
+cdef bint _VERBATIM_ATTRIBUTE[256]
+for _byte in range(256):
+    _VERBATIM_ATTRIBUTE[_byte] = 32 <= _byte < 128 and _byte not in b'<>&"'
+    _VERBATIM_TEXT[_byte] = _VERBATIM_ATTRIBUTE[_byte] or _byte in b'"\t\n'
+
+
+cdef int _put_escaped(_Out* out, const unsigned char* text, bint in_attribute) except -1:
+    """`text` escaped as libxml2 writes it; 0 when it cannot be written here (non-ASCII in
+    an attribute value, malformed UTF-8), else 1."""
+    cdef Py_ssize_t i = 0
+    cdef unsigned char c
+    cdef unsigned int code
+    cdef int extra, k
+    cdef char digits[12]
+    cdef int count
+    cdef Py_ssize_t run
+    cdef bint* verbatim = _VERBATIM_TEXT
+    if in_attribute:
+        verbatim = _VERBATIM_ATTRIBUTE
+    if text is NULL:
+        return 1
+    while True:
+        # Copy the run of bytes written as they are in one go (most of any text).
+        run = i
+        while verbatim[text[run]]:
+            run += 1
+        if run > i:
+            _put(out, <const char*>text + i, run - i)
+            i = run
+        c = text[i]
+        if c == 0:
+            return 1
+        # Room for the longest thing one step writes: "&#1114111;" (10 bytes).
+        if out.size + 12 > out.capacity:
+            _reserve(out, 12)
+        if c < 0x80:
+            if c == b"<":
+                memcpy(out.data + out.size, b"&lt;", 4)
+                out.size += 4
+            elif c == b">":
+                memcpy(out.data + out.size, b"&gt;", 4)
+                out.size += 4
+            elif c == b"&":
+                memcpy(out.data + out.size, b"&amp;", 5)
+                out.size += 5
+            elif c == 13:
+                memcpy(out.data + out.size, b"&#13;", 5)
+                out.size += 5
+            elif in_attribute and c == b'"':
+                memcpy(out.data + out.size, b"&quot;", 6)
+                out.size += 6
+            elif in_attribute and c == 10:
+                memcpy(out.data + out.size, b"&#10;", 5)
+                out.size += 5
+            elif in_attribute and c == 9:
+                memcpy(out.data + out.size, b"&#9;", 4)
+                out.size += 4
+            else:
+                out.data[out.size] = <char>c
+                out.size += 1
+            i += 1
+            continue
+        if in_attribute:
+            return 0
+        if 0xC2 <= c <= 0xDF:
+            code = c & 0x1F
+            extra = 1
+        elif 0xE0 <= c <= 0xEF:
+            code = c & 0x0F
+            extra = 2
+        elif 0xF0 <= c <= 0xF4:
+            code = c & 0x07
+            extra = 3
+        else:
+            return 0
+        for k in range(1, extra + 1):
+            if text[i + k] & 0xC0 != 0x80:  # also stops at the terminating NUL
+                return 0
+            code = (code << 6) | (text[i + k] & 0x3F)
+        i += extra + 1
+        count = 0
+        while True:
+            digits[count] = <char>(48 + code % 10)
+            count += 1
+            code //= 10
+            if code == 0:
+                break
+        out.data[out.size] = b"&"
+        out.data[out.size + 1] = b"#"
+        out.size += 2
+        while count > 0:
+            count -= 1
+            out.data[out.size] = digits[count]
+            out.size += 1
+        out.data[out.size] = b";"
+        out.size += 1
+
+
+cdef int _put_element(_Out* out, xmlNode* element) except -1:
+    """`element` as libxml2 serialises it (no formatting); 0 when something in it cannot be
+    written here, else 1."""
+    cdef xmlAttr* attribute
+    cdef xmlNode* value
+    cdef xmlNode* child
+    cdef Py_ssize_t name_length = strlen(<const char*>element.name)
+    if element.ns is not NULL or element.nsDef is not NULL:
+        return 0
+    _put(out, b"<", 1)
+    _put(out, <const char*>element.name, name_length)
+    attribute = element.properties
+    while attribute is not NULL:
+        if attribute.ns is not NULL:
+            return 0
+        _put(out, b" ", 1)
+        _put(out, <const char*>attribute.name, strlen(<const char*>attribute.name))
+        _put(out, b'="', 2)
+        value = attribute.children
+        while value is not NULL:
+            if value.type != tree.XML_TEXT_NODE:
+                return 0
+            if not _put_escaped(out, <const unsigned char*>value.content, True):
+                return 0
+            value = value.next
+        _put(out, b'"', 1)
+        attribute = attribute.next
+    child = element.children
+    if child is NULL:
+        _put(out, b"/>", 2)
+        return 1
+    _put(out, b">", 1)
+    while child is not NULL:
+        if child.type == tree.XML_ELEMENT_NODE:
+            if not _put_element(out, child):
+                return 0
+        elif child.type == tree.XML_TEXT_NODE:
+            # A "textnoenc" node is written unescaped by libxml2; the parser never makes one.
+            if strcmp(<const char*>child.name, b"text") != 0:
+                return 0
+            if not _put_escaped(out, <const unsigned char*>child.content, False):
+                return 0
+        elif child.type == tree.XML_ENTITY_REF_NODE:
+            _put(out, b"&", 1)
+            _put(out, <const char*>child.name, strlen(<const char*>child.name))
+            _put(out, b";", 1)
+        else:
+            return 0
+        child = child.next
+    _put(out, b"</", 2)
+    _put(out, <const char*>element.name, name_length)
+    _put(out, b">", 1)
+    return 1
+
+
+def raw_xml(_Element element not None):
+    """`parse.raw_xml(element)`'s bytes, or None when lxml must write them (see above)."""
+    cdef _Out out
+    cdef int written
+    out.capacity = 16384
+    out.size = 0
+    out.data = <char*>malloc(out.capacity)
+    if out.data is NULL:
+        raise MemoryError()
+    try:
+        written = _put_element(&out, element._c_node)
+        if not written:
+            return None
+        return PyBytes_FromStringAndSize(out.data, out.size)
+    finally:
+        free(out.data)
 
 
 def parse_pubmed_article(_Element article not None, bytes raw):

@@ -259,8 +259,19 @@ def parse_delete_citation(element: Element, *, origin: str) -> list[Deletion]:
 
 def raw_xml(element: Element) -> bytes:
     """The element's own XML, exactly as `etree.tostring(element, with_tail=False)` gives it
-    (ASCII, every other character as a decimal character reference), ~15% faster: libxml2
-    writes UTF-8 without running its ASCII output encoder, and Python's encoder escapes."""
+    (ASCII, every other character as a decimal character reference): written by the compiled
+    module from the C tree when it can (3-4x faster), else by `raw_xml_python`."""
+    if _compiled_raw_xml is not None:
+        raw = _compiled_raw_xml(element)
+        if raw is not None:
+            return raw
+    return raw_xml_python(element)
+
+
+def raw_xml_python(element: Element) -> bytes:
+    """`raw_xml` through lxml (the reference): ~15% faster than asking tostring for ASCII, as
+    libxml2 writes UTF-8 without running its ASCII output encoder, and Python's encoder
+    escapes."""
     return _tostring(element, encoding="unicode", with_tail=False).encode(
         "ascii", "xmlcharrefreplace"
     )
@@ -291,6 +302,11 @@ def _load_compiled_article() -> Callable[[Element, bytes], Record] | None:
 
 
 _compiled_article = _load_compiled_article()
+_compiled_raw_xml: Callable[[Element], bytes | None] | None = None
+if _compiled_article is not None:
+    import connectors.pubmed._fast as _fast
+
+    _compiled_raw_xml = _fast.raw_xml
 
 
 def parse_pubmed_article(article: Element) -> Record:
@@ -304,7 +320,7 @@ def parse_pubmed_article(article: Element) -> Record:
 def parse_pubmed_article_python(article: Element) -> Record:
     """A `Record` from one `PubmedArticle` (MedlineCitation and PubmedData), in pure Python:
     the reference that the compiled parser must equal, field for field."""
-    record = Record(source=SOURCE, source_id=None, raw=raw_xml(article))
+    record = Record(source=SOURCE, source_id=None, raw=raw_xml_python(article))
     citation = pubmed_data = None
     for child in article:
         if child.tag == "MedlineCitation":

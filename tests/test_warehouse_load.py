@@ -305,7 +305,7 @@ def test_payloads_stored_before_zstd_stay_readable(tmp_path):
             "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'raw_payloads' "
             "AND constraint_type = 'PRIMARY KEY'",
         ) == [(0,)]
-        assert rows(wh, "SELECT max(version) FROM schema_info") == [(3,)]
+        assert rows(wh, "SELECT max(version) FROM schema_info") == [(SCHEMA_VERSION,)]
 
 
 def test_migration_adds_columns_new_to_the_canonical_record(tmp_path):
@@ -536,3 +536,91 @@ def test_a_batch_lets_go_of_its_payloads_before_the_transaction_ends(tmp_path):
             2,
             2 * 2 * (1 << 20),
         )
+
+
+def _file_batches(records, deletions=(), *, deletions_first=False):
+    """A bulk file's batches as the writer gets them: one chunk of records and one of
+    deletions, in file order (PubMed's DeleteCitation comes last; first forces the batch-by-
+    batch path, as records after a deletion do)."""
+    from warehouse.store import finish_chunk, prepare_chunk
+
+    def chunk(records, deletions, first_row):
+        prepared = prepare_chunk(
+            list(records),
+            list(deletions),
+            source="pubmed",
+            batch_id="file:x",
+            fetched=len(records) + len(deletions),
+            first_row=first_row,
+        )
+        return finish_chunk(prepared, failed={}, superseded=set(), summaries=[])
+
+    def batches(*, payloads=True):
+        parts = [chunk(records, [], 0), chunk([], deletions, len(records))]
+        return parts[::-1] if deletions_first else parts
+
+    return batches
+
+
+def test_a_record_a_later_file_deleted_stays_deleted_whatever_order_files_load_in(tmp_path):
+    """NLM's order is the truth, not the order files happen to load in: a baseline file loaded
+    after the update file that deleted one of its records (a backfill finished after nightly
+    syncs began), or re-published and loaded again, must not bring the record back; a later
+    file that carries it again does."""
+    from warehouse.store import LedgerEntry
+
+    def entry(number, kind, md5="ab"):
+        return LedgerEntry(f"pubmed26n{number:04d}.xml.gz", kind, 2026, number, md5 * 16)
+
+    gone = [Deletion("pubmed", "7", "DeleteCitation in pubmed26n1400.xml.gz")]
+    with Warehouse(tmp_path / "w.duckdb", row_group_size=16_384) as wh:
+        # Deleted before its baseline file was ever loaded: nothing to delete yet, remembered.
+        counts = wh.load_file(entry(1400, "update"), _file_batches([], gone), run_id=None)
+        assert counts.deleted == 0
+        assert rows(wh, "SELECT source_id, file_order, file_name FROM tombstones") == [
+            ("7", "2026.001400.update", "pubmed26n1400.xml.gz")
+        ]
+        counts = wh.load_file(
+            entry(5, "baseline"), _file_batches([make_record(6), make_record(7)]), run_id=None
+        )
+        assert (counts.inserted, counts.stale) == (1, 1)
+        assert rows(wh, "SELECT source_id FROM records") == [("6",)]
+
+        # Loaded, deleted by a later file, then its file re-published and loaded again (both
+        # paths of load_file: streamed, and batch by batch when a deletion comes first).
+        wh.load_file(entry(6, "baseline"), _file_batches([make_record(1)]), run_id=None)
+        counts = wh.load_file(
+            entry(1401, "update"), _file_batches([], [Deletion("pubmed", "1")]), run_id=None
+        )
+        assert counts.deleted == 1
+        for deletions_first in (False, True):
+            counts = wh.load_file(
+                entry(6, "baseline", md5="cd"),
+                _file_batches(
+                    [make_record(1, title="Re-published")],
+                    [Deletion("pubmed", "99")],
+                    deletions_first=deletions_first,
+                ),
+                run_id=None,
+            )
+            assert (counts.inserted, counts.updated, counts.stale) == (0, 0, 1)
+        assert rows(wh, "SELECT source_id FROM records ORDER BY 1") == [("6",)]
+
+        # A later file carrying them again: NLM brought them back.
+        counts = wh.load_file(
+            entry(1402, "update"),
+            _file_batches([make_record(1, title="Back"), make_record(7)]),
+            run_id=None,
+        )
+        assert (counts.inserted, counts.updated, counts.stale) == (1, 1, 0)
+        assert rows(wh, "SELECT source_id, title FROM records ORDER BY 1") == [
+            ("1", "Back"),
+            ("6", "A title"),
+            ("7", "A title"),
+        ]
+        # E-utilities and other batch loads are current by nature: tombstones do not apply.
+        wh.load_file(entry(1403, "update"), _file_batches([], gone), run_id=None)
+        counts = wh.load_batch(
+            batch([make_record(7)]), source="pubmed", batch_id="efetch", run_id=None, fetched=1
+        )
+        assert counts.updated == 1

@@ -4,7 +4,8 @@ Record columns are derived from the canonical record (`schemas.arrow.record_sche
 added there becomes a new nullable column here on the next open (`migrate`). Versioning model:
 `source_records` holds the current version of each source record (a tombstoned one keeps its row
 with `deleted = true`); `record_versions` is the append-only history of every change, and
-`raw_payloads` keeps each distinct payload once, by content hash.
+`raw_payloads` keeps each distinct payload once, by content hash. `tombstones` remembers every
+deletion of a bulk file, loaded record or not, so that an older file cannot bring one back.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import pyarrow as pa
 
 from schemas.arrow import record_schema
 
-SCHEMA_VERSION = 3  # 2: raw_payloads.raw_bytes, zstd payloads; 3: raw_payloads without a key
+# 2: raw_payloads.raw_bytes, zstd payloads; 3: raw_payloads without a key; 4: tombstones
+SCHEMA_VERSION = 4
 
 
 def duckdb_type(arrow_type: pa.DataType) -> str:
@@ -143,6 +145,18 @@ OPERATIONAL_TABLES = [
         run_id VARCHAR,
         error VARCHAR,
         updated_at TIMESTAMPTZ NOT NULL)""",
+    # Every deletion a bulk file carried, with the file's place in NLM's order, whether or
+    # not the record was loaded: a file older than the deletion (a baseline file loaded after
+    # the update that deleted one of its records, or re-published) must not bring it back.
+    # No key (DuckDB would hold its index in memory); lookups are by record id.
+    """CREATE TABLE IF NOT EXISTS tombstones (
+        source VARCHAR NOT NULL,
+        source_id VARCHAR NOT NULL,
+        file_order VARCHAR NOT NULL,      -- LedgerEntry.file_order: YYYY.NNNNNN.kind
+        file_name VARCHAR NOT NULL,
+        reason VARCHAR,
+        run_id VARCHAR,
+        deleted_at TIMESTAMPTZ NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS sync_state (
         source VARCHAR NOT NULL,
         scope VARCHAR NOT NULL,

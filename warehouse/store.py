@@ -358,6 +358,12 @@ class LedgerEntry:
     download_seconds: float | None = None
     prepare_seconds: float | None = None
 
+    @property
+    def file_order(self) -> str:
+        """The file's place in NLM's sequence, as text that sorts in it: year, then number
+        (a year's update files number on from its baseline's), then kind."""
+        return f"{self.year:04d}.{self.number:06d}.{self.kind}"
+
 
 class Warehouse:
     """One open warehouse file. Writers migrate on open; readers open read-only."""
@@ -493,19 +499,21 @@ class Warehouse:
         *,
         run_id: str | None,
         state: StateUpdate | None = None,
+        file: LedgerEntry | None = None,
     ) -> LoadCounts:
         """Apply a prepared batch inside the caller's open transaction.
 
         Within a batch the last version of a source id wins; deletions apply after records
         (as in PubMed files, whose DeleteCitation comes last). A stored version newer than the
-        incoming one (by `source_version`) is kept and the incoming one counted as stale.
+        incoming one (by `source_version`) is kept and the incoming one counted as stale; so
+        is a record of bulk `file` that a later file deleted (see `tombstones`).
         """
         now = _now()
-        counts, selection = self._apply_records(con, prepared, run_id, now)
+        counts, selection = self._apply_records(con, prepared, run_id, now, file)
         if selection is not None:
             self._append_records(con, selection.rows(prepared, run_id, now))
         if prepared.deletions.num_rows:
-            counts.deleted = self._apply_deletions(con, prepared, run_id, now)
+            counts.deleted = self._apply_deletions(con, prepared, run_id, now, file)
         self._apply_rest(con, prepared, run_id, now)
         if state is not None:
             self._write_state(con, state)
@@ -518,6 +526,7 @@ class Warehouse:
         prepared: PreparedBatch,
         run_id: str | None,
         now: dt.datetime,
+        file: LedgerEntry | None = None,
     ) -> tuple[LoadCounts, _Selection | None]:
         """Classify a batch's records and write everything their changes need except the new
         rows themselves: payloads, history, measurements; the old rows of updated records go.
@@ -525,7 +534,7 @@ class Warehouse:
         counts = LoadCounts(fetched=prepared.fetched, quarantined=prepared.quarantine.num_rows)
         if not prepared.records.num_rows:
             return counts, None
-        actions, first_loaded = self._classify(con, prepared.records)
+        actions, first_loaded = self._classify(con, prepared.records, file)
         counts.inserted = actions.count("insert")
         counts.updated = actions.count("update")
         counts.unchanged = actions.count("unchanged")
@@ -607,9 +616,10 @@ class Warehouse:
 
     @staticmethod
     def _classify(
-        con: duckdb.DuckDBPyConnection, records: pa.Table
+        con: duckdb.DuckDBPyConnection, records: pa.Table, file: LedgerEntry | None = None
     ) -> tuple[list[str], dict[tuple[str, str], dt.datetime]]:
-        """(insert/update/unchanged/stale per record, first_loaded_at of the stored ones)."""
+        """(insert/update/unchanged/stale per record, first_loaded_at of the stored ones).
+        Records of bulk `file` that a later file deleted are stale too."""
         keys = records.select(["source", "source_id"])
         con.register("_incoming_keys", keys)
         try:
@@ -621,6 +631,17 @@ class Warehouse:
                     "ON s.source = k.source AND s.source_id = k.source_id"
                 ).fetchall()
             }
+            buried: set[tuple[str, str]] = set()
+            if file is not None:
+                buried = {
+                    (row[0], row[1])
+                    for row in con.execute(
+                        "SELECT t.source, t.source_id FROM tombstones t SEMI JOIN _incoming_keys "
+                        "k ON t.source = k.source AND t.source_id = k.source_id "
+                        "WHERE t.file_order > ?",
+                        [file.file_order],
+                    ).fetchall()
+                }
         finally:
             con.unregister("_incoming_keys")
         actions = []
@@ -631,6 +652,9 @@ class Warehouse:
             records.column("source_version").to_pylist(),
             strict=True,
         ):
+            if (source, source_id) in buried:
+                actions.append("stale")  # deleted by a later file: an older file's copy
+                continue
             existing = stored.get((source, source_id))
             if existing is None:
                 actions.append("insert")
@@ -795,9 +819,16 @@ class Warehouse:
         prepared: PreparedBatch,
         run_id: str | None,
         now: dt.datetime,
+        file: LedgerEntry | None = None,
     ) -> int:
         con.register("_deletions", prepared.deletions)
         try:
+            if file is not None:
+                con.execute(
+                    "INSERT INTO tombstones SELECT source, source_id, ?, ?, reason, ?, ? "
+                    "FROM _deletions",
+                    [file.file_order, file.name, run_id, now],
+                )
             # Most deletions name records the warehouse never had. An UPDATE … FROM with no
             # match still costs DuckDB memory for every row the transaction appended (measured:
             # >250 MB for a 41,576-record file); a lookup first costs milliseconds.
@@ -892,14 +923,16 @@ class Warehouse:
         try:
             try:
                 with self.transaction() as con:
-                    counts, deletions = self._load_file_streaming(con, batches, run_id, progress)
+                    counts, deletions = self._load_file_streaming(
+                        con, entry, batches, run_id, progress
+                    )
                     self._finish_file(con, entry, counts, deletions, started, run_id)
             except _NotStreamable:
                 # Records after a deletion, or one id twice: apply batch by batch, in order.
                 with self.transaction() as con:
                     counts, deletions = LoadCounts(), 0
                     for prepared in batches():
-                        counts.add(self.apply(con, prepared, run_id=run_id))
+                        counts.add(self.apply(con, prepared, run_id=run_id, file=entry))
                         deletions += prepared.deletions.num_rows
                     self._finish_file(con, entry, counts, deletions, started, run_id)
         except duckdb.OutOfMemoryException as exc:
@@ -940,6 +973,7 @@ class Warehouse:
     def _load_file_streaming(
         self,
         con: duckdb.DuckDBPyConnection,
+        entry: LedgerEntry,
         batches: BatchSource,
         run_id: str | None,
         progress: Callable[[int], None] | None,
@@ -965,7 +999,7 @@ class Warehouse:
             if len(set(keys)) < len(keys) or not seen.isdisjoint(keys):
                 raise _NotStreamable
             seen.update(keys)
-            batch_counts, selection = self._apply_records(con, prepared, run_id, now)
+            batch_counts, selection = self._apply_records(con, prepared, run_id, now, entry)
             batch_count += 1
             if selection is None:
                 appending.mask.extend([False] * prepared.records.num_rows)
@@ -991,7 +1025,7 @@ class Warehouse:
             self._append_records(con, self._rows_reader(batches, appending, run_id, now))
         deletions = 0
         for prepared in with_deletions:  # after every record, as in the file
-            counts.deleted += self._apply_deletions(con, prepared, run_id, now)
+            counts.deleted += self._apply_deletions(con, prepared, run_id, now, entry)
             deletions += prepared.deletions.num_rows
         self._add_to_run(con, run_id, counts, batches=batch_count)
         return counts, deletions

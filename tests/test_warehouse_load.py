@@ -624,3 +624,53 @@ def test_a_record_a_later_file_deleted_stays_deleted_whatever_order_files_load_i
             batch([make_record(7)]), source="pubmed", batch_id="efetch", run_id=None, fetched=1
         )
         assert counts.updated == 1
+
+
+def test_migration_to_tombstones_keeps_the_deletions_bulk_files_already_applied(tmp_path):
+    """A warehouse of schema 3 has no tombstones: the deletions its files applied are found in
+    the history (batch ids name the file) and kept, so an older file still cannot bring their
+    records back."""
+    from warehouse.store import LedgerEntry
+
+    path = tmp_path / "w.duckdb"
+    baseline = LedgerEntry("pubmed26n0006.xml.gz", "baseline", 2026, 6, "ab" * 16)
+    update = LedgerEntry("pubmed26n1401.xml.gz", "update", 2026, 1401, "ab" * 16)
+
+    def named(batches, name):
+        # Batch ids as bulk files carry them (`flows.pipeline.iter_file_batches`).
+        def renamed(*, payloads=True):
+            return [
+                dataclasses.replace(b, batch_id=f"file:{name}:{n}")
+                for n, b in enumerate(batches(payloads=payloads))
+            ]
+
+        return renamed
+
+    with Warehouse(path, row_group_size=16_384) as wh:
+        wh.load_file(baseline, named(_file_batches([make_record(1)]), baseline.name), run_id=None)
+        wh.load_file(
+            update,
+            named(_file_batches([], [Deletion("pubmed", "1", "gone")]), update.name),
+            run_id=None,
+        )
+        expected = [("1", "2026.001401.update", "pubmed26n1401.xml.gz", "gone")]
+        assert rows(wh, "SELECT source_id, file_order, file_name, reason FROM tombstones") == (
+            expected
+        )
+        # Back to schema 3, as before this table existed.
+        wh.con.execute("DELETE FROM tombstones")
+        wh.con.execute("DELETE FROM schema_info")
+        wh.con.execute("INSERT INTO schema_info (version) VALUES (3)")
+    with Warehouse(path, row_group_size=16_384) as wh:
+        assert rows(wh, "SELECT source_id, file_order, file_name, reason FROM tombstones") == (
+            expected
+        )
+        counts = wh.load_file(
+            dataclasses.replace(baseline, md5="cd" * 16),
+            _file_batches([make_record(1)]),
+            run_id=None,
+        )
+        assert counts.stale == 1
+        assert rows(wh, "SELECT count(*) FROM records") == [(0,)]
+    with Warehouse(path) as wh:  # migrating again adds nothing
+        assert rows(wh, "SELECT count(*) FROM tombstones") == [(1,)]

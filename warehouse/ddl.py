@@ -233,6 +233,18 @@ def _drop_payload_key(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DROP TABLE raw_payloads_v2")
 
 
+def _tombstones_from_history(con: duckdb.DuckDBPyConnection) -> None:
+    """Schema 4: the deletions bulk files applied before tombstones existed, from the history
+    (their batch ids name the file: `file:<name>:<n>`). Those of records never loaded left no
+    trace and cannot be recovered."""
+    con.execute(
+        "INSERT INTO tombstones SELECT v.source, v.source_id, "
+        "printf('%04d.%06d.%s', f.year, f.number, f.kind), f.name, v.reason, v.run_id, "
+        "v.changed_at FROM record_versions v JOIN bulk_files f "
+        "ON starts_with(v.batch_id, 'file:' || f.name || ':') WHERE v.change = 'delete'"
+    )
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> None:
     """Create what is missing and add record columns new to the canonical record."""
     con.execute("BEGIN")
@@ -259,6 +271,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(statement)
         current = con.execute("SELECT max(version) FROM schema_info").fetchone()
         if current is None or current[0] is None or current[0] < SCHEMA_VERSION:
+            if current is not None and current[0] is not None and current[0] < 4:
+                _tombstones_from_history(con)
             con.execute("INSERT INTO schema_info (version) VALUES (?)", [SCHEMA_VERSION])
         con.execute("COMMIT")
     except BaseException:

@@ -45,3 +45,25 @@ def test_a_chunk_reads_back_whole_or_without_its_payloads(tmp_path):
     assert bare.deletions.equals(chunk.deletions)
     assert bare.payloads.num_rows == 0
     assert bare.payloads.schema == PAYLOADS_SCHEMA
+
+
+def test_a_chunk_read_back_maps_its_buffers_instead_of_copying_them(tmp_path):
+    """The writer reads every spooled record twice; its large Arrow buffers are the mapped
+    file's pages (the old in-band pickle allocated a copy of each, then Arrow wrapped it)."""
+    import tracemalloc
+
+    records = [make_record(n, title="T" * 2000) for n in range(500)]
+    chunk = prepare_chunk(records, [], source="pubmed", batch_id="file:x", fetched=500, first_row=0)
+    path = tmp_path / "x.0000.pickle"
+    spool_chunk(chunk, path)
+    tracemalloc.start()
+    try:
+        whole = read_chunk(path)
+        allocated, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert whole.rows.equals(chunk.rows)
+    assert whole.payloads.equals(chunk.payloads)
+    assert whole.rows.nbytes > 1_000_000
+    # Small buffers are read (a mapping costs more than copying them): a fraction of the size.
+    assert allocated < (whole.rows.nbytes + whole.payloads.nbytes) / 4, allocated

@@ -412,6 +412,12 @@ def test_raw_xml_is_tostrings_bytes(fast: ModuleType, name: str) -> None:
         assert written.isascii()
 
 
+def test_raw_xml_of_a_comment_or_pi_is_lxmls(fast: ModuleType) -> None:
+    for node in (etree.Comment(" c "), etree.ProcessingInstruction("pi", "x")):
+        assert fast.raw_xml(node) is None
+        assert parse.raw_xml(node) == parse.raw_xml_python(node)
+
+
 def test_raw_xml_of_a_subelement_leaves_out_its_tail(fast: ModuleType) -> None:
     root = etree.fromstring(b"<Set><PubmedArticle><T>x</T>mid</PubmedArticle>tail</Set>")
     assert fast.raw_xml(root[0]) == b"<PubmedArticle><T>x</T>mid</PubmedArticle>"

@@ -1374,6 +1374,8 @@ def raw_xml(_Element element not None):
     """`parse.raw_xml(element)`'s bytes, or None when lxml must write them (see above)."""
     cdef _Out out
     cdef int written
+    if element._c_node.type != tree.XML_ELEMENT_NODE:
+        return None  # a comment or PI proxy (lxml's are _Element subclasses)
     out.capacity = 16384
     out.size = 0
     out.data = <char*>malloc(out.capacity)

@@ -101,6 +101,13 @@ class Setting:
         return f"{self.workers}, one core" if self.one_core else str(self.workers)
 
 
+def chosen_settings(workers: list[int] | None, *, one_core: bool) -> list[Setting]:
+    """The runs asked for: by default the one-core run, then 1, 2 and 3 workers."""
+    if not workers and not one_core:
+        return [Setting(0, one_core=True), *(Setting(w) for w in (1, 2, 3))]
+    return [Setting(0, one_core=True)] * one_core + [Setting(w) for w in workers or ()]
+
+
 @contextmanager
 def emulator(baseline: Path) -> Iterator[str]:
     """The NLM emulator serving `baseline`'s files from a process of its own (on the last
@@ -260,8 +267,7 @@ def main(argv: list[str]) -> int:
         help="pairs of baseline files to load (default 4: eight files, 203,232 records)",
     )
     args = parser.parse_args(argv)
-    settings = [Setting(0, one_core=True)] if args.one_core or not args.workers else []
-    settings += [Setting(w) for w in (args.workers or ([] if args.one_core else [1, 2, 3]))]
+    settings = chosen_settings(args.workers, one_core=args.one_core)
     from benchmarks._e2e_child import raw_iterparse_rate
 
     raw_rate = raw_iterparse_rate()

@@ -124,7 +124,7 @@ def prepare_file(bulk_file: BulkFile, md5: str, settings: PrepareSettings) -> Pr
             )
             rows += len(records)
             result.deletions += len(deletions)
-            spooled = settings.spool_dir / f"{bulk_file.name}.{number:04d}.{os.getpid()}.pickle"
+            spooled = settings.spool_dir / f"{bulk_file.name}.{number:04d}.{os.getpid()}.spool"
             spool_chunk(chunk, spooled)
             result.spool.append(spooled)
             del items, records, chunk

@@ -233,3 +233,39 @@ def test_renumbered_copy_raises_every_pmid_across_block_ends(
     assert gzip.decompress(copy.read_bytes()) == expected
     assert expected.count(b'<PMID Version="1">40') == original.count(b'<PMID Version="1">')
     assert b'<PMID Version="1">40100001</PMID>' in expected
+
+
+def test_e2e_runs_one_core_first_by_default_and_what_is_asked_otherwise() -> None:
+    from benchmarks.e2e import Setting, chosen_settings
+
+    assert chosen_settings(None, one_core=False) == [
+        Setting(0, one_core=True),
+        Setting(1),
+        Setting(2),
+        Setting(3),
+    ]
+    assert chosen_settings(None, one_core=True) == [Setting(0, one_core=True)]
+    assert chosen_settings([2], one_core=False) == [Setting(2)]
+    assert chosen_settings([0, 3], one_core=True) == [
+        Setting(0, one_core=True),
+        Setting(0),
+        Setting(3),
+    ]
+
+
+def test_e2e_emulator_serves_the_files_from_its_own_process(tiny_gz: Path, tmp_path: Path) -> None:
+    import threading
+    import urllib.request
+
+    from benchmarks.e2e import emulator
+
+    listing = tmp_path / "baseline.json"
+    listing.write_text(json.dumps([["pubmed26n0001.xml.gz", str(tiny_gz)]]))
+    threads = threading.active_count()
+    with emulator(listing) as url:
+        # Its CPU is NLM's, not the flow's: no server thread in this process.
+        assert threading.active_count() == threads
+        with urllib.request.urlopen(f"{url}/pubmed/baseline/") as page:
+            assert b"pubmed26n0001.xml.gz" in page.read()
+        with urllib.request.urlopen(f"{url}/pubmed/baseline/pubmed26n0001.xml.gz") as body:
+            assert body.read() == tiny_gz.read_bytes()

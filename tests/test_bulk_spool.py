@@ -19,7 +19,7 @@ def test_a_chunk_reads_back_whole_or_without_its_payloads(tmp_path):
         fetched=3,
         first_row=100,
     )
-    path = tmp_path / "pubmed26n0001.xml.gz.0000.pickle"
+    path = tmp_path / "pubmed26n0001.xml.gz.0000.spool"
     spool_chunk(chunk, path)
 
     whole = read_chunk(path)
@@ -54,7 +54,7 @@ def test_a_chunk_read_back_maps_its_buffers_instead_of_copying_them(tmp_path):
 
     records = [make_record(n, title="T" * 2000) for n in range(500)]
     chunk = prepare_chunk(records, [], source="pubmed", batch_id="file:x", fetched=500, first_row=0)
-    path = tmp_path / "x.0000.pickle"
+    path = tmp_path / "x.0000.spool"
     spool_chunk(chunk, path)
     tracemalloc.start()
     try:

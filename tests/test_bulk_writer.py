@@ -47,7 +47,7 @@ def test_a_spooled_file_loads_through_the_writer_with_progress(tmp_path):
     records = [make_record(pmid, title=f"Title {pmid}") for pmid in range(1, 8)]
     spool = []
     for number, first in enumerate(range(0, 7, 3)):
-        path = tmp_path / f"pubmed26n0001.xml.gz.{number:04d}.pickle"
+        path = tmp_path / f"pubmed26n0001.xml.gz.{number:04d}.spool"
         chunk = prepare_chunk(
             records[first : first + 3],
             [],

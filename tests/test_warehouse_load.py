@@ -458,18 +458,7 @@ def test_a_file_appends_its_new_rows_whatever_the_batches_of_the_second_pass(tmp
     # The second pass reads the batches again, one spooled chunk at a time and without
     # payloads, where the first read five chunks at a time: which rows to append is kept in
     # file order, not per batch.
-    from warehouse.store import PAYLOADS_SCHEMA, LedgerEntry, finish_chunk, prepare_chunk
-
-    def chunk(records, first_row):
-        prepared = prepare_chunk(
-            records,
-            [],
-            source="pubmed",
-            batch_id="file:x",
-            fetched=len(records),
-            first_row=first_row,
-        )
-        return finish_chunk(prepared, failed={}, superseded=set(), summaries=[])
+    from warehouse.store import PAYLOADS_SCHEMA, LedgerEntry
 
     with Warehouse(tmp_path / "w.duckdb", row_group_size=16_384) as wh:
         wh.load_batch(
@@ -485,9 +474,11 @@ def test_a_file_appends_its_new_rows_whatever_the_batches_of_the_second_pass(tmp
         def batches(*, payloads=True):
             passes.append(payloads)
             if payloads:
-                return [chunk(records, 0)]
+                return [_finished_chunk(records, [], 0)]
             return [
-                dataclasses.replace(chunk([record], row), payloads=PAYLOADS_SCHEMA.empty_table())
+                dataclasses.replace(
+                    _finished_chunk([record], [], row), payloads=PAYLOADS_SCHEMA.empty_table()
+                )
                 for row, record in enumerate(records)
             ]
 
@@ -538,25 +529,28 @@ def test_a_batch_lets_go_of_its_payloads_before_the_transaction_ends(tmp_path):
         )
 
 
+def _finished_chunk(records, deletions, first_row):
+    """A bulk file's chunk as the writer applies it, every record kept."""
+    from warehouse.store import finish_chunk, prepare_chunk
+
+    prepared = prepare_chunk(
+        list(records),
+        list(deletions),
+        source="pubmed",
+        batch_id="file:x",
+        fetched=len(records) + len(deletions),
+        first_row=first_row,
+    )
+    return finish_chunk(prepared, failed={}, superseded=set(), summaries=[])
+
+
 def _file_batches(records, deletions=(), *, deletions_first=False):
     """A bulk file's batches as the writer gets them: one chunk of records and one of
     deletions, in file order (PubMed's DeleteCitation comes last; first forces the batch-by-
     batch path, as records after a deletion do)."""
-    from warehouse.store import finish_chunk, prepare_chunk
-
-    def chunk(records, deletions, first_row):
-        prepared = prepare_chunk(
-            list(records),
-            list(deletions),
-            source="pubmed",
-            batch_id="file:x",
-            fetched=len(records) + len(deletions),
-            first_row=first_row,
-        )
-        return finish_chunk(prepared, failed={}, superseded=set(), summaries=[])
 
     def batches(*, payloads=True):
-        parts = [chunk(records, [], 0), chunk([], deletions, len(records))]
+        parts = [_finished_chunk(records, [], 0), _finished_chunk([], deletions, len(records))]
         return parts[::-1] if deletions_first else parts
 
     return batches

@@ -17,6 +17,10 @@ from schemas.arrow import record_schema
 
 # 2: raw_payloads.raw_bytes, zstd payloads; 3: raw_payloads without a key; 4: tombstones
 SCHEMA_VERSION = 4
+# A bulk file's place in NLM's sequence as text that sorts in it: year, then number (a year's
+# update files number on from its baseline's), then kind. A printf format, which Python's `%`
+# and DuckDB's printf both read: `LedgerEntry.file_order` and the schema 4 migration.
+FILE_ORDER_FORMAT = "%04d.%06d.%s"
 
 
 def duckdb_type(arrow_type: pa.DataType) -> str:
@@ -152,7 +156,7 @@ OPERATIONAL_TABLES = [
     """CREATE TABLE IF NOT EXISTS tombstones (
         source VARCHAR NOT NULL,
         source_id VARCHAR NOT NULL,
-        file_order VARCHAR NOT NULL,      -- LedgerEntry.file_order: YYYY.NNNNNN.kind
+        file_order VARCHAR NOT NULL,      -- FILE_ORDER_FORMAT: YYYY.NNNNNN.kind
         file_name VARCHAR NOT NULL,
         reason VARCHAR,
         run_id VARCHAR,
@@ -239,9 +243,10 @@ def _tombstones_from_history(con: duckdb.DuckDBPyConnection) -> None:
     trace and cannot be recovered."""
     con.execute(
         "INSERT INTO tombstones SELECT v.source, v.source_id, "
-        "printf('%04d.%06d.%s', f.year, f.number, f.kind), f.name, v.reason, v.run_id, "
+        "printf(?, f.year, f.number, f.kind), f.name, v.reason, v.run_id, "
         "v.changed_at FROM record_versions v JOIN bulk_files f "
-        "ON starts_with(v.batch_id, 'file:' || f.name || ':') WHERE v.change = 'delete'"
+        "ON starts_with(v.batch_id, 'file:' || f.name || ':') WHERE v.change = 'delete'",
+        [FILE_ORDER_FORMAT],
     )
 
 

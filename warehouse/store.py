@@ -27,7 +27,7 @@ from schemas.arrow import record_schema, records_table
 from schemas.batch import LoadCounts, StateUpdate, ValidatedBatch, ValidationSummary
 from schemas.errors import FatalError, WarehouseBusyError
 from schemas.record import Deletion, Record
-from warehouse.ddl import migrate
+from warehouse.ddl import FILE_ORDER_FORMAT, migrate
 
 # Payloads are compressed in the (parallel) workers: zstd level 1 keeps a PubMed record in
 # ~27 % of its size at ~200 MB/s (measured on pubmed21n1298: zlib level 1 took twice as long
@@ -360,9 +360,8 @@ class LedgerEntry:
 
     @property
     def file_order(self) -> str:
-        """The file's place in NLM's sequence, as text that sorts in it: year, then number
-        (a year's update files number on from its baseline's), then kind."""
-        return f"{self.year:04d}.{self.number:06d}.{self.kind}"
+        """The file's place in NLM's sequence, as text that sorts in it (`FILE_ORDER_FORMAT`)."""
+        return FILE_ORDER_FORMAT % (self.year, self.number, self.kind)
 
 
 class Warehouse:

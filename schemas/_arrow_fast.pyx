@@ -265,23 +265,28 @@ cdef class _Bools(_Values):
 
 cdef class _Lists(_Offsets):
     cdef _Column items
-    # None for a list of dataclasses is refused, as records_table_python refuses it (lists
-    # are empty, never None, by the records' convention); a list of scalars may be null.
-    cdef bint nullable
+    # A list of dataclasses takes neither None for the list (lists are empty, never None, by
+    # the records' convention) nor None for an item: records_table_python refuses both. A list
+    # of scalars may be null, and may hold nulls.
+    cdef bint of_structs
 
     def __init__(self, arrow_type, _Column items):
         self.type = arrow_type
         self.items = items
-        self.nullable = not isinstance(items, _Structs)
+        self.of_structs = isinstance(items, _Structs)
 
     cdef int append(self, object value) except -1:
         cdef Py_ssize_t index, count
-        if value is None and self.nullable:
+        cdef PyObject* item
+        if value is None and not self.of_structs:
             self.mark(False)
         elif PyList_CheckExact(value):
             count = PyList_GET_SIZE(value)
             for index in range(count):
-                self.items.append(<object>PyList_GET_ITEM(value, index))
+                item = PyList_GET_ITEM(value, index)
+                if self.of_structs and <object>item is None:
+                    raise Unsupported(f"None in a list of {self.type.value_type}")
+                self.items.append(<object>item)
             self.mark(True)
         else:
             raise Unsupported(f"{type(value).__name__} for {self.type}")

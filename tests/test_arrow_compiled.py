@@ -192,6 +192,7 @@ def test_nulls_and_edge_values_at_every_level(compiled: ModuleType) -> None:
         ("pub_date", dt.datetime(2024, 1, 2, 3, 4)),  # a datetime for a date: pyarrow takes it
         ("authors", [("not", "an", "Author")]),  # not the field's dataclass: pyarrow refuses
         ("authors", None),  # None for a list of dataclasses: the reference refuses it
+        ("authors", [None]),  # None in a list of dataclasses: the reference refuses it
         ("subjects", [Subject("mesh", "x", qualifiers=None)]),  # type: ignore[arg-type]
     ],
 )

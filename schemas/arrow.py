@@ -159,7 +159,7 @@ def _compiled_plan() -> tuple[ModuleType, tuple[Any, ...]] | None:
 
 def records_table(records: Iterable[Record]) -> pa.Table:
     """Records as an Arrow table with `record_schema()`: written into Arrow buffers by the
-    compiled builder (`schemas/_arrow_fast.pyx`, 3-5x faster), or by pyarrow
+    compiled builder (`schemas/_arrow_fast.pyx`, 2.5-3x faster), or by pyarrow
     (`records_table_python`) where that is not built or a value is not of its field's type."""
     rows = list(records)
     compiled = _compiled_plan()

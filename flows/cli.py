@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from schemas.errors import BiblioduckError
+from schemas.errors import BiblioduckError, UsageError
 
 app = typer.Typer(
     help="Sync bibliographic records (PubMed, …) into a DuckDB warehouse, and query it.",
@@ -90,9 +90,13 @@ def _progress_bar() -> Iterator[None]:
 
 
 def _run(action: Callable[[], T]) -> T:
-    """Run a command body; turn the project's errors into a message and exit code 1."""
+    """Run a command body; turn the project's errors into a message and exit code 1 (2 for
+    a usage error)."""
     try:
         return action()
+    except UsageError as exc:
+        errors.print(Text(f"error: {exc}", style="bold red"), soft_wrap=True)
+        raise typer.Exit(2) from None
     except BiblioduckError as exc:
         errors.print(Text(f"error: {type(exc).__name__}: {exc}", style="bold red"), soft_wrap=True)
         raise typer.Exit(1) from None
@@ -138,11 +142,13 @@ def sync_pubmed(
 ) -> None:
     """Sync the PubMed records matching QUERY (incremental from the last sync)."""
     _quiet_prefect()
+    from flows.orchestration import run_flow
     from flows.pubmed import pubmed_sync
 
     with _progress_bar():
         result = _run(
-            lambda: pubmed_sync(
+            lambda: run_flow(
+                pubmed_sync,
                 query=query,
                 since=since.date().isoformat() if since else None,
                 until=until.date().isoformat() if until else None,
@@ -201,9 +207,12 @@ def sync_crossref(
 
     filters = _run(lambda: checked_filters(_crossref_filters(filter_)))
 
+    from flows.orchestration import run_flow
+
     with _progress_bar():
         result = _run(
-            lambda: crossref_sync(
+            lambda: run_flow(
+                crossref_sync,
                 filters=filters or None,
                 since=since.date().isoformat() if since else None,
                 until=until.date().isoformat() if until else None,
@@ -240,10 +249,12 @@ def sync_oai(
     """Harvest an OAI-PMH repository (incremental from the last harvest)."""
     _quiet_prefect()
     from flows.oai import oai_harvest
+    from flows.orchestration import run_flow
 
     with _progress_bar():
         result = _run(
-            lambda: oai_harvest(
+            lambda: run_flow(
+                oai_harvest,
                 endpoint=endpoint,
                 metadata_prefix=prefix,
                 set=set_spec,
@@ -308,12 +319,19 @@ def backfill_pubmed_files(
         )
         raise typer.Exit(2)
     _quiet_prefect()
+    from flows.orchestration import run_flow
     from flows.pubmed_files import pubmed_files_backfill
 
     with _progress_bar():
         result = _run(
-            lambda: pubmed_files_backfill(
-                kind=kind, first=first, last=last, db=str(db), workers=workers, dask_address=dask
+            lambda: run_flow(
+                pubmed_files_backfill,
+                kind=kind,
+                first=first,
+                last=last,
+                db=str(db),
+                workers=workers,
+                dask_address=dask,
             )
         )
     _print_files(f"PubMed {kind} files", result)
@@ -325,40 +343,65 @@ def sync_pubmed_updates(
 ) -> None:
     """Load every PubMed update file the warehouse does not have yet (the nightly job)."""
     _quiet_prefect()
+    from flows.orchestration import run_flow
     from flows.pubmed_files import pubmed_updates_sync
 
     with _progress_bar():
-        result = _run(lambda: pubmed_updates_sync(db=str(db), workers=workers, dask_address=dask))
+        result = _run(
+            lambda: run_flow(pubmed_updates_sync, db=str(db), workers=workers, dask_address=dask)
+        )
     _print_files("PubMed update files", result)
 
 
 @app.command("import")
 def import_command(
-    files: Annotated[list[Path], typer.Argument(help="Files to load (plain or .gz).")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Files to load (plain or .gz), folders of them, or an uncompressed tar "
+            "(Crossref's public data file)."
+        ),
+    ],
     fmt: Annotated[
         str, typer.Option("--format", help="The files' format: pubmed, crossref or oai.")
     ] = "pubmed",
+    workers: WorkersOption = None,
     db: DbOption = DEFAULT_DB,
 ) -> None:
-    """Load local files through the same validate+load path as a sync."""
+    """Load local files through the bulk path: in parallel, each file exactly once."""
+    from flows import pipeline
+
+    _run(lambda: pipeline.check_import(files, fmt))  # before anything slow: exit 2 at once
     _quiet_prefect()
-    from flows.pubmed import import_files
+    from flows.imports import import_files
+    from flows.orchestration import run_flow
 
     with _progress_bar():
-        result = _run(lambda: import_files(paths=[str(f) for f in files], fmt=fmt, db=str(db)))
-    refused = 0
+        result = _run(
+            lambda: run_flow(
+                import_files, paths=[str(f) for f in files], fmt=fmt, db=str(db), workers=workers
+            )
+        )
     for entry in result["files"]:
-        if "refused" in entry:
-            refused += 1
-            errors.print(Text(f"refused: {entry['refused']}", style="yellow"))
+        if entry["status"] == "refused":
+            errors.print(
+                Text(f"refused: {entry['file']}: no {fmt} record in it; nothing loaded"),
+                style="yellow",
+            )
+        elif entry["status"] == "already loaded":
+            console.print(
+                Text(f"{entry['file']}: already loaded (as {entry['as']}); nothing to do")
+            )
         else:
             console.print(
-                f"{entry['file']}: {entry['fetched']} read, {entry['inserted']} inserted, "
-                f"{entry['updated']} updated, {entry['unchanged']} unchanged, "
-                f"{entry['deleted']} deleted, {entry['quarantined']} quarantined",
-                highlight=False,
+                Text(
+                    f"{entry['file']}: {entry['fetched']} read, {entry['inserted']} inserted, "
+                    f"{entry['updated']} updated, {entry['unchanged']} unchanged, "
+                    + (f"{entry['stale']} stale, " if entry["stale"] else "")
+                    + f"{entry['deleted']} deleted, {entry['quarantined']} quarantined"
+                )
             )
-    if refused:
+    if result["refused"]:
         raise typer.Exit(1)
 
 

@@ -15,9 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
+from prefect import flow
 
 from connectors.crossref import (
     DEFAULT_BASE_URL,
@@ -30,9 +28,10 @@ from connectors.crossref import (
 )
 from connectors.http import PoliteSession
 from flows import pipeline, progress
+from flows.orchestration import publish_summary, run_logger
 from flows.settings import Settings, load_settings
 from flows.summary import RUN_FIELDS, add_reasons, reasons_text, summary_markdown
-from flows.tasks import validate_and_load
+from flows.tasks import load_page
 from schemas.batch import LoadCounts, StateUpdate
 from schemas.errors import FatalError, TransientError
 from warehouse.store import Warehouse
@@ -49,22 +48,6 @@ PUBLIC_REQUESTS_PER_SECOND = 5.0
 DOI_BATCH_SIZE = 100
 CROSSREF_HOST = urlsplit(DEFAULT_BASE_URL).hostname
 PLACEHOLDER = Settings.model_fields["ncbi_email"].default  # the shipped NCBI_EMAIL example
-
-
-@task(cache_policy=NO_CACHE)
-def parse_works(body: bytes, origin: str) -> list[pipeline.Item]:
-    """One Crossref response (a work list or a single work) → records."""
-    return pipeline.parse_payload(body, fmt=SOURCE, origin=origin)
-
-
-@task(cache_policy=NO_CACHE)
-def parse_single_works(bodies: list[tuple[str, bytes]]) -> list[pipeline.Item]:
-    """A batch of `/works/{doi}` answers (DOI, body) → records, in order."""
-    return [
-        item
-        for doi, body in bodies
-        for item in pipeline.parse_payload(body, fmt=SOURCE, origin=f"Crossref work {doi}")
-    ]
 
 
 def sync_scope(filters: Mapping[str, str], query: str | None) -> str:
@@ -214,7 +197,7 @@ def crossref_sync(
     checkpoint of its last loaded page. Update-date windows follow publishers' deposits: a
     citation count that changes without a deposit is not fetched again.
     """
-    logger = get_run_logger()
+    logger = run_logger()
     chosen = checked_filters(filters)
     query = query or None
     settings = load_settings(db=db, crossref_url=crossref_url)
@@ -285,10 +268,9 @@ def crossref_sync(
                 state = StateUpdate(
                     SOURCE, scope, watermark, {**base, "resume": page.checkpoint.to_state()}
                 )
-                items = parse_works(page.body, origin=f"{page.origin} (page {page.number})")
-                outcome = validate_and_load(
+                outcome = load_page(
                     warehouse,
-                    items,
+                    pipeline.Payloads.one(SOURCE, f"{page.origin} (page {page.number})", page.body),
                     source=SOURCE,
                     batch_id=batch_id,
                     run_id=run_id,
@@ -328,7 +310,7 @@ def crossref_sync(
         }
         if reasons:
             extra["quarantine reasons"] = reasons_text(reasons)
-        create_markdown_artifact(
+        publish_summary(
             key="crossref-sync-summary",
             markdown=summary_markdown("Crossref sync", run, extra),
             description=f"Crossref sync of {label}",
@@ -367,7 +349,7 @@ def crossref_works(
     an entry that is not a DOI is reported in `invalid`; the other works load. Any other
     failure (retries running out, a refused request) fails the run: it would fail every DOI.
     """
-    logger = get_run_logger()
+    logger = run_logger()
     wanted, invalid = _normalised_dois(dois)
     for given in invalid:
         logger.warning("Crossref works: %r is not a DOI; skipped", given)
@@ -388,9 +370,10 @@ def crossref_works(
             def load_pending() -> None:
                 nonlocal batches
                 batches += 1
-                outcome = validate_and_load(
+                answers = tuple((f"Crossref work {doi}", body) for doi, body in pending)
+                outcome = load_page(
                     warehouse,
-                    parse_single_works(pending),
+                    pipeline.Payloads(SOURCE, answers),
                     source=SOURCE,
                     batch_id=f"dois:{run_id}:{batches}",
                     run_id=run_id,
@@ -423,7 +406,7 @@ def crossref_works(
             extra["not DOIs"] = ", ".join(f"`{d}`" for d in invalid)
         if reasons:
             extra["quarantine reasons"] = reasons_text(reasons)
-        create_markdown_artifact(
+        publish_summary(
             key="crossref-works-summary",
             markdown=summary_markdown("Crossref works by DOI", run, extra),
             description=f"Crossref look-up of {len(wanted)} DOIs",

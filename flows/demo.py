@@ -15,6 +15,7 @@ from rich.text import Text
 
 from flows.crossref import crossref_sync
 from flows.oai import SEED_QUERY, oai_harvest
+from flows.orchestration import run_flow
 from flows.pubmed import pubmed_sync
 from sandbox.corpus import demo_corpus
 from sandbox.crossref import CrossrefEmulator, crossref_demo_corpus
@@ -58,12 +59,12 @@ class DemoSource:
 
 def _pubmed(db: Path) -> dict[str, Any]:
     with serve(EutilsEmulator(demo_corpus())) as base_url:
-        return pubmed_sync(query=DEMO_QUERY, db=str(db), eutils_url=base_url)
+        return run_flow(pubmed_sync, query=DEMO_QUERY, db=str(db), eutils_url=base_url)
 
 
 def _crossref(db: Path) -> dict[str, Any]:
     with serve(CrossrefEmulator(crossref_demo_corpus())) as base_url:
-        return crossref_sync(db=str(db), crossref_url=base_url)
+        return run_flow(crossref_sync, db=str(db), crossref_url=base_url)
 
 
 DEMO_OAI_REPOSITORY = "sandbox-pure-portal"
@@ -72,7 +73,8 @@ DEMO_OAI_REPOSITORY = "sandbox-pure-portal"
 def _oai(db: Path) -> dict[str, Any]:
     app, _portal = build_oai_emulator()
     with serve(app) as base_url:
-        return oai_harvest(
+        return run_flow(
+            oai_harvest,
             endpoint=base_url + PURE_PATH,
             metadata_prefix="mods",
             db=str(db),

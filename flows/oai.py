@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
+from prefect import flow
 
 from connectors.http import PoliteSession
 from connectors.oaipmh import SOURCE, OaiClient, OaiPage, format_datestamp
 from flows import memory, pipeline, progress
+from flows.orchestration import call, publish_summary, run_logger
 from flows.settings import Settings, load_settings
 from flows.summary import RUN_FIELDS, add_reasons, reasons_text, summary_markdown
-from flows.tasks import validate_and_load
+from flows.tasks import load_page
 from schemas.batch import LoadCounts, StateUpdate
 from schemas.errors import FatalError
 from warehouse.store import Warehouse
@@ -61,10 +61,15 @@ WHERE source = 'oai'
 """
 
 
-@task(cache_policy=NO_CACHE)
-def parse_page(page: OaiPage) -> list[pipeline.Item]:
-    """One ListRecords answer → its records and deletions (those not yielded before)."""
-    return page.records()
+@dataclass(frozen=True, slots=True)
+class _ListRecordsPage:
+    """A ListRecords answer as a `flows.tasks.Page`: its records and deletions not yielded
+    before in this harvest."""
+
+    page: OaiPage
+
+    def items(self) -> list[pipeline.Item]:
+        return self.page.records()
 
 
 def harvest_scope(repository: str, metadata_prefix: str, set_spec: str | None) -> str:
@@ -154,7 +159,7 @@ def oai_harvest(
     endpoint whose URL changes (the demo's loopback port); `requests_per_second` the politeness
     towards this repository (default 1).
     """
-    logger = get_run_logger()
+    logger = run_logger()
     memory.tune_gc()
     endpoint = _checked_endpoint(endpoint)
     set_spec = set or None
@@ -225,10 +230,9 @@ def oai_harvest(
                     watermark,
                     {**base, "resume_from": page.resume_from, "max_datestamp": seen_max},
                 )
-                items = parse_page(page)
-                outcome = validate_and_load(
+                outcome = load_page(
                     warehouse,
-                    items,
+                    _ListRecordsPage(page),
                     source=SOURCE,
                     batch_id=f"oai:{run_id}:{page.number}",
                     run_id=run_id,
@@ -259,7 +263,7 @@ def oai_harvest(
         }
         if reasons:
             extra["quarantine reasons"] = reasons_text(reasons)
-        create_markdown_artifact(
+        publish_summary(
             key="oai-harvest-summary",
             markdown=summary_markdown("OAI-PMH harvest", run, extra),
             description=f"OAI-PMH harvest of {label}",
@@ -338,21 +342,21 @@ def oai_harvest_many(
     `repository` (the sync-state name) and `requests_per_second`. A repository that fails does
     not stop the others; the flow fails at the end, naming every repository that failed.
     """
-    logger = get_run_logger()
+    logger = run_logger()
     if repositories is None:
         repositories = load_settings(db=db).oai_repositories
     results: list[dict[str, Any]] = []
     for entry in repositories:
         where = _where(entry)
         try:
-            result = oai_harvest(**repository_options(entry), db=db)
+            result = call(oai_harvest, **repository_options(entry), db=db)
         except Exception as exc:
             logger.error("OAI-PMH harvest of %s failed: %s", where["endpoint"], _described(exc))
             results.append({**where, "status": "failed", "error": _described(exc)})
             continue
         results.append(result)
     failed = [r for r in results if r["status"] != "completed"]
-    create_markdown_artifact(
+    publish_summary(
         key="oai-harvest-many-summary",
         markdown=_many_markdown(results),
         description=f"OAI-PMH harvests of {len(results)} repositories ({len(failed)} failed)",

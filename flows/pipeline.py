@@ -18,6 +18,7 @@ from connectors.oaipmh.parse import iter_oai_records
 from connectors.pubmed.parse import iter_pubmed_records
 from expectations.validate import validate_batch
 from schemas.batch import LoadCounts, StateUpdate, ValidatedBatch
+from schemas.errors import UsageError
 from schemas.record import Deletion, Record
 from warehouse.store import Warehouse
 
@@ -31,6 +32,18 @@ PARSERS: dict[str, Parser] = {
     "oai": iter_oai_records,
 }
 
+
+def check_import(paths: Iterable[str | os.PathLike[str]], fmt: str) -> None:
+    """Raises `UsageError` for a format `import` does not know, or a path that is neither a
+    file nor a folder (cheap: the command line asks before any work starts)."""
+    if fmt not in PARSERS:
+        raise UsageError(f"unknown format {fmt!r}; known: {', '.join(sorted(PARSERS))}")
+    for given in paths:
+        path = Path(given)
+        if not (path.is_file() or path.is_dir()):
+            raise UsageError(f"import: no such file or folder: {path}")
+
+
 # Records per validate+load batch when reading files: bounds memory on 30,000-record files.
 FILE_BATCH_SIZE = 5000
 
@@ -42,6 +55,26 @@ class BatchOutcome:
     batch_id: str
     counts: LoadCounts
     quarantine_reasons: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Payloads:
+    """Fetched bytes in one format, parsed only when a task asks (`items`): a page of a
+    list, or a few single-record answers, each with where it came from."""
+
+    fmt: str
+    parts: tuple[tuple[str, bytes], ...]  # (origin, body)
+
+    @classmethod
+    def one(cls, fmt: str, origin: str, body: bytes) -> Payloads:
+        return cls(fmt, ((origin, body),))
+
+    def items(self) -> list[Item]:
+        return [
+            item
+            for origin, body in self.parts
+            for item in parse_payload(body, fmt=self.fmt, origin=origin)
+        ]
 
 
 def parse_payload(
@@ -94,12 +127,13 @@ def chunked(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
 
 
 def iter_file_batches(
-    path: Path, *, fmt: str, batch_size: int = FILE_BATCH_SIZE
+    payload: Path | bytes, *, name: str, fmt: str, batch_size: int = FILE_BATCH_SIZE
 ) -> Iterator[tuple[str, list[Item]]]:
-    """(batch_id, items) for a file, streamed in batches so memory stays flat.
+    """(batch_id, items) for a file (its path, or its bytes) named `name`, streamed in batches
+    so memory stays flat.
 
     Records that appear after a deletion of the same id in a later batch still lose to it,
     because batches load in file order."""
     parser = PARSERS[fmt]
-    for number, chunk in enumerate(chunked(parser(path, origin=path.name), batch_size)):
-        yield f"file:{path.name}:{number}", chunk
+    for number, chunk in enumerate(chunked(parser(payload, origin=name), batch_size)):
+        yield f"file:{name}:{number}", chunk

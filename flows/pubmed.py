@@ -1,4 +1,4 @@
-"""Prefect flows for PubMed: the incremental E-utilities sync, and importing PubMed XML files.
+"""Prefect flow for PubMed's E-utilities: the incremental sync of a standing query.
 
 Tasks work on a page or a file batch, never on one record. Only transient errors are retried;
 a bad record is quarantined; a fatal error fails the run with a message a person can act on.
@@ -9,28 +9,26 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect import flow
 from prefect.cache_policies import NO_CACHE
 
 from connectors.http import PoliteSession
 from connectors.pubmed.client import EutilsClient, QuerySlice
 from flows import memory, pipeline, progress
+from flows.orchestration import publish_summary, run_logger, tracked_task
 from flows.settings import Settings, load_settings
 from flows.summary import add_reasons, reasons_text, summary_markdown
-from flows.tasks import is_transient, validate_and_load
+from flows.tasks import is_transient, load_page
 from schemas.batch import LoadCounts, StateUpdate
-from schemas.errors import FatalError
 from warehouse.store import Warehouse
 
 SOURCE = "pubmed"
 EARLIEST = dt.date(1781, 1, 1)  # before the oldest PubMed record: "from the beginning"
 
 
-@task(
+@tracked_task(
     cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=is_transient
 )
 def plan_query(
@@ -38,11 +36,6 @@ def plan_query(
 ) -> list[QuerySlice]:
     """Split the query into slices of at most 10,000 hits (PubMed's paging limit)."""
     return client.plan_slices(query, mindate=mindate, maxdate=maxdate, datetype=datetype)
-
-
-@task(cache_policy=NO_CACHE)
-def parse_page(body: bytes, origin: str) -> list[pipeline.Item]:
-    return pipeline.parse_payload(body, fmt="pubmed", origin=origin)
 
 
 def sync_scope(query: str, datetype: str) -> str:
@@ -88,7 +81,7 @@ def pubmed_sync(
     failed half-way resumes from its checkpoint: slices already loaded are skipped.
     Secrets (NCBI api_key) come from the environment, never from parameters.
     """
-    logger = get_run_logger()
+    logger = run_logger()
     memory.tune_gc()
     settings = load_settings(db=db, eutils_url=eutils_url)
     datetype = settings.pubmed_datetype
@@ -154,10 +147,9 @@ def pubmed_sync(
                     last_page = page.retstart + page.count >= query_slice.count
                     finished_slices = [*done, query_slice.key] if last_page else done
                     state = StateUpdate(SOURCE, scope, watermark, {**base, "done": finished_slices})
-                    items = parse_page(page.body, origin=f"efetch {batch_id}")
-                    outcome = validate_and_load(
+                    outcome = load_page(
                         warehouse,
-                        items,
+                        pipeline.Payloads.one(SOURCE, f"efetch {batch_id}", page.body),
                         batch_id=batch_id,
                         run_id=run_id,
                         state=state,
@@ -180,7 +172,7 @@ def pubmed_sync(
         extra = {"query": f"`{query}`", "window": f"{mindate}..{maxdate} ({datetype})"}
         if reasons:
             extra["quarantine reasons"] = reasons_text(reasons)
-        create_markdown_artifact(
+        publish_summary(
             key="pubmed-sync-summary",
             markdown=summary_markdown("PubMed sync", run, extra),
             description=f"PubMed sync of {query!r}",
@@ -204,62 +196,4 @@ def pubmed_sync(
         "watermark": new_watermark,
         "window": [mindate.isoformat(), maxdate.isoformat()],
         "quarantine_reasons": reasons,
-    }
-
-
-@flow(name="import-files", log_prints=True)
-def import_files(paths: list[str], fmt: str = "pubmed", db: str | None = None) -> dict[str, Any]:
-    """Load local files through the same validate+load path as a sync.
-
-    Each file streams in batches; loading the same file again changes nothing. A file with no
-    record in it is refused (reported, nothing loaded) and the others still load."""
-    logger = get_run_logger()
-    memory.tune_gc()
-    if fmt not in pipeline.PARSERS:
-        raise FatalError(f"unknown format {fmt!r}; known: {', '.join(sorted(pipeline.PARSERS))}")
-    settings = load_settings(db=db)
-    source = fmt
-    files: list[dict[str, Any]] = []
-    with Warehouse(settings.db) as warehouse:
-        run_id = warehouse.start_run(source, "import", {"paths": paths, "format": fmt})
-        try:
-            for name in paths:
-                path = Path(name)
-                if not path.is_file():
-                    raise FatalError(f"import: no such file {path}")
-                counts = LoadCounts()
-                for batch_id, items in pipeline.iter_file_batches(path, fmt=fmt):
-                    outcome = validate_and_load(
-                        warehouse,
-                        items,
-                        batch_id=batch_id,
-                        run_id=run_id,
-                        state=None,
-                        max_failed_fraction=settings.max_failed_fraction,
-                        source=source,
-                    )
-                    counts.add(outcome.counts)
-                    progress.report(f"import {path.name}", counts.fetched, None)
-                entry: dict[str, Any] = {"file": str(path), **counts.as_dict()}
-                if counts.fetched == 0:
-                    entry["refused"] = f"{path.name}: no {fmt} record in it; nothing loaded"
-                    logger.warning(entry["refused"])
-                files.append(entry)
-            run = warehouse.finish_run(run_id, status="completed")
-        except Exception as exc:
-            warehouse.finish_run(run_id, status="failed", error=str(exc))
-            raise
-        create_markdown_artifact(
-            key="import-summary",
-            markdown=summary_markdown(
-                "Import", run, {"files": ", ".join(Path(p).name for p in paths)}
-            ),
-        )
-    return {
-        "run_id": run_id,
-        "files": files,
-        **{
-            k: run[k]
-            for k in ("fetched", "inserted", "updated", "unchanged", "deleted", "quarantined")
-        },
     }

@@ -1,13 +1,15 @@
-"""Prefect tasks every flow shares: validate and load one batch; the retry condition."""
+"""Prefect tasks every flow shares: load one fetched page (parse, validate, load); the retry
+condition. A page's records are made and consumed inside its task: nothing Prefect sees holds
+them (see `flows.orchestration`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from flows import pipeline
+from flows.orchestration import tracked_task
 from schemas.batch import StateUpdate
 from schemas.errors import TransientError
 from warehouse.store import Warehouse
@@ -24,10 +26,18 @@ def is_transient(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-@task(cache_policy=NO_CACHE)
-def validate_and_load(
+class Page(Protocol):
+    """What a connector fetched, not yet parsed: one page, or a few single-record answers."""
+
+    def items(self) -> list[pipeline.Item]:
+        """The page's records and deletions, parsed."""
+        ...
+
+
+@tracked_task(name="load-page", cache_policy=NO_CACHE)
+def load_page(
     warehouse: Warehouse,
-    items: list[pipeline.Item],
+    page: Page,
     *,
     batch_id: str,
     run_id: str,
@@ -35,10 +45,10 @@ def validate_and_load(
     max_failed_fraction: float,
     source: str,
 ) -> pipeline.BatchOutcome:
-    """Validate one batch and load it, with `state`, in one transaction."""
+    """Parse one page, validate it and load it, with `state`, in one transaction."""
     return pipeline.process_items(
         warehouse,
-        items,
+        page.items(),
         source=source,
         batch_id=batch_id,
         run_id=run_id,

@@ -34,6 +34,11 @@ class FatalError(BiblioduckError):
     """Retrying will not help: bad credentials, other 4xx, bad configuration. Fail fast."""
 
 
+class UsageError(FatalError):
+    """The command was asked something it cannot do (no such file, an unknown format): the
+    command line exits with 2, before any work starts."""
+
+
 class MalformedPayloadError(FatalError):
     """A response or file is not what it claims to be (broken XML, HTML instead of XML).
 

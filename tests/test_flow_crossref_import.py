@@ -1,6 +1,6 @@
 """`biblioduck import FILE --format crossref` (the import_files flow) on the real recorded Crossref
 responses: every work loads once, the untitled journal issue is quarantined, a second import
-changes nothing."""
+of the same files is recognised by their content and does nothing."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.pubmed import import_files
+from flows.imports import import_files
 from tests.flow_helpers import warehouse_rows
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
@@ -55,13 +55,23 @@ def test_every_recorded_work_imports_once(imported) -> None:
     assert warehouse_rows(db, "SELECT source_id, failed_expectations FROM quarantine") == [
         (UNTITLED, ["records.expect_column_values_to_be_in_set(has_title)"])
     ]
+    before = warehouse_rows(db, "SELECT count(*) FROM validation_results")
+    # The same files again: known by their content, nothing is read or written but a run row.
     again = import_files(paths=paths, fmt="crossref", db=str(db))
+    assert [(f["file"], f["status"]) for f in again["files"]] == [
+        (name, "already loaded") for name in WORK_FILES
+    ]
     assert (again["fetched"], again["inserted"], again["updated"], again["unchanged"]) == (
-        70,
         0,
         0,
-        69,
+        0,
+        0,
     )
+    assert warehouse_rows(db, "SELECT kind, status, fetched FROM runs ORDER BY started_at") == [
+        ("import", "completed", 70),
+        ("import", "completed", 0),
+    ]
+    assert warehouse_rows(db, "SELECT count(*) FROM validation_results") == before
     assert warehouse_rows(db, "SELECT count(*) FROM quarantine") == [(1,)]
     assert warehouse_rows(db, "SELECT count(*) FROM record_versions") == [(69,)]
 

@@ -257,7 +257,7 @@ def edited_baseline(fixtures_dir, tmp_path, monkeypatch, *, chunk_size: int):
     `chunk_size`; `backfill(root)` serves the edited tree as one baseline file and loads it."""
     fast_http(monkeypatch)
     monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
-    monkeypatch.setattr("flows.pubmed_files.CHUNK_SIZE", chunk_size)
+    monkeypatch.setattr("flows.file_loads.CHUNK_SIZE", chunk_size)
     source = fixtures_dir / "pubmed_baseline" / "pmparser__pubmed26n1334.xml.gz"
     root = etree.fromstring(gzip.decompress(source.read_bytes()))
 

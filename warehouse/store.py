@@ -347,7 +347,9 @@ class _NotStreamable(Exception):
 
 @dataclass(slots=True)
 class LedgerEntry:
-    """What the ledger keeps of one bulk file besides its load counts."""
+    """What the ledger keeps of one file besides its load counts. NLM's bulk files have a
+    place in NLM's sequence (`year`, `number`); other imported files have none (`kind`
+    IMPORT_KIND, year and number 0): their deletions apply as an E-utilities page's do."""
 
     name: str
     kind: str
@@ -359,9 +361,16 @@ class LedgerEntry:
     prepare_seconds: float | None = None
 
     @property
-    def file_order(self) -> str:
-        """The file's place in NLM's sequence, as text that sorts in it (`FILE_ORDER_FORMAT`)."""
+    def file_order(self) -> str | None:
+        """The file's place in NLM's sequence, as text that sorts in it (`FILE_ORDER_FORMAT`);
+        None for a file outside it."""
+        if self.kind == IMPORT_KIND and not (self.year or self.number):
+            return None
         return FILE_ORDER_FORMAT % (self.year, self.number, self.kind)
+
+
+# The ledger kind of files loaded by `biblioduck import` (NLM's are baseline or update).
+IMPORT_KIND = "import"
 
 
 class Warehouse:
@@ -631,7 +640,7 @@ class Warehouse:
                 ).fetchall()
             }
             buried: set[tuple[str, str]] = set()
-            if file is not None:
+            if file is not None and file.file_order is not None:
                 buried = {
                     (row[0], row[1])
                     for row in con.execute(
@@ -822,7 +831,7 @@ class Warehouse:
     ) -> int:
         con.register("_deletions", prepared.deletions)
         try:
-            if file is not None:
+            if file is not None and file.file_order is not None:
                 con.execute(
                     "INSERT INTO tombstones SELECT source, source_id, ?, ?, reason, ?, ? "
                     "FROM _deletions",

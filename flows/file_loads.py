@@ -1,0 +1,306 @@
+"""Loading whole files exactly once, for every way files come in (NLM's bulk files, `import`):
+worker processes prepare files ahead (parse, validate, spool), and the one writer process loads
+them in order, each file in one transaction with its row in the `bulk_files` ledger.
+
+A file loaded is loaded exactly once; a file interrupted half-way (even by SIGKILL) leaves no
+trace and is loaded by the next run; files already loaded when a later one fails stay loaded.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import TaskRunner
+
+from expectations.validate import warm_up
+from flows import memory, progress
+from flows.bulk import CHUNK_SIZE, FileToLoad, PreparedFile, PrepareSettings, prepare, start_worker
+from flows.orchestration import run_logger
+from flows.settings import Settings
+from flows.summary import add_reasons
+from flows.writer import BulkWriter
+from schemas.batch import LoadCounts
+from schemas.errors import FatalError
+from warehouse.store import LedgerEntry
+
+Job = TypeVar("Job", bound=FileToLoad)
+
+FILE_RATE = 5.0  # requests/s to NLM's file server (listings and md5 sidecars are tiny)
+# DuckDB holds a transaction's appended rows in memory until it commits, except whole row groups,
+# which it writes out as they fill. A file loads in one transaction, so small row groups are what
+# bound the loader's memory whatever the file's size (the default, 122,880 rows, held a whole file:
+# ~1 GB for 20,788 recent records). Measured on eight baseline files (203,232 records, `python -m
+# benchmarks loader`): 2,048 rows cost the loader 2.6x the CPU of 16,384 (each row group is
+# compressed and written on its own, and the many small ones spilled to temporary files), for no
+# less memory; 16,384 load 41,576 recent records in one file at an 80 MB limit.
+BULK_ROW_GROUP_SIZE = 16_384
+# The loader's DuckDB on one thread: its statements are small appends and key lookups, and its
+# second thread mostly split row groups (a larger file: 1,566 MB against 1,124) and took a core
+# from the workers (loader CPU 49.9 s against 34.3 s for the same eight files at 2,048 rows).
+BULK_DUCKDB_THREADS = 1
+
+
+def prepare_settings(settings: Settings) -> PrepareSettings:
+    """What workers need of the settings; a spool folder of this run's own (see `spool_for`)."""
+    return PrepareSettings(
+        download_dir=settings.download_dir,
+        spool_dir=spool_for(settings.download_dir / "spool"),
+        batch_size=CHUNK_SIZE,
+        max_failed_fraction=settings.max_failed_fraction,
+        requests_per_second=FILE_RATE,
+        max_attempts=settings.http_max_attempts,
+        backoff_base=settings.http_backoff_base,
+    )
+
+
+def spool_for(root: Path) -> Path:
+    """This process's spool folder under `root`, after removing those of processes that are
+    gone (a killed run's spool is useless: the next run prepares its files again). Per process,
+    so that two runs sharing a download folder never remove each other's."""
+    if root.is_dir():
+        for folder in root.iterdir():
+            if folder.name.isdigit() and not _alive(int(folder.name)):
+                shutil.rmtree(folder, ignore_errors=True)
+    return root / str(os.getpid())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(slots=True)
+class FilesOutcome:
+    """What a run of file loads did: its `runs` row, one entry per file, quarantine reasons."""
+
+    run: dict[str, Any]
+    files: list[dict[str, Any]] = field(default_factory=list)  # the loaded ones, in order
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    # Positions in `todo` of the files with nothing in them (refused: not loaded).
+    refused: list[int] = field(default_factory=list)
+
+
+class _Pending(Protocol):
+    """A file being prepared elsewhere: a process pool's future or a Prefect task's."""
+
+    def result(self) -> PreparedFile: ...
+
+    def cancel(self) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _OnDask:
+    """A Prefect task's future on Dask, cancellable like a process pool's."""
+
+    future: Any  # prefect_dask's PrefectDaskFuture (imported only when Dask is used)
+
+    def result(self) -> PreparedFile:
+        return self.future.result()
+
+    def cancel(self) -> Any:
+        return self.future.wrapped_future.cancel()
+
+
+@task(name="prepare-bulk-file", cache_policy=NO_CACHE)
+def prepare_file_task(job: FileToLoad, settings: PrepareSettings) -> PreparedFile:
+    """`prepare` as a Prefect task, for a Dask cluster: one task run per file."""
+    start_worker()  # GC thresholds; Great Expectations' suites built once per process
+    return prepare(job, settings)
+
+
+def dask_task_runner(address: str, workers: int) -> TaskRunner[Any]:
+    """prefect-dask's DaskTaskRunner on a scheduler at `address`, or on a local cluster of
+    `workers` processes (one thread each: parsing holds the GIL) when `address` is 'local'."""
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ModuleNotFoundError as exc:
+        raise FatalError(
+            f"BIBLIODUCK_DASK_ADDRESS is {address!r} but prefect-dask is not installed "
+            "(pip install prefect-dask, or `make install`)"
+        ) from exc
+    if address == "local":
+        return DaskTaskRunner(
+            cluster_kwargs={
+                "n_workers": max(1, workers),
+                "threads_per_worker": 1,
+                "processes": True,
+                "host": "127.0.0.1",
+                "dashboard_address": None,
+            }
+        )
+    return DaskTaskRunner(address=address)
+
+
+def _in_order(
+    todo: Sequence[FileToLoad], submit: Callable[[FileToLoad], _Pending], ahead: int
+) -> Iterator[PreparedFile]:
+    """Prepared files in file order, with up to `ahead` more being prepared meanwhile; those
+    still pending are cancelled when the loader stops early (an error, a failed file)."""
+    pending: deque[_Pending] = deque()
+    queue = iter(todo)
+    try:
+        for job in queue:
+            pending.append(submit(job))
+            if len(pending) >= ahead + 1:
+                break
+        while pending:
+            ready = pending.popleft().result()
+            for job in queue:  # keep the workers busy while the writer loads
+                pending.append(submit(job))
+                break
+            yield ready
+    finally:
+        for future in pending:
+            future.cancel()
+
+
+def prepared_in_order(
+    todo: Sequence[FileToLoad],
+    settings: PrepareSettings,
+    workers: int,
+    dask_address: str | None = None,
+) -> Iterator[PreparedFile]:
+    """Prepared files in file order: in this process (`workers` 0), in `workers` processes,
+    or as Prefect tasks on a Dask cluster (`dask_address`), `workers` files ahead."""
+    if dask_address is not None:
+        with dask_task_runner(dask_address, workers) as runner:
+
+            def on_dask(job: FileToLoad) -> _Pending:
+                parameters = {"job": job, "settings": settings}
+                return _OnDask(runner.submit(prepare_file_task, parameters))
+
+            yield from _in_order(todo, on_dask, max(1, workers))
+        return
+    if workers == 0:
+        for job in todo:
+            yield prepare(job, settings)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=start_worker
+    ) as pool:
+
+        def in_pool(job: FileToLoad) -> _Pending:
+            return pool.submit(prepare, job, settings)
+
+        yield from _in_order(todo, in_pool, workers)
+
+
+def load_files(
+    settings: Settings,
+    todo: Sequence[Job],
+    entry_of: Callable[[Job], LedgerEntry],
+    *,
+    source: str,
+    flow_kind: str,
+    parameters: dict[str, Any],
+    label: str,
+) -> FilesOutcome:
+    """Prepare `todo` ahead (workers, or Dask) and load each file in order, in one transaction
+    with its ledger row (`entry_of`). A file with nothing in it is refused: not loaded, named
+    in `refused`. The first file that fails stops the run (marked failed in the ledger; the
+    files before it stay loaded) and its error is raised."""
+    logger = run_logger()
+    prepare = prepare_settings(settings)
+    workers = min(settings.workers, max(1, len(todo))) if settings.workers else 0
+    if not workers and settings.dask_address is None:
+        warm_up()  # this process prepares the files: its suites are long-lived too
+    totals = LoadCounts()
+    started = time.perf_counter()
+    with (
+        BulkWriter(
+            settings.db,
+            memory_limit=settings.bulk_memory_limit,
+            row_group_size=BULK_ROW_GROUP_SIZE,
+            threads=BULK_DUCKDB_THREADS,
+        ) as writer,
+        memory.long_lived_frozen(),
+    ):
+        run_id = writer.start_run(source, flow_kind, parameters)
+        outcome = FilesOutcome(run={})
+        position = 0  # of the file being prepared or loaded, in `todo`
+        try:
+            for prepared in prepared_in_order(todo, prepare, workers, settings.dask_address):
+                job = todo[position]
+                if not prepared.records and not prepared.deletions:
+                    prepared.discard()
+                    outcome.refused.append(position)
+                    logger.warning("%s: no %s record in it; nothing loaded", job.name, source)
+                    position += 1
+                    continue
+                entry = entry_of(job)
+                entry.size = prepared.size
+                entry.download_seconds = prepared.download_seconds
+                entry.prepare_seconds = prepared.prepare_seconds
+                load_started = time.perf_counter()
+                try:
+                    counts = writer.load_file(
+                        entry, prepared, run_id=run_id, progress=_progress_logger(prepared, logger)
+                    )
+                finally:
+                    prepared.discard()
+                memory.release_memory()
+                totals.add(counts)
+                add_reasons(outcome.quarantine_reasons, prepared.quarantine_reasons)
+                outcome.files.append(
+                    {
+                        "file": prepared.name,
+                        "position": position,
+                        "records": prepared.records,
+                        "deletions": prepared.deletions,
+                        **counts.as_dict(),
+                        "download_seconds": round(prepared.download_seconds, 2),
+                        "prepare_seconds": round(prepared.prepare_seconds, 2),
+                        "load_seconds": round(time.perf_counter() - load_started, 2),
+                    }
+                )
+                position += 1
+                elapsed = time.perf_counter() - started
+                logger.info(
+                    "loaded %s (%d/%d): %d records, %d deletions applied, %.0f records/s overall",
+                    prepared.name,
+                    position,
+                    len(todo),
+                    prepared.records,
+                    counts.deleted,
+                    totals.fetched / elapsed if elapsed else 0.0,
+                )
+                progress.report(label, position, len(todo))
+            outcome.run = writer.finish_run(run_id, status="completed")
+        except Exception as exc:
+            logger.error("%s stopped: %s", label, exc)
+            if writer.alive:  # else the run stays 'running', as after a kill
+                # Files go in order: the one that failed is the one at `position`.
+                if position < len(todo):
+                    writer.mark_file_failed(entry_of(todo[position]), run_id=run_id, error=str(exc))
+                writer.finish_run(run_id, status="failed", error=str(exc))
+            raise
+        finally:
+            shutil.rmtree(prepare.spool_dir, ignore_errors=True)
+    return outcome
+
+
+def _progress_logger(prepared: PreparedFile, logger: Any) -> Callable[[int], None]:
+    """Notes each batch of a file as it is applied (progress for people and tests)."""
+    total = prepared.records + prepared.deletions
+
+    def log(applied: int) -> None:
+        logger.info("applied %d of %d items of %s", applied, total, prepared.name)
+
+    return log

@@ -23,6 +23,7 @@ from typing import Any
 from connectors.pubmed.files import BulkFile, bulk_session, download
 from expectations.validate import validate_frames, validation_frames, warm_up
 from flows import memory, pipeline
+from flows.writer import die_with_parent
 from schemas.batch import ValidationSummary
 from schemas.errors import MalformedPayloadError
 from schemas.record import Deletion, Record
@@ -79,8 +80,10 @@ class PrepareSettings:
 
 
 def start_worker() -> None:
-    """Initialise a worker process: GC thresholds for batch work, validation suites built,
-    and what is alive then kept out of the cycle collector's way."""
+    """Initialise a worker process: it dies with the process that started it (a killed run
+    leaves no worker behind), GC thresholds for batch work, validation suites built, and what
+    is alive then kept out of the cycle collector's way."""
+    die_with_parent(os.getppid())
     memory.tune_gc()
     memory.return_freed_memory()
     warm_up()
@@ -123,15 +126,14 @@ class NlmFile:
 
 @dataclass(frozen=True, slots=True)
 class LocalFile:
-    """A file on this machine to prepare as it is (`biblioduck import`); `md5`: its content's."""
+    """A file on this machine to prepare as it is (`biblioduck import`): `name` is what the
+    ledger calls it (its path inside a folder given, as a tar names its members); `md5`: its
+    content's."""
 
     path: Path
+    name: str
     fmt: str
     md5: str
-
-    @property
-    def name(self) -> str:
-        return self.path.name
 
     def prepare(self, settings: PrepareSettings) -> PreparedFile:
         return prepare_path(
@@ -142,18 +144,14 @@ class LocalFile:
 @dataclass(frozen=True, slots=True)
 class TarMember:
     """A file inside an uncompressed tar (Crossref's public data file), read in place:
-    `size` bytes from `offset` of the archive."""
+    `size` bytes from `offset` of the archive; `name` is the member's."""
 
     archive: Path
-    member: str
+    name: str
     offset: int
     size: int
     fmt: str
     md5: str
-
-    @property
-    def name(self) -> str:
-        return Path(self.member).name
 
     def prepare(self, settings: PrepareSettings) -> PreparedFile:
         with open(self.archive, "rb") as handle:
@@ -161,7 +159,7 @@ class TarMember:
             payload = handle.read(self.size)
         if len(payload) != self.size:
             raise MalformedPayloadError(
-                f"{self.archive}: member {self.member} is cut short ({len(payload)} of "
+                f"{self.archive}: member {self.name} is cut short ({len(payload)} of "
                 f"{self.size} bytes)"
             )
         return prepare_path(payload, name=self.name, fmt=self.fmt, md5=self.md5, settings=settings)
@@ -211,9 +209,9 @@ def prepare_path(
             )
             rows += len(records)
             result.deletions += len(deletions)
-            # Two files of one run may share a name (an import of two folders): the content
-            # hash keeps their spools apart.
-            spooled = settings.spool_dir / f"{name}.{md5[:12]}.{number:04d}.{os.getpid()}.spool"
+            # Named by content: file names may repeat in one run (an import of two folders),
+            # contents do not (a content given twice loads once).
+            spooled = settings.spool_dir / f"{md5}.{number:04d}.{os.getpid()}.spool"
             spool_chunk(chunk, spooled)
             result.spool.append(spooled)
             del items, records, chunk

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -62,6 +63,15 @@ def _quiet_prefect() -> None:
     # it takes 14-24 s on a loaded 2-core machine (seen: a run failing with "Timed out while
     # attempting to connect to ephemeral Prefect API server").
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    # Runs without a Prefect API log to the `biblioduck` logger (flows.orchestration): on
+    # stderr, at BIBLIODUCK_LOG_LEVEL (INFO shows each file and batch as it loads).
+    logger = logging.getLogger("biblioduck")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(os.environ.get("BIBLIODUCK_LOG_LEVEL", "WARNING").upper())
+        logger.propagate = False
 
 
 @contextmanager

@@ -58,11 +58,14 @@ def files_to_import(paths: Iterable[str | Path], fmt: str) -> list[FileToLoad]:
                 for p in path.rglob("*")
                 if p.is_file() and not p.name.startswith(".") and p.name.endswith(SUFFIXES[fmt])
             )
-            jobs += [LocalFile(p, fmt, file_md5(p)) for p in sorted(found, key=_natural_key)]
+            jobs += [
+                LocalFile(p, _ledger_name(p.relative_to(path.parent)), fmt, file_md5(p))
+                for p in sorted(found, key=_natural_key)
+            ]
         elif _is_tar(path):
             jobs += list(_tar_members(path, fmt))
         else:
-            jobs.append(LocalFile(path, fmt, file_md5(path)))
+            jobs.append(LocalFile(path, path.name, fmt, file_md5(path)))
     return jobs
 
 
@@ -97,8 +100,22 @@ def _tar_members(path: Path, fmt: str) -> Iterator[TarMember]:
                 while block := handle.read(_HASH_BLOCK):
                     digest.update(block)
             yield TarMember(
-                path, member.name, member.offset_data, member.size, fmt, digest.hexdigest()
+                path,
+                _ledger_name(Path(member.name)),
+                member.offset_data,
+                member.size,
+                fmt,
+                digest.hexdigest(),
             )
+
+
+def _ledger_name(relative: Path) -> str:
+    """A file's ledger name: its path from the folder given (or in the tar), so that two parts
+    named alike in two folders stay apart; NLM's files are known by their bare names (as a
+    backfill records them)."""
+    if BULK_NAME_RE.fullmatch(relative.name):
+        return relative.name
+    return relative.as_posix()
 
 
 def ledger_entry(job: FileToLoad) -> LedgerEntry:

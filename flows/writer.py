@@ -174,7 +174,7 @@ class BulkWriter:
             ) from exc
 
 
-def _die_with_parent(parent: int) -> None:
+def die_with_parent(parent: int) -> None:
     """Have the kernel kill this process when its parent dies (Linux; elsewhere a dead parent
     is noticed at the next read from the pipe)."""
     prctl = libc_function("prctl")
@@ -242,7 +242,7 @@ class _WithoutPandas(importlib.abc.MetaPathFinder):
 
 def main(argv: list[str]) -> int:
     fd, parent, db, memory_limit, row_group_size, threads = argv
-    _die_with_parent(int(parent))
+    die_with_parent(int(parent))
     sys.meta_path.insert(0, _WithoutPandas())
     conn = Connection(int(fd))
     from flows import memory

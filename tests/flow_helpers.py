@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import duckdb
@@ -27,3 +28,39 @@ def fast_http(monkeypatch, *, attempts: int = 6, batch_size: int = 100) -> None:
     monkeypatch.setenv("BIBLIODUCK_HTTP_MAX_ATTEMPTS", str(attempts))
     monkeypatch.setenv("BIBLIODUCK_EUTILS_BATCH_SIZE", str(batch_size))
     monkeypatch.delenv("NCBI_API_KEY", raising=False)
+
+
+def processes_naming(argument: str) -> set[int]:
+    """Processes with `argument` on their command line."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and argument.encode() in (
+                (entry / "cmdline").read_bytes().split(b"\0")
+            ):
+                found.add(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _live_threads(pid: int) -> list[str]:
+    """The states of `pid`'s threads still running. A killed process shows as a zombie once
+    its main thread is gone while its other threads (DuckDB's) may still be exiting, its files
+    and so the warehouse's lock still open: it is gone when every thread is."""
+    try:
+        states = [
+            (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            for task in Path(f"/proc/{pid}/task").iterdir()
+        ]
+    except OSError:
+        return []
+    return [state for state in states if state not in ("Z", "X")]
+
+
+def wait_until_gone(pids: set[int]) -> None:
+    """Until every thread of `pids` has ended (a 60 s guard against a hang)."""
+    deadline = time.monotonic() + 60
+    while left := {pid: states for pid in pids if (states := _live_threads(pid))}:
+        assert time.monotonic() < deadline, f"still running (pid: thread states): {left}"
+        time.sleep(0.05)

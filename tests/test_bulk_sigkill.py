@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -16,45 +15,9 @@ import pytest
 from flows.pubmed_files import pubmed_files_backfill
 from sandbox.nlm_files import NlmFileServer, real_file_set
 from sandbox.server import serve
-from tests.flow_helpers import fast_http, warehouse_rows
+from tests.flow_helpers import fast_http, processes_naming, wait_until_gone, warehouse_rows
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
-
-
-def _processes_naming(argument: str) -> set[int]:
-    """Processes with `argument` on their command line."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and argument.encode() in (
-                (entry / "cmdline").read_bytes().split(b"\0")
-            ):
-                found.add(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
-def _live_threads(pid: int) -> list[str]:
-    """The states of `pid`'s threads still running. A killed process shows as a zombie once
-    its main thread is gone while its other threads (DuckDB's) may still be exiting, its files
-    and so the warehouse's lock still open: it is gone when every thread is."""
-    try:
-        states = [
-            (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            for task in Path(f"/proc/{pid}/task").iterdir()
-        ]
-    except OSError:
-        return []
-    return [state for state in states if state not in ("Z", "X")]
-
-
-def _wait_until_gone(pids: set[int]) -> None:
-    """Until every thread of `pids` has ended (a 60 s guard against a hang)."""
-    deadline = time.monotonic() + 60
-    while left := {pid: states for pid in pids if (states := _live_threads(pid))}:
-        assert time.monotonic() < deadline, f"still running (pid: thread states): {left}"
-        time.sleep(0.05)
 
 
 LEDGER = "SELECT name, status, md5, records, deletions, quarantined, inserted FROM bulk_files ORDER BY name"
@@ -104,7 +67,7 @@ def test_sigkill_mid_file_then_rerun_equals_a_clean_run(
                 # The file's transaction is open: two of its six batches are applied.
                 if "applied 10000 of 30000 items of pubmed26n0014.xml.gz" in line:
                     # The bulk writer: its command line names the warehouse.
-                    writers = _processes_naming(str(killed)) - {process.pid}
+                    writers = processes_naming(str(killed)) - {process.pid}
                     process.send_signal(signal.SIGKILL)
                     break
         finally:
@@ -113,7 +76,7 @@ def test_sigkill_mid_file_then_rerun_equals_a_clean_run(
         assert process.returncode == -signal.SIGKILL, "".join(seen[-20:])
         # The writer dies with the flow's process (or it would hold the warehouse's lock).
         assert writers
-        _wait_until_gone(writers)
+        wait_until_gone(writers)
 
         # Nothing of the interrupted file is visible.
         assert warehouse_rows(killed, "SELECT count(*) FROM source_records") == [(0,)]

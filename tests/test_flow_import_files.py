@@ -22,7 +22,7 @@ from flows.pubmed_files import pubmed_files_backfill
 from sandbox.crossref import crossref_demo_corpus
 from sandbox.nlm_files import NlmFileServer
 from sandbox.server import serve
-from tests.flow_helpers import fast_http, warehouse_rows
+from tests.flow_helpers import fast_http, processes_naming, wait_until_gone, warehouse_rows
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 
@@ -148,6 +148,21 @@ def test_a_broken_file_fails_alone_and_the_files_before_it_stay_loaded(
     assert warehouse_rows(db, "SELECT status FROM runs") == [("failed",)]
 
 
+def _children(pid: int) -> set[int]:
+    """The processes `pid` started (its worker processes among them)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            if (
+                entry.name.isdigit()
+                and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid
+            ):
+                found.add(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
 def test_an_import_killed_mid_tree_resumes_to_the_warehouse_of_a_clean_run(tmp_path, monkeypatch):
     works = crossref_demo_corpus()
     folder = tmp_path / "parts"
@@ -175,12 +190,16 @@ def test_an_import_killed_mid_tree_resumes_to_the_warehouse_of_a_clean_run(tmp_p
         for line in process.stderr:
             seen.append(line)
             if "loaded parts/1.json.gz (2/30)" in line:
+                # Its writer and workers: their command lines name the warehouse or the run.
+                helpers = processes_naming(str(killed)) | _children(process.pid)
                 process.send_signal(signal.SIGKILL)
                 break
     finally:
         process.wait()
         guard.cancel()
     assert process.returncode == -signal.SIGKILL, "".join(seen[-20:])
+    assert helpers
+    wait_until_gone(helpers)  # they die with the import (or the warehouse would stay locked)
     (loaded,) = warehouse_rows(killed, "SELECT count(*) FROM bulk_files WHERE status = 'loaded'")[0]
     assert 2 <= loaded < 30
     resumed = subprocess.run(

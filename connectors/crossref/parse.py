@@ -72,7 +72,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Any, BinaryIO, cast
+from typing import IO, Any, BinaryIO
 
 from schemas.errors import FatalError, MalformedPayloadError
 from schemas.record import (
@@ -315,7 +315,8 @@ def iter_crossref_records(source: Source, *, origin: str) -> Iterator[Record]:
     `MalformedPayloadError` (naming the line, for JSON-lines) for broken payloads."""
     with _open_binary(source, origin) as stream:
         first = stream.readline()
-        if _is_json_object_line(first):
+        first_object = _json_object_of(first)
+        if first_object is not None:
             following = [stream.readline()]
             while following[-1] and not following[-1].strip():
                 following.append(stream.readline())
@@ -325,10 +326,12 @@ def iter_crossref_records(source: Source, *, origin: str) -> Iterator[Record]:
                 lines = itertools.chain([first, *following], stream)
                 yield from _iter_json_lines(lines, origin)
                 return
-            body = first
+            document: Any = first_object  # one document on one line: decoded once
         else:
-            body = first + stream.read()
-    document = _load_json_document(body, origin)
+            document = _load_json_document(first + stream.read(), origin)
+    error = _status_error(document, origin) if isinstance(document, dict) else None
+    if error is not None:
+        raise error
     for index, item in enumerate(_works_of(document, origin)):
         if not isinstance(item, dict):
             raise MalformedPayloadError(
@@ -346,11 +349,10 @@ def _load_json_document(body: bytes, origin: str) -> Any:
                 f"{origin}: the gzip stream is truncated or corrupt ({problem}); fetch it again"
             ) from None
     text = body.decode("utf-8", errors="replace").lstrip("\ufeff")
-    refusal = read_api_error(text, origin=origin)
-    if refusal is not None:
-        raise refusal
+    if text.strip() == _NOT_FOUND_TEXT:
+        raise CrossrefNotFoundError(origin)
     try:
-        return json.loads(text)
+        return json.loads(text)  # an error body's status is read from the document
     except json.JSONDecodeError as problem:
         start = " ".join(text[:80].split())
         raise MalformedPayloadError(
@@ -387,14 +389,16 @@ def _works_of(document: Any, origin: str) -> list[Any]:
     )
 
 
-def _is_json_object_line(line: bytes) -> bool:
+def _json_object_of(line: bytes) -> dict[str, Any] | None:
+    """The JSON object that `line` is, or None."""
     text = line.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
     if not text.startswith("{"):
-        return False
+        return None
     try:
-        return isinstance(json.loads(text), dict)
+        decoded = json.loads(text)
     except json.JSONDecodeError:
-        return False
+        return None
+    return decoded if isinstance(decoded, dict) else None
 
 
 def _iter_json_lines(lines: Iterable[bytes], origin: str) -> Iterator[Record]:
@@ -463,7 +467,9 @@ def _open_binary(source: Source, origin: str) -> Iterator[IO[bytes]]:
         if peek == _GZIP_MAGIC:
             unzipped = gzip.GzipFile(fileobj=whole)
             stack.callback(unzipped.close)
-            whole = cast(IO[bytes], _CheckedGzip(unzipped, origin))
+            # Buffered: a raw stream's readline reads one byte per call (sniffing JSON-lines
+            # read a 5,000-work part of the public data file in 11 million calls, 12 s).
+            whole = io.BufferedReader(_CheckedGzip(unzipped, origin))
         yield whole
 
 

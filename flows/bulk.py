@@ -14,8 +14,8 @@ process holds threads and an open DuckDB file), or inline when `workers` is 0.
 from __future__ import annotations
 
 import os
-import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,6 +174,54 @@ def prepare(job: FileToLoad, settings: PrepareSettings) -> PreparedFile:
     return job.prepare(settings)
 
 
+@dataclass(slots=True)
+class ParsedPart:
+    """What parsing (part of) a file leaves before validation: its spooled chunks in order,
+    the validation frames of their records, and each id's last file row."""
+
+    name: str
+    source: str
+    md5: str
+    first_row: int
+    spool: list[Path] = field(default_factory=list)
+    frames: dict[str, list[Any]] = field(default_factory=dict)
+    last_row_of: dict[str, int] = field(default_factory=dict)  # source id -> file row
+    records: int = 0
+    deletions: int = 0
+    seconds: float = 0.0
+
+    def add(self, batch_id: str, items: list[pipeline.Item], settings: PrepareSettings) -> None:
+        """Spool one chunk of consecutive items and keep its validation frames."""
+        rows = self.first_row + self.records
+        records = [item for item in items if isinstance(item, Record)]
+        deletions = [item for item in items if isinstance(item, Deletion)]
+        for offset, record in enumerate(records):
+            if record.source_id is not None:
+                self.last_row_of[record.source_id] = rows + offset
+        frames = validation_frames(records, source=self.source, first_row=rows)
+        for suite, frame in frames.items():
+            self.frames.setdefault(suite, []).append(frame)
+        chunk = prepare_chunk(
+            records,
+            deletions,
+            source=self.source,
+            batch_id=batch_id,
+            fetched=len(items),
+            first_row=rows,
+        )
+        # Named by content and place: file names may repeat in one run (an import of two
+        # folders), contents do not (a content given twice loads once).
+        spooled = settings.spool_dir / f"{self.md5}.{rows:09d}.{os.getpid()}.spool"
+        spool_chunk(chunk, spooled)
+        self.spool.append(spooled)
+        self.records += len(records)
+        self.deletions += len(deletions)
+
+    def discard(self) -> None:
+        for path in self.spool:
+            path.unlink(missing_ok=True)
+
+
 def prepare_path(
     payload: Path | bytes, *, name: str, fmt: str, md5: str, settings: PrepareSettings
 ) -> PreparedFile:
@@ -181,48 +229,126 @@ def prepare_path(
     records' source). Raises the parser's errors (MalformedPayloadError, …) and
     BatchRejectedError unchanged."""
     started = time.perf_counter()
-    source = fmt
     size = len(payload) if isinstance(payload, bytes) else payload.stat().st_size
-    result = PreparedFile(name=name, source=source, md5=md5, size=size, spool=[])
     settings.spool_dir.mkdir(parents=True, exist_ok=True)
-    frames: dict[str, list[Any]] = {}
-    last_row_of: dict[str, int] = {}  # source id -> the file row of its last record
-    rows = 0
+    parsed = ParsedPart(name=name, source=fmt, md5=md5, first_row=0)
     try:
-        for number, (batch_id, items) in enumerate(
-            pipeline.iter_file_batches(payload, name=name, fmt=fmt, batch_size=settings.batch_size)
-        ):
-            records = [item for item in items if isinstance(item, Record)]
-            deletions = [item for item in items if isinstance(item, Deletion)]
-            for offset, record in enumerate(records):
-                if record.source_id is not None:
-                    last_row_of[record.source_id] = rows + offset
-            for suite, frame in validation_frames(records, source=source, first_row=rows).items():
-                frames.setdefault(suite, []).append(frame)
-            chunk = prepare_chunk(
-                records,
-                deletions,
-                source=source,
-                batch_id=batch_id,
-                fetched=len(items),
-                first_row=rows,
-            )
-            rows += len(records)
-            result.deletions += len(deletions)
-            # Named by content: file names may repeat in one run (an import of two folders),
-            # contents do not (a content given twice loads once).
-            spooled = settings.spool_dir / f"{md5}.{number:04d}.{os.getpid()}.spool"
-            spool_chunk(chunk, spooled)
-            result.spool.append(spooled)
-            del items, records, chunk
-        result.records = rows
-        _validate_file(result, frames, last_row_of, settings)
+        batches = pipeline.iter_file_batches(
+            payload, name=name, fmt=fmt, batch_size=settings.batch_size
+        )
+        for batch_id, items in batches:
+            parsed.add(batch_id, items, settings)
+            del items
+        result = validated_file([parsed], size=size, settings=settings)
     except BaseException:
-        result.discard()
+        parsed.discard()
         raise
     result.prepare_seconds = time.perf_counter() - started
     memory.release_memory()  # a worker prepares file after file: no creeping footprint
     return result
+
+
+def validated_file(
+    parts: list[ParsedPart], *, size: int, settings: PrepareSettings
+) -> PreparedFile:
+    """One file from the parsed parts of it, in order, validated as a whole."""
+    first = parts[0]
+    result = PreparedFile(name=first.name, source=first.source, md5=first.md5, size=size, spool=[])
+    frames: dict[str, list[Any]] = {}
+    last_row_of: dict[str, int] = {}
+    for part in parts:
+        result.spool += part.spool
+        result.records += part.records
+        result.deletions += part.deletions
+        for suite, pieces in part.frames.items():
+            frames.setdefault(suite, []).extend(pieces)
+        last_row_of.update(part.last_row_of)  # a later part's copy of an id wins
+    _validate_file(result, frames, last_row_of, settings)
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class FileShare:
+    """Consecutive fragments of one PubMed file (`connectors.pubmed.split`: each a document of
+    its own), parsed by one worker while others parse the rest of the file. `fragments` are
+    (path, fragment number) in order; `first_row` is the file row of the share's first
+    record. Fragment files are removed as they are read."""
+
+    name: str
+    md5: str
+    fragments: tuple[tuple[Path, int], ...]
+    first_row: int
+
+    def prepare(self, settings: PrepareSettings) -> ParsedPart:
+        """Parse and spool the share (validation waits for the whole file)."""
+        started = time.perf_counter()
+        parsed = ParsedPart(name=self.name, source="pubmed", md5=self.md5, first_row=self.first_row)
+        try:
+            for path, number in self.fragments:
+                items = list(pipeline.PARSERS["pubmed"](path, origin=self.name))
+                path.unlink()
+                # One chunk per fragment: a fragment holds `CHUNK_SIZE` records, so the
+                # batches are those of the file parsed whole.
+                parsed.add(f"file:{self.name}:{number}", items, settings)
+                del items
+        except BaseException:
+            parsed.discard()
+            raise
+        parsed.seconds = time.perf_counter() - started
+        memory.release_memory()
+        return parsed
+
+
+def prepare_share(share: FileShare, settings: PrepareSettings) -> ParsedPart:
+    """`share.prepare(settings)`, for a worker process."""
+    memory.tune_gc()
+    return share.prepare(settings)
+
+
+def start_parse_worker() -> None:
+    """Initialise a worker that parses shares of a file: as `start_worker`, without building
+    the validation suites (the file is validated once, where its shares meet; a worker that is
+    handed a whole file builds them when it first validates)."""
+    die_with_parent(os.getppid())
+    memory.tune_gc()
+    memory.return_freed_memory()
+    memory.freeze_long_lived()
+
+
+# Fragments (of CHUNK_SIZE records) per share of a split file: shares go to workers as soon
+# as they are cut, so parsing starts while the file is still being cut.
+FRAGMENTS_PER_SHARE = 5
+
+
+def share_out(job: LocalFile, settings: PrepareSettings) -> Iterator[FileShare]:
+    """Cut a PubMed file into fragments of `settings.batch_size` records (written to the
+    spool folder) and yield them in shares of consecutive fragments, as they are cut. Raises
+    `NotSplittable` for a file the splitter will not cut, possibly after yielding shares:
+    those are void (prepare the file whole)."""
+    from connectors.pubmed.split import split_pubmed_xml
+
+    settings.spool_dir.mkdir(parents=True, exist_ok=True)
+    pending: list[tuple[Path, int]] = []
+    first_row = 0
+    try:
+        fragments = split_pubmed_xml(
+            job.path, origin=job.name, records_per_fragment=settings.batch_size
+        )
+        for fragment in fragments:
+            if not pending:
+                first_row = fragment.first_record
+            path = settings.spool_dir / f"{job.md5}.{fragment.number:06d}.fragment.xml"
+            path.write_bytes(fragment.data)
+            pending.append((path, fragment.number))
+            if len(pending) == FRAGMENTS_PER_SHARE:
+                yield FileShare(job.name, job.md5, tuple(pending), first_row)
+                pending = []
+        if pending:
+            yield FileShare(job.name, job.md5, tuple(pending), first_row)
+    except BaseException:
+        for path, _number in pending:
+            path.unlink(missing_ok=True)
+        raise
 
 
 def _validate_file(
@@ -261,8 +387,3 @@ def _validate_file(
     )
     result.quarantined = len(result.failed)
     result.quarantine_reasons = pipeline.count_reasons(result.failed.values())
-
-
-def clear_spool(spool_dir: Path) -> None:
-    """Spool files of an interrupted run are useless (the run re-prepares its files)."""
-    shutil.rmtree(spool_dir, ignore_errors=True)

@@ -8,26 +8,41 @@ trace and is loaded by the next run; files already loaded when a later one fails
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import shutil
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from expectations.validate import warm_up
 from flows import memory, progress
-from flows.bulk import CHUNK_SIZE, FileToLoad, PreparedFile, PrepareSettings, prepare, start_worker
+from flows.bulk import (
+    CHUNK_SIZE,
+    FileToLoad,
+    LocalFile,
+    ParsedPart,
+    PreparedFile,
+    PrepareSettings,
+    prepare,
+    prepare_share,
+    share_out,
+    start_parse_worker,
+    start_worker,
+    validated_file,
+)
 from flows.orchestration import run_logger
 from flows.settings import Settings
 from flows.summary import add_reasons
 from flows.writer import BulkWriter
 from schemas.batch import LoadCounts
-from schemas.errors import FatalError
+from schemas.errors import FatalError, MalformedPayloadError
 from warehouse.store import LedgerEntry
 
 if TYPE_CHECKING:
@@ -168,14 +183,98 @@ def _in_order(
             future.cancel()
 
 
+def _splittable(job: FileToLoad) -> bool:
+    """A file that `flows.bulk.share_out` can deal to several workers (PubMed XML on disk)."""
+    return isinstance(job, LocalFile) and job.fmt == "pubmed"
+
+
+@functools.cache
+def _suites_warming() -> threading.Thread:
+    """Build the validation suites in a thread of this process, once (~1.3 s of CPU): the
+    shares of a split file are validated here, as one file, while workers parse."""
+    thread = threading.Thread(target=warm_up, name="warm-up-validation", daemon=True)
+    thread.start()
+    return thread
+
+
+class _SharedFile:
+    """A file whose shares several workers parse; validated here as one file. A file the
+    splitter will not cut is prepared whole by one worker; a share that fails to parse makes
+    the file parsed whole here, so its error names the file's own lines."""
+
+    def __init__(
+        self, job: LocalFile, pool: ProcessPoolExecutor, settings: PrepareSettings
+    ) -> None:
+        from connectors.pubmed.split import NotSplittable
+
+        self.job, self.settings = job, settings
+        self.started = time.perf_counter()
+        self.futures: list[Future[ParsedPart]] = []
+        self.whole: Future[PreparedFile] | None = None
+        try:
+            for share in share_out(job, settings):
+                self.futures.append(pool.submit(prepare_share, share, settings))
+        except NotSplittable as refusal:
+            run_logger().info("%s is prepared whole: %s", job.name, refusal)
+            self._discard_shares()
+            self.whole = pool.submit(prepare, job, settings)
+            return
+        # Only now: a thread building suites would take this process's GIL from the cutting,
+        # which the workers wait for.
+        _suites_warming()
+
+    def _discard_shares(self) -> None:
+        """Cancel the shares submitted; wait for those running and remove what they spooled."""
+        for future in self.futures:
+            future.cancel()
+        for future in self.futures:
+            if not future.cancelled() and future.exception() is None:
+                future.result().discard()
+        self.futures = []
+
+    def result(self) -> PreparedFile:
+        if self.whole is not None:
+            return self.whole.result()
+        parsed: list[ParsedPart] = []
+        try:
+            parsed = [future.result() for future in self.futures]
+        except MalformedPayloadError:
+            for part in parsed:
+                part.discard()
+            return prepare(self.job, self.settings)  # raises the file's own error
+        except BaseException:
+            for part in parsed:
+                part.discard()
+            raise
+        _suites_warming().join()
+        try:
+            result = validated_file(
+                parsed, size=self.job.path.stat().st_size, settings=self.settings
+            )
+        except BaseException:
+            for part in parsed:
+                part.discard()
+            raise
+        result.prepare_seconds = time.perf_counter() - self.started
+        return result
+
+    def cancel(self) -> Any:
+        for future in self.futures:
+            future.cancel()
+        if self.whole is not None:
+            self.whole.cancel()
+
+
 def prepared_in_order(
     todo: Sequence[FileToLoad],
     settings: PrepareSettings,
     workers: int,
     dask_address: str | None = None,
+    split: bool = False,
 ) -> Iterator[PreparedFile]:
     """Prepared files in file order: in this process (`workers` 0), in `workers` processes,
-    or as Prefect tasks on a Dask cluster (`dask_address`), `workers` files ahead."""
+    or as Prefect tasks on a Dask cluster (`dask_address`), `workers` files ahead. With
+    `split`, each PubMed file is dealt to all workers in shares (see `_SharedFile`)."""
     if dask_address is not None:
         from prefect import task
         from prefect.cache_policies import NO_CACHE
@@ -194,11 +293,16 @@ def prepared_in_order(
             yield prepare(job, settings)
         return
     context = multiprocessing.get_context("spawn")
+    splitting = split and any(_splittable(job) for job in todo)
     with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=start_worker
+        max_workers=workers,
+        mp_context=context,
+        initializer=start_parse_worker if splitting else start_worker,
     ) as pool:
 
         def in_pool(job: FileToLoad) -> _Pending:
+            if splitting and isinstance(job, LocalFile) and _splittable(job):
+                return _SharedFile(job, pool, settings)
             return pool.submit(prepare, job, settings)
 
         yield from _in_order(todo, in_pool, workers)
@@ -220,7 +324,12 @@ def load_files(
     files before it stay loaded) and its error is raised."""
     logger = run_logger()
     prepare = prepare_settings(settings)
+    # Fewer PubMed files than workers: each is dealt in shares to a worker per usable core.
+    few = settings.dask_address is None and 0 < len(todo) < settings.workers
+    split = few and any(_splittable(job) for job in todo)
     workers = min(settings.workers, max(1, len(todo))) if settings.workers else 0
+    if split:
+        workers = min(settings.workers, len(os.sched_getaffinity(0)))
     if not workers and settings.dask_address is None:
         warm_up()  # this process prepares the files: its suites are long-lived too
     totals = LoadCounts()
@@ -238,7 +347,7 @@ def load_files(
         outcome = FilesOutcome(run={})
         position = 0  # of the file being prepared or loaded, in `todo`
         try:
-            for prepared in prepared_in_order(todo, prepare, workers, settings.dask_address):
+            for prepared in prepared_in_order(todo, prepare, workers, settings.dask_address, split):
                 job = todo[position]
                 if not prepared.records and not prepared.deletions:
                     prepared.discard()

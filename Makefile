@@ -33,6 +33,7 @@ bench: install
 	$(BIN)/python -m benchmarks e2e
 	$(BIN)/python -m benchmarks floor
 	$(BIN)/python -m benchmarks loader
+	$(BIN)/python -m benchmarks ways-in
 
 clean:
 	rm -rf $(VENV) data/*.duckdb data/*.duckdb.wal

@@ -65,3 +65,9 @@ register(
     "benchmarks.loader",
     "The bulk writer alone over prepared files: CPU, peak RSS, size per DuckDB row group/threads",
 )
+
+register(
+    "ways-in",
+    "benchmarks.ways_in",
+    "Every way in (import, sync, files) through the real CLI vs raw parsing of the same bytes",
+)

@@ -269,3 +269,124 @@ def test_e2e_emulator_serves_the_files_from_its_own_process(tiny_gz: Path, tmp_p
             assert b"pubmed26n0001.xml.gz" in page.read()
         with urllib.request.urlopen(f"{url}/pubmed/baseline/pubmed26n0001.xml.gz") as body:
             assert body.read() == tiny_gz.read_bytes()
+
+
+# ---------------------------------------------------------------------------------------------
+# ways-in: every way a user loads records, through the real CLI
+# ---------------------------------------------------------------------------------------------
+
+
+def test_ways_in_runs_syncs_imports_and_failures_through_the_cli(tmp_path: Path) -> None:
+    """A tiny run: the counts come from the raw baseline over the same bytes, a failing
+    command is a row (not a crash), the sync's politeness is off and accounted for."""
+    code = cli.main(
+        [
+            "ways-in",
+            "--records",
+            "30",
+            "--tree-records",
+            "40",
+            "--only",
+            "import-missing-file,sync-oai,resync-oai,import-crossref-tree",
+            "--results-dir",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    (json_path,) = tmp_path.glob("ways-in-*.json")
+    assert re.fullmatch(r"ways-in-\d{4}-\d\d-\d\dT\d{6}\.json", json_path.name)
+    payload = json.loads(json_path.read_text())
+    results = {r["name"]: r for r in payload["results"]}
+    assert list(results) == [
+        "import-missing-file",
+        "sync-oai",
+        "resync-oai",
+        "import-crossref-tree",
+    ]
+
+    missing = results["import-missing-file"]
+    assert missing["status"] == "failed as expected" and missing["exit_code"] != 0
+
+    # 30 generated outputs and the seed record (30 // 200 = 0 deleted), on one page.
+    assert payload["raw"]["oai"]["records"] == 31 and payload["raw"]["oai"]["deletions"] == 0
+    assert payload["raw"]["crossref-tree"]["records"] == 40
+    sync, tree = results["sync-oai"], results["import-crossref-tree"]
+    assert sync["records"] == 31 and tree["records"] == 40
+    for result in (sync, tree):
+        assert result["peak_rss_mb"] > 0 and result["processes_by_role"]["cli"] == 1
+        assert result["status"] == "ok" or result["status"].startswith("failed"), result
+    if sync["status"] == "ok":
+        assert sync["records_in_warehouse"] == 31
+        polite = sync["politeness"]
+        assert polite["requests"] == 1 and polite["throttle_waited_seconds"] < 0.5
+        asked = polite["client_asked_requests_per_second"].values()
+        assert asked and all(rate > 0 for rate in asked)
+    if tree["status"] == "ok":
+        assert tree["records_in_warehouse"] == 40
+    assert "| sync-oai" in (tmp_path / "latest-ways-in.md").read_text()
+
+
+def test_ways_in_crossref_corpus_scales_deterministically_with_distinct_dois(
+    tmp_path: Path,
+) -> None:
+    from benchmarks._ways_in_corpora import crossref_works, write_crossref
+
+    works = list(crossref_works(400))
+    assert works == list(crossref_works(400))
+    assert len({w["DOI"].lower() for w in works}) == 400
+    assert sum(len(w.get("author", [])) > 100 for w in works) == 1  # the consortium, once
+    lines, files, count = write_crossref(works, tmp_path / "tree", 150, name="")
+    assert count == 400 and [f.name for f in files] == ["0.json.gz", "1.json.gz", "2.json.gz"]
+    parts = [json.loads(gzip.decompress(f.read_bytes()))["items"] for f in files]
+    assert [len(p) for p in parts] == [150, 150, 100]
+    assert [json.loads(line) for line in gzip.decompress(lines.read_bytes()).splitlines()] == [
+        w for p in parts for w in p
+    ]
+
+
+def test_ways_in_politeness_shim_raises_the_rate_and_logs(tmp_path: Path) -> None:
+    """What the syncs run with: the client's own rate raised, requests and waits logged."""
+    import shutil
+    import subprocess
+
+    from benchmarks.harness import REPO_ROOT
+
+    shutil.copyfile(
+        REPO_ROOT / "benchmarks/_ways_in_sitecustomize.py", tmp_path / "sitecustomize.py"
+    )
+    log = tmp_path / "politeness.jsonl"
+    script = (
+        "from connectors.http import PoliteSession, host_throttle\n"
+        "s = PoliteSession(source='PubMed E-utilities', requests_per_second=3.0)\n"
+        "print(s.requests_per_second)\n"
+        "host_throttle('http://127.0.0.1:9/').wait(0.0)\n"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(tmp_path),
+        "BIBLIODUCK_BENCH_REQUESTS_PER_SECOND": "1000",
+        "BIBLIODUCK_BENCH_POLITENESS_LOG": str(log),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert float(done.stdout) == 1000.0
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [e["event"] for e in events] == ["session", "wait"]
+    assert events[0]["asked"] == 3.0 and events[0]["source"] == "PubMed E-utilities"
+
+
+def test_ways_in_names_the_processes_of_a_command_tree() -> None:
+    from benchmarks._ways_in_command import role_of
+
+    python = "/work/.venv/bin/python3.11"
+    assert role_of(f"{python} .venv/bin/biblioduck import x", root=True) == "cli"
+    assert role_of(f"{python} -m flows.writer 4 8756 /tmp/w.duckdb", root=False) == "writer"
+    assert (
+        role_of(f"{python} -m uvicorn --app-dir x prefect.server.api.server:create_app", root=False)
+        == "prefect-server"
+    )
+    spawn = f"{python} -B -c from multiprocessing.spawn import spawn_main; spawn_main()"
+    assert role_of(spawn, root=False) == "worker"
+    tracker = f"{python} -B -c from multiprocessing.resource_tracker import main;main(5)"
+    assert role_of(tracker, root=False) == "helper"

@@ -31,7 +31,7 @@ from flows import pipeline, progress
 from flows.orchestration import publish_summary, run_logger
 from flows.settings import Settings, load_settings
 from flows.summary import RUN_FIELDS, add_reasons, reasons_text, summary_markdown
-from flows.tasks import load_page
+from flows.tasks import Fetched, in_groups, load_page
 from schemas.batch import LoadCounts, StateUpdate
 from schemas.errors import FatalError, TransientError
 from warehouse.store import Warehouse
@@ -254,32 +254,44 @@ def crossref_sync(
         pages = restarts = 0
         cursor_delivered = 0  # works the current cursor delivered
         cursor_announced: int | None = None
-        cursor_started_at = 0  # totals.fetched when the current cursor started
-        try:
+        cursor_started_at = 0  # works fetched when the current cursor started
+
+        def fetched() -> Iterator[Fetched[WorkPage]]:
+            nonlocal pages, restarts, cursor_delivered, cursor_announced, cursor_started_at
+            seen = 0
             for page in list_work_pages(
                 client, window_filters, query, settings.crossref_rows, resume
             ):
                 if page.restarts != restarts or pages == 0:
-                    restarts, cursor_delivered, cursor_started_at = page.restarts, 0, totals.fetched
+                    restarts, cursor_delivered, cursor_started_at = page.restarts, 0, seen
                 pages = page.number
                 cursor_delivered += page.items
                 cursor_announced = page.total_results
-                batch_id = f"works:{run_id}:{page.number}"
+                seen += page.items
                 state = StateUpdate(
                     SOURCE, scope, watermark, {**base, "resume": page.checkpoint.to_state()}
                 )
+                yield Fetched(page, page.items, f"works:{run_id}:{page.number}", state)
+
+        try:
+            for group in in_groups(fetched(), records=settings.sync_group_records):
                 outcome = load_page(
                     warehouse,
-                    pipeline.Payloads.one(SOURCE, f"{page.origin} (page {page.number})", page.body),
+                    pipeline.Payloads(
+                        SOURCE,
+                        tuple(
+                            (f"{f.page.origin} (page {f.page.number})", f.page.body) for f in group
+                        ),
+                    ),
                     source=SOURCE,
-                    batch_id=batch_id,
+                    batch_id=group[0].batch_id,
                     run_id=run_id,
-                    state=state,
+                    state=group[-1].state,
                     max_failed_fraction=settings.max_failed_fraction,
                 )
                 totals.add(outcome.counts)
                 add_reasons(reasons, outcome.quarantine_reasons)
-                expected = cursor_started_at + (page.total_results or 0)
+                expected = cursor_started_at + (group[-1].page.total_results or 0)
                 progress.report(f"Crossref {label}", totals.fetched, max(expected, totals.fetched))
             shortfall = max(0, (cursor_announced or 0) - cursor_delivered)
             if shortfall:

@@ -23,7 +23,7 @@ from flows import memory, pipeline, progress
 from flows.orchestration import call, publish_summary, run_logger
 from flows.settings import Settings, load_settings
 from flows.summary import RUN_FIELDS, add_reasons, reasons_text, summary_markdown
-from flows.tasks import load_page
+from flows.tasks import Fetched, in_groups, load_page
 from schemas.batch import LoadCounts, StateUpdate
 from schemas.errors import FatalError
 from warehouse.store import Warehouse
@@ -62,14 +62,14 @@ WHERE source = 'oai'
 
 
 @dataclass(frozen=True, slots=True)
-class _ListRecordsPage:
-    """A ListRecords answer as a `flows.tasks.Page`: its records and deletions not yielded
-    before in this harvest."""
+class _ListRecordsPages:
+    """Consecutive ListRecords answers as a `flows.tasks.Page`: their records and deletions
+    not yielded before in this harvest, in order."""
 
-    page: OaiPage
+    pages: tuple[OaiPage, ...]
 
     def items(self) -> list[pipeline.Item]:
-        return self.page.records()
+        return [item for page in self.pages for item in page.records()]
 
 
 def harvest_scope(repository: str, metadata_prefix: str, set_spec: str | None) -> str:
@@ -220,7 +220,9 @@ def oai_harvest(
         totals = LoadCounts()
         reasons: dict[str, int] = {}
         pages = restarts = 0
-        try:
+
+        def fetched() -> Iterator[Fetched[OaiPage]]:
+            nonlocal pages, restarts, seen_max
             for page in list_pages(client, metadata_prefix, from_, end, set_spec):
                 pages, restarts = page.number, page.restarts
                 seen_max = _latest(seen_max, page.max_datestamp)
@@ -230,18 +232,30 @@ def oai_harvest(
                     watermark,
                     {**base, "resume_from": page.resume_from, "max_datestamp": seen_max},
                 )
+                new = page.new_headers
+                yield Fetched(
+                    page,
+                    len(new),
+                    f"oai:{run_id}:{page.number}",
+                    state,
+                    ends_group=any(header.deleted for header in new),
+                )
+
+        try:
+            for group in in_groups(fetched(), records=settings.sync_group_records):
                 outcome = load_page(
                     warehouse,
-                    _ListRecordsPage(page),
+                    _ListRecordsPages(tuple(f.page for f in group)),
                     source=SOURCE,
-                    batch_id=f"oai:{run_id}:{page.number}",
+                    batch_id=group[0].batch_id,
                     run_id=run_id,
-                    state=state,
+                    state=group[-1].state,
                     max_failed_fraction=settings.max_failed_fraction,
                 )
                 totals.add(outcome.counts)
                 add_reasons(reasons, outcome.quarantine_reasons)
-                announced = page.token.complete_list_size if page.token else None
+                token = group[-1].page.token
+                announced = token.complete_list_size if token else None
                 progress.report(label, totals.fetched, max(announced or 0, totals.fetched))
             # The list is complete: move the watermark and clear the checkpoint.
             new_watermark = _latest(watermark, seen_max) if joins else watermark

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from prefect import flow
 from prefect.cache_policies import NO_CACHE
 
 from connectors.http import PoliteSession
-from connectors.pubmed.client import EutilsClient, QuerySlice
+from connectors.pubmed.client import EfetchPage, EutilsClient, QuerySlice
 from flows import memory, pipeline, progress
 from flows.orchestration import publish_summary, run_logger, tracked_task
 from flows.settings import Settings, load_settings
 from flows.summary import add_reasons, reasons_text, summary_markdown
-from flows.tasks import is_transient, load_page
+from flows.tasks import Fetched, in_groups, is_transient, load_page
 from schemas.batch import LoadCounts, StateUpdate
 from warehouse.store import Warehouse
 
@@ -139,27 +140,39 @@ def pubmed_sync(
                 "mindate": mindate.isoformat(),
                 "maxdate": maxdate.isoformat(),
             }
-            for query_slice in slices:
-                if query_slice.key in done:
-                    continue
-                for page in client.iter_pages(query_slice):
-                    batch_id = f"efetch:{query_slice.key}:{page.retstart}"
-                    last_page = page.retstart + page.count >= query_slice.count
-                    finished_slices = [*done, query_slice.key] if last_page else done
-                    state = StateUpdate(SOURCE, scope, watermark, {**base, "done": finished_slices})
-                    outcome = load_page(
-                        warehouse,
-                        pipeline.Payloads.one(SOURCE, f"efetch {batch_id}", page.body),
-                        batch_id=batch_id,
-                        run_id=run_id,
-                        state=state,
-                        max_failed_fraction=settings.max_failed_fraction,
-                        source=SOURCE,
-                    )
-                    totals.add(outcome.counts)
-                    add_reasons(reasons, outcome.quarantine_reasons)
-                    progress.report(f"PubMed {query!r}", totals.fetched, expected)
-                done = [*done, query_slice.key]
+
+            def fetched() -> Iterator[Fetched[EfetchPage]]:
+                finished = list(done)
+                for query_slice in slices:
+                    if query_slice.key in finished:
+                        continue
+                    for page in client.iter_pages(query_slice):
+                        last_page = page.retstart + page.count >= query_slice.count
+                        if last_page:
+                            finished = [*finished, query_slice.key]
+                        checkpoint = {**base, "done": finished}
+                        yield Fetched(
+                            page,
+                            page.count,
+                            f"efetch:{query_slice.key}:{page.retstart}",
+                            StateUpdate(SOURCE, scope, watermark, checkpoint),
+                        )
+
+            for group in in_groups(fetched(), records=settings.sync_group_records):
+                outcome = load_page(
+                    warehouse,
+                    pipeline.Payloads(
+                        SOURCE, tuple((f"efetch {f.batch_id}", f.page.body) for f in group)
+                    ),
+                    batch_id=group[0].batch_id,
+                    run_id=run_id,
+                    state=group[-1].state,
+                    max_failed_fraction=settings.max_failed_fraction,
+                    source=SOURCE,
+                )
+                totals.add(outcome.counts)
+                add_reasons(reasons, outcome.quarantine_reasons)
+                progress.report(f"PubMed {query!r}", totals.fetched, expected)
             # The window is complete: move the watermark and clear the checkpoint.
             warehouse.save_state(StateUpdate(SOURCE, scope, new_watermark, None))
             run = warehouse.finish_run(run_id, status="completed")

@@ -69,6 +69,7 @@ def test_expired_token_and_503s_still_load_every_record_once(portal, tmp_path):
 def test_a_failed_run_resumes_from_its_checkpoint(portal, tmp_path, monkeypatch):
     app, repository, url = portal
     fast_http(monkeypatch, attempts=2)
+    monkeypatch.setenv("BIBLIODUCK_SYNC_GROUP_RECORDS", "1")  # a transaction per page
     # The third page fails on both attempts: the run stops after loading two pages.
     app.faults.at("ListRecords", 3, 4, fault=Fault.http_status(503, retry_after="0"))
     path = tmp_path / "resumed.duckdb"

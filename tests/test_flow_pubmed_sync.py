@@ -80,6 +80,7 @@ def test_retries_running_out_fail_clearly_and_a_rerun_completes(
 ):
     reference, _ = clean_sync
     fast_http(monkeypatch, attempts=2)
+    monkeypatch.setenv("BIBLIODUCK_SYNC_GROUP_RECORDS", "100")  # a transaction per page
     emulator = EutilsEmulator(corpus, rate_limits=None)
     # The third page fails on both attempts: the run stops after loading two pages.
     emulator.faults.at("efetch", 3, 4, fault=Fault.http_status(503, retry_after="0"))

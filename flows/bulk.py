@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connectors.pubmed.files import BulkFile, bulk_session, download
 from expectations.validate import validate_frames, validation_frames, warm_up
 from flows import memory, pipeline
+from flows.jobs import FileToLoad, LocalFile
 from flows.writer import die_with_parent
 from schemas.batch import ValidationSummary
-from schemas.errors import MalformedPayloadError
 from schemas.record import Deletion, Record
 from warehouse.spool import SpooledFile, spool_chunk
 from warehouse.store import prepare_chunk
@@ -88,84 +87,6 @@ def start_worker() -> None:
     memory.return_freed_memory()
     warm_up()
     memory.freeze_long_lived()
-
-
-@dataclass(frozen=True, slots=True)
-class NlmFile:
-    """An NLM bulk file to download and prepare (`md5`: its sidecar's)."""
-
-    file: BulkFile
-    md5: str
-
-    @property
-    def name(self) -> str:
-        return self.file.name
-
-    def prepare(self, settings: PrepareSettings) -> PreparedFile:
-        """Download, verify, parse, spool and validate the file. Raises the connector's errors
-        (ChecksumMismatchError, TransientHttpError, …) and BatchRejectedError unchanged."""
-        started = time.perf_counter()
-        session = bulk_session(
-            requests_per_second=settings.requests_per_second,
-            max_attempts=settings.max_attempts,
-            backoff_base=settings.backoff_base,
-        )
-        with session:
-            path = download(self.file, settings.download_dir, session=session)
-        downloaded = time.perf_counter()
-        try:
-            result = prepare_path(
-                path, name=self.name, fmt="pubmed", md5=self.md5, settings=settings
-            )
-        finally:
-            if not settings.keep_download:
-                path.unlink(missing_ok=True)
-        result.download_seconds = downloaded - started
-        return result
-
-
-@dataclass(frozen=True, slots=True)
-class LocalFile:
-    """A file on this machine to prepare as it is (`biblioduck import`): `name` is what the
-    ledger calls it (its path inside a folder given, as a tar names its members); `md5`: its
-    content's."""
-
-    path: Path
-    name: str
-    fmt: str
-    md5: str
-
-    def prepare(self, settings: PrepareSettings) -> PreparedFile:
-        return prepare_path(
-            self.path, name=self.name, fmt=self.fmt, md5=self.md5, settings=settings
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class TarMember:
-    """A file inside an uncompressed tar (Crossref's public data file), read in place:
-    `size` bytes from `offset` of the archive; `name` is the member's."""
-
-    archive: Path
-    name: str
-    offset: int
-    size: int
-    fmt: str
-    md5: str
-
-    def prepare(self, settings: PrepareSettings) -> PreparedFile:
-        with open(self.archive, "rb") as handle:
-            handle.seek(self.offset)
-            payload = handle.read(self.size)
-        if len(payload) != self.size:
-            raise MalformedPayloadError(
-                f"{self.archive}: member {self.name} is cut short ({len(payload)} of "
-                f"{self.size} bytes)"
-            )
-        return prepare_path(payload, name=self.name, fmt=self.fmt, md5=self.md5, settings=settings)
-
-
-FileToLoad = NlmFile | LocalFile | TarMember
 
 
 def prepare(job: FileToLoad, settings: PrepareSettings) -> PreparedFile:

@@ -379,9 +379,9 @@ def import_command(
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Load local files through the bulk path: in parallel, each file exactly once."""
-    from flows import pipeline
+    from flows.importing import check_import
 
-    _run(lambda: pipeline.check_import(files, fmt))  # before anything slow: exit 2 at once
+    _run(lambda: check_import(files, fmt))  # before anything slow: exit 2 at once
     _quiet_prefect()
     from flows.orchestration import api_configured
 

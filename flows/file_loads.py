@@ -25,8 +25,6 @@ from expectations.validate import warm_up
 from flows import memory, progress
 from flows.bulk import (
     CHUNK_SIZE,
-    FileToLoad,
-    LocalFile,
     ParsedPart,
     PreparedFile,
     PrepareSettings,
@@ -37,6 +35,7 @@ from flows.bulk import (
     start_worker,
     validated_file,
 )
+from flows.jobs import FileToLoad, LocalFile
 from flows.orchestration import run_logger
 from flows.settings import Settings
 from flows.summary import add_reasons

@@ -18,26 +18,43 @@ import tarfile
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from connectors.pubmed.files import BULK_NAME_RE
-from flows import memory, pipeline
-from flows.bulk import FileToLoad, LocalFile, TarMember
-from flows.file_loads import FilesOutcome, load_files
+from flows import memory
+from flows.jobs import FileToLoad, LocalFile, TarMember
 from flows.orchestration import publish_summary, run_logger
 from flows.settings import load_settings
 from flows.summary import RUN_FIELDS, summary_markdown
-from schemas.errors import FatalError
+from schemas.errors import FatalError, UsageError
 from warehouse.store import IMPORT_KIND, LedgerEntry, Warehouse
 
-# The files a folder (or tar) contributes to an import of each format, by name ending;
-# files named one by one are taken whatever their names.
+if TYPE_CHECKING:
+    from flows.file_loads import FilesOutcome
+
+# NLM's bulk file names (`connectors.pubmed.files.BULK_NAME_RE`, which imports an HTTP client:
+# a test holds the two equal).
+NLM_FILE_NAME = re.compile(r"pubmed(\d{2})n(\d{4})\.xml\.gz")
+
+# The formats `import` reads (`flows.pipeline.PARSERS`: a test holds the two equal), and the
+# files a folder (or tar) contributes to each, by name ending; files named one by one are
+# taken whatever their names.
 SUFFIXES = {
     "pubmed": (".xml", ".xml.gz"),
     "crossref": (".json", ".json.gz", ".jsonl", ".jsonl.gz"),
     "oai": (".xml", ".xml.gz"),
 }
 _HASH_BLOCK = 1 << 20
+
+
+def check_import(paths: Iterable[str | Path], fmt: str) -> None:
+    """Raises `UsageError` for a format `import` does not know, or a path that is neither a
+    file nor a folder (cheap: the command line asks before any work starts)."""
+    if fmt not in SUFFIXES:
+        raise UsageError(f"unknown format {fmt!r}; known: {', '.join(sorted(SUFFIXES))}")
+    for given in paths:
+        path = Path(given)
+        if not (path.is_file() or path.is_dir()):
+            raise UsageError(f"import: no such file or folder: {path}")
 
 
 def _natural_key(path: Path) -> list[Any]:
@@ -113,7 +130,7 @@ def _ledger_name(relative: Path) -> str:
     """A file's ledger name: its path from the folder given (or in the tar), so that two parts
     named alike in two folders stay apart; NLM's files are known by their bare names (as a
     backfill records them)."""
-    if BULK_NAME_RE.fullmatch(relative.name):
+    if NLM_FILE_NAME.fullmatch(relative.name):
         return relative.name
     return relative.as_posix()
 
@@ -121,7 +138,7 @@ def _ledger_name(relative: Path) -> str:
 def ledger_entry(job: FileToLoad) -> LedgerEntry:
     """An imported file's ledger row: NLM's files keep their place in NLM's order (their
     deletions then bury older copies, as a backfill's do); other files have none."""
-    match = BULK_NAME_RE.fullmatch(job.name)
+    match = NLM_FILE_NAME.fullmatch(job.name)
     if match is not None:
         return LedgerEntry(job.name, IMPORT_KIND, int(match[1]), int(match[2]), job.md5)
     return LedgerEntry(job.name, IMPORT_KIND, 0, 0, job.md5)
@@ -170,7 +187,7 @@ def run_import(
     `flows.imports.import_files`."""
     logger = run_logger()
     memory.tune_gc()
-    pipeline.check_import(paths, fmt)
+    check_import(paths, fmt)
     settings = load_settings(db=db, workers=workers)
     started = time.perf_counter()
     jobs = files_to_import(paths, fmt)
@@ -186,6 +203,8 @@ def run_import(
     parameters = {"paths": paths, "format": fmt, "files": len(jobs), "to_load": len(todo)}
     outcome: FilesOutcome | None = None
     if todo:
+        from flows.file_loads import load_files
+
         outcome = load_files(
             settings,
             todo,

@@ -18,7 +18,6 @@ from connectors.oaipmh.parse import iter_oai_records
 from connectors.pubmed.parse import iter_pubmed_records
 from expectations.validate import validate_batch
 from schemas.batch import LoadCounts, StateUpdate, ValidatedBatch
-from schemas.errors import UsageError
 from schemas.record import Deletion, Record
 from warehouse.store import Warehouse
 
@@ -31,17 +30,6 @@ PARSERS: dict[str, Parser] = {
     "crossref": iter_crossref_records,
     "oai": iter_oai_records,
 }
-
-
-def check_import(paths: Iterable[str | os.PathLike[str]], fmt: str) -> None:
-    """Raises `UsageError` for a format `import` does not know, or a path that is neither a
-    file nor a folder (cheap: the command line asks before any work starts)."""
-    if fmt not in PARSERS:
-        raise UsageError(f"unknown format {fmt!r}; known: {', '.join(sorted(PARSERS))}")
-    for given in paths:
-        path = Path(given)
-        if not (path.is_file() or path.is_dir()):
-            raise UsageError(f"import: no such file or folder: {path}")
 
 
 # Records per validate+load batch when reading files: bounds memory on 30,000-record files.

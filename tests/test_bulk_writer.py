@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from connectors.pubmed.files import BulkFile
 from flows.bulk import PreparedFile
 from flows.writer import BulkWriter
 from schemas.errors import FatalError, WarehouseBusyError
@@ -19,8 +18,6 @@ from warehouse.spool import spool_chunk
 from warehouse.store import LedgerEntry, Warehouse, prepare_chunk
 
 _ENTRY = LedgerEntry("pubmed26n0001.xml.gz", "baseline", 26, 1, "ab" * 16)
-_URL = "http://127.0.0.1:1/pubmed/baseline/pubmed26n0001.xml.gz"
-_ENTRY_FILE = BulkFile("pubmed26n0001.xml.gz", "baseline", 26, 1, _URL, _URL + ".md5")
 
 
 def _writer(db):
@@ -58,7 +55,9 @@ def test_a_spooled_file_loads_through_the_writer_with_progress(tmp_path):
         )
         spool_chunk(chunk, path)
         spool.append(path)
-    prepared = PreparedFile(_ENTRY_FILE, "ab" * 16, 1, spool, failed={4: ["records.title"]})
+    prepared = PreparedFile(
+        _ENTRY.name, "pubmed", "ab" * 16, 1, spool, failed={4: ["records.title"]}
+    )
     db = tmp_path / "w.duckdb"
     applied = []
     with _writer(db) as writer:

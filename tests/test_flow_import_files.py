@@ -261,3 +261,13 @@ def test_a_broken_file_in_shares_fails_with_the_whole_files_error(
         assert warehouse_rows(db, "SELECT count(*) FROM source_records") == [(0,)]
     assert errors[0] == errors[1]
     assert "line" in errors[0]
+
+
+def test_the_import_command_knows_every_parser_and_nlm_file_names():
+    """`flows.importing` keeps its own copies so that it imports no parser or HTTP client."""
+    from connectors.pubmed.files import BULK_NAME_RE
+    from flows.importing import NLM_FILE_NAME, SUFFIXES
+    from flows.pipeline import PARSERS
+
+    assert set(SUFFIXES) == set(PARSERS)
+    assert NLM_FILE_NAME.pattern == BULK_NAME_RE.pattern

@@ -31,7 +31,7 @@ from flows import pipeline, progress
 from flows.orchestration import publish_summary, run_logger
 from flows.settings import Settings, load_settings
 from flows.summary import RUN_FIELDS, add_reasons, reasons_text, summary_markdown
-from flows.tasks import Fetched, in_groups, load_page
+from flows.tasks import PREFETCH_PAGES, Fetched, in_groups, load_page, prefetched
 from schemas.batch import LoadCounts, StateUpdate
 from schemas.errors import FatalError, TransientError
 from warehouse.store import Warehouse
@@ -274,7 +274,9 @@ def crossref_sync(
                 yield Fetched(page, page.items, f"works:{run_id}:{page.number}", state)
 
         try:
-            for group in in_groups(fetched(), records=settings.sync_group_records):
+            for group in in_groups(
+                prefetched(fetched(), ahead=PREFETCH_PAGES), records=settings.sync_group_records
+            ):
                 outcome = load_page(
                     warehouse,
                     pipeline.Payloads(

@@ -23,7 +23,7 @@ from flows import memory, pipeline, progress
 from flows.orchestration import call, publish_summary, run_logger
 from flows.settings import Settings, load_settings
 from flows.summary import RUN_FIELDS, add_reasons, reasons_text, summary_markdown
-from flows.tasks import Fetched, in_groups, load_page
+from flows.tasks import PREFETCH_PAGES, Fetched, in_groups, load_page, prefetched
 from schemas.batch import LoadCounts, StateUpdate
 from schemas.errors import FatalError
 from warehouse.store import Warehouse
@@ -242,7 +242,9 @@ def oai_harvest(
                 )
 
         try:
-            for group in in_groups(fetched(), records=settings.sync_group_records):
+            for group in in_groups(
+                prefetched(fetched(), ahead=PREFETCH_PAGES), records=settings.sync_group_records
+            ):
                 outcome = load_page(
                     warehouse,
                     _ListRecordsPages(tuple(f.page for f in group)),

@@ -21,7 +21,7 @@ from flows import memory, pipeline, progress
 from flows.orchestration import publish_summary, run_logger, tracked_task
 from flows.settings import Settings, load_settings
 from flows.summary import add_reasons, reasons_text, summary_markdown
-from flows.tasks import Fetched, in_groups, is_transient, load_page
+from flows.tasks import PREFETCH_PAGES, Fetched, in_groups, is_transient, load_page, prefetched
 from schemas.batch import LoadCounts, StateUpdate
 from warehouse.store import Warehouse
 
@@ -158,7 +158,9 @@ def pubmed_sync(
                             StateUpdate(SOURCE, scope, watermark, checkpoint),
                         )
 
-            for group in in_groups(fetched(), records=settings.sync_group_records):
+            for group in in_groups(
+                prefetched(fetched(), ahead=PREFETCH_PAGES), records=settings.sync_group_records
+            ):
                 outcome = load_page(
                     warehouse,
                     pipeline.Payloads(

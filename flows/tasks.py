@@ -4,6 +4,8 @@ holds them (see `flows.orchestration`)."""
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -41,6 +43,9 @@ P = TypeVar("P")
 
 # A slow source (one OAI-PMH request a second) still commits its progress this often.
 GROUP_SECONDS = 30.0
+# Pages a sync fetches ahead of the one it loads (`prefetched`): a group's worth at most of
+# the smallest pages (OAI-PMH's 100 records), a few MB.
+PREFETCH_PAGES = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +82,49 @@ def in_groups(
             group, counted = [], 0
     if group:
         yield group
+
+
+def prefetched(pages: Iterable[P], *, ahead: int) -> Iterator[P]:
+    """`pages` in order, fetched by a thread of their own up to `ahead` pages ahead, so that a
+    sync waits for its source while it validates and loads, not after. The fetching thread
+    is the only one to use the source's session; an error it meets is raised here, in order,
+    after the pages fetched before it; when the consumer stops early, it stops too."""
+    handoff: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=max(1, ahead))
+    stopped = threading.Event()
+    done = object()
+
+    def offer(item: tuple[bool, Any]) -> bool:
+        while not stopped.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def fetch() -> None:
+        try:
+            for page in pages:
+                if not offer((True, page)):
+                    return
+        except BaseException as error:  # handed to the consumer, raised there
+            offer((False, error))
+            return
+        offer((True, done))
+
+    thread = threading.Thread(target=fetch, name="prefetch-pages", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = handoff.get()
+            if not ok:
+                raise item
+            if item is done:
+                return
+            yield item
+    finally:
+        stopped.set()
+        thread.join()
 
 
 @tracked_task(name="load-page", cache_policy=NO_CACHE)

@@ -8,15 +8,39 @@ from typing import Any
 
 import duckdb
 
-from schemas.errors import FatalError
+from schemas.errors import FatalError, UsageError
 from warehouse.store import Warehouse
+
+# Set on an analyst's connection before their SQL runs, the last one locking the others: no
+# file, other database or extension is reachable (ATTACH, COPY … TO, read_text('/etc/passwd'),
+# INSTALL and LOAD all fail), nothing spills to disk, and the warehouse is opened read-only.
+LOCKED_DOWN = (
+    "SET temp_directory = ''",  # first: without external access it cannot be changed
+    "SET enable_external_access = false",
+    "SET allow_community_extensions = false",
+    "SET autoinstall_known_extensions = false",
+    "SET autoload_known_extensions = false",
+    "SET lock_configuration = true",
+)
+# Without spilling to disk, a query has this much memory (the machine has 24 GB).
+QUERY_MEMORY_LIMIT = "4GB"
 
 
 def read_only_query(db: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run SQL on a read-only connection: analysts cannot change the warehouse by accident."""
-    with Warehouse(db, read_only=True) as warehouse:
+    """Run an analyst's SQL on a connection that can only read the warehouse: it cannot write,
+    attach or detach databases, read or write other files, or install or load extensions."""
+    if not sql.strip():
+        raise UsageError("query: no SQL given")
+    with Warehouse(db, read_only=True, memory_limit=QUERY_MEMORY_LIMIT) as warehouse:
+        for statement in LOCKED_DOWN:
+            warehouse.con.execute(statement)
         try:
             cursor = warehouse.con.execute(sql)
+        except duckdb.PermissionException as exc:
+            raise FatalError(
+                f"query refused: {exc}. `query` only reads the warehouse: it cannot write, "
+                "attach or read other files, or install or load extensions"
+            ) from None
         except duckdb.Error as exc:
             raise FatalError(f"query failed: {exc}") from None
         if cursor.description is None:

@@ -217,6 +217,11 @@ def test_an_import_killed_mid_tree_resumes_to_the_warehouse_of_a_clean_run(tmp_p
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.count("already loaded") == loaded
     assert warehouse_rows(killed) == warehouse_rows(clean)
+    # The killed run is not left `running` for ever: the next run found it abandoned.
+    assert warehouse_rows(killed, "SELECT status FROM runs ORDER BY started_at") == [
+        ("abandoned",),
+        ("completed",),
+    ]
     ledger = "SELECT name, md5, status, records, inserted FROM bulk_files ORDER BY name"
     assert warehouse_rows(killed, ledger) == warehouse_rows(clean, ledger)
 

@@ -427,7 +427,20 @@ class Warehouse:
     # ---- runs -------------------------------------------------------------------------------
 
     def start_run(self, source: str, kind: str, parameters: dict[str, Any]) -> str:
-        """Record a run as started; `parameters` must hold no secrets (callers pass public ones)."""
+        """Record a run as started; `parameters` must hold no secrets (callers pass public ones).
+
+        A run still `running` now was abandoned: one process at a time writes the warehouse,
+        and it runs one run at a time, so that run's process ended without finishing it
+        (killed, or the machine stopped); what it had not committed was rolled back."""
+        self.con.execute(
+            "UPDATE runs SET status = 'abandoned', finished_at = ?, error = ? "
+            "WHERE status = 'running'",
+            [
+                _now(),
+                "abandoned: its process ended before the run finished (killed?); what it "
+                "had not committed was rolled back, and the next run loads it",
+            ],
+        )
         run_id = f"{source}-{_now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         self.con.execute(
             "INSERT INTO runs (run_id, source, kind, parameters, started_at, status) "

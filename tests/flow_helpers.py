@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -64,3 +67,44 @@ def wait_until_gone(pids: set[int]) -> None:
     while left := {pid: states for pid in pids if (states := _live_threads(pid))}:
         assert time.monotonic() < deadline, f"still running (pid: thread states): {left}"
         time.sleep(0.05)
+
+
+def kill_at_line(
+    command: list[str], env: dict[str, str], marker: str, *, guard_seconds: float = 600
+) -> tuple[int, list[str], set[int]]:
+    """Run `command`, SIGKILL it when a line of its stderr holds `marker`, and wait for it.
+    Returns its exit code, the stderr lines seen, and the processes it had started (their
+    command lines name its warehouse, or their parent is it) at the moment of the kill."""
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    guard = threading.Timer(guard_seconds, process.kill)  # a guard against a hang, not a timing
+    guard.start()
+    seen: list[str] = []
+    started: set[int] = set()
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            seen.append(line)
+            if marker in line:
+                db = command[command.index("--db") + 1]
+                started = (processes_naming(db) | children_of(process.pid)) - {process.pid}
+                process.send_signal(signal.SIGKILL)
+                break
+    finally:
+        process.wait()
+        guard.cancel()
+    return process.returncode, seen, started
+
+
+def children_of(pid: int) -> set[int]:
+    """The processes whose parent is `pid`."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if entry.name.isdigit() and int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.add(int(entry.name))
+    return found

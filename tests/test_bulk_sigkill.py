@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ import pytest
 from flows.pubmed_files import pubmed_files_backfill
 from sandbox.nlm_files import NlmFileServer, real_file_set
 from sandbox.server import serve
-from tests.flow_helpers import fast_http, processes_naming, wait_until_gone, warehouse_rows
+from tests.flow_helpers import fast_http, kill_at_line, wait_until_gone, warehouse_rows
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 
@@ -54,26 +52,11 @@ def test_sigkill_mid_file_then_rerun_equals_a_clean_run(
             "--db",
             str(killed),
         ]
-        process = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        # The file's transaction is open: two of its six batches are applied.
+        code, seen, writers = kill_at_line(
+            command, env, "applied 10000 of 30000 items of pubmed26n0014.xml.gz"
         )
-        guard = threading.Timer(600, process.kill)  # a guard against a hang, not a timing
-        guard.start()
-        seen = []
-        try:
-            assert process.stderr is not None
-            for line in process.stderr:
-                seen.append(line)
-                # The file's transaction is open: two of its six batches are applied.
-                if "applied 10000 of 30000 items of pubmed26n0014.xml.gz" in line:
-                    # The bulk writer: its command line names the warehouse.
-                    writers = processes_naming(str(killed)) - {process.pid}
-                    process.send_signal(signal.SIGKILL)
-                    break
-        finally:
-            process.wait()
-            guard.cancel()
-        assert process.returncode == -signal.SIGKILL, "".join(seen[-20:])
+        assert code == -signal.SIGKILL, "".join(seen[-20:])
         # The writer dies with the flow's process (or it would hold the warehouse's lock).
         assert writers
         wait_until_gone(writers)

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import tarfile
-import threading
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from flows.pubmed_files import pubmed_files_backfill
 from sandbox.crossref import crossref_demo_corpus
 from sandbox.nlm_files import NlmFileServer
 from sandbox.server import serve
-from tests.flow_helpers import fast_http, processes_naming, wait_until_gone, warehouse_rows
+from tests.flow_helpers import fast_http, kill_at_line, wait_until_gone, warehouse_rows
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 
@@ -152,21 +151,6 @@ def test_a_broken_file_fails_alone_and_the_files_before_it_stay_loaded(
     assert warehouse_rows(db, "SELECT status FROM runs") == [("failed",)]
 
 
-def _children(pid: int) -> set[int]:
-    """The processes `pid` started (its worker processes among them)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        try:
-            if (
-                entry.name.isdigit()
-                and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid
-            ):
-                found.add(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
 def test_an_import_killed_mid_tree_resumes_to_the_warehouse_of_a_clean_run(tmp_path, monkeypatch):
     works = crossref_demo_corpus()
     folder = tmp_path / "parts"
@@ -179,30 +163,11 @@ def test_an_import_killed_mid_tree_resumes_to_the_warehouse_of_a_clean_run(tmp_p
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env |= {"BIBLIODUCK_LOG_LEVEL": "INFO", "BIBLIODUCK_DOWNLOAD_DIR": str(tmp_path / "dl-killed")}
     command = [BIBLIODUCK, "import", str(folder), "--format", "crossref", "--workers", "1"]
-    process = subprocess.Popen(
-        [*command, "--db", str(killed)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    code, seen, helpers = kill_at_line(
+        [*command, "--db", str(killed)], env, "loaded parts/1.json.gz (2/30)", guard_seconds=300
     )
-    guard = threading.Timer(300, process.kill)  # a guard against a hang, not a timing
-    guard.start()
-    seen = []
-    try:
-        assert process.stderr is not None
-        for line in process.stderr:
-            seen.append(line)
-            if "loaded parts/1.json.gz (2/30)" in line:
-                # Its writer and workers: their command lines name the warehouse or the run.
-                helpers = processes_naming(str(killed)) | _children(process.pid)
-                process.send_signal(signal.SIGKILL)
-                break
-    finally:
-        process.wait()
-        guard.cancel()
-    assert process.returncode == -signal.SIGKILL, "".join(seen[-20:])
-    assert helpers
+    assert code == -signal.SIGKILL, "".join(seen[-20:])
+    assert helpers  # its writer and workers
     wait_until_gone(helpers)  # they die with the import (or the warehouse would stay locked)
     (loaded,) = warehouse_rows(killed, "SELECT count(*) FROM bulk_files WHERE status = 'loaded'")[0]
     assert 2 <= loaded < 30

@@ -287,7 +287,7 @@ def test_refused_payloads() -> None:
         )
     with pytest.raises(MalformedPayloadError, match="truncated or corrupt"):
         list(iter_crossref_records(gzip.compress(jsonl(work()))[:-12], origin="x"))
-    with pytest.raises(TypeError, match="pass JSON text as bytes"):
+    with pytest.raises(TypeError, match="pass the payload as bytes; a str source is a path"):
         list(iter_crossref_records('{"DOI": "10.1/x"}', origin="x"))
 
 

@@ -210,7 +210,7 @@ def test_an_empty_set_yields_nothing() -> None:
 
 
 def test_a_str_of_xml_is_a_mistake_not_a_path() -> None:
-    with pytest.raises(TypeError, match="pass XML text as bytes"):
+    with pytest.raises(TypeError, match="pass the payload as bytes; a str source is a path"):
         list(iter_pubmed_records("<PubmedArticleSet/>", origin="str"))
 
 

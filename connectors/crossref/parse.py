@@ -62,18 +62,23 @@ Mapping choices that are not obvious from the field names:
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import html
-import io
 import itertools
 import json
-import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Any, BinaryIO
+from typing import IO, Any
 
+from connectors.payload import (
+    GZIP_MAGIC,
+    PayloadTooLargeError,
+    Source,
+    max_document_bytes,
+    open_payload,
+    read_document,
+    read_whole,
+)
 from schemas.errors import FatalError, MalformedPayloadError
 from schemas.record import (
     AbstractSection,
@@ -105,10 +110,8 @@ __all__ = [
 ]
 
 SOURCE = "crossref"
-Source = bytes | str | os.PathLike[str] | BinaryIO
 Work = Mapping[str, Any]
 
-_GZIP_MAGIC = b"\x1f\x8b"
 _NOT_FOUND_TEXT = "Resource not found."
 _DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
 _ORCID = re.compile(r"(\d{4})-?(\d{4})-?(\d{4})-?(\d{3}[0-9X])$")
@@ -313,22 +316,22 @@ def iter_crossref_records(source: Source, *, origin: str) -> Iterator[Record]:
 
     Raises `CrossrefApiError`/`CrossrefNotFoundError` for Crossref error bodies and
     `MalformedPayloadError` (naming the line, for JSON-lines) for broken payloads."""
-    with _open_binary(source, origin) as stream:
-        first = stream.readline()
+    with open_payload(source, origin) as stream:
+        first = _read_line(stream, origin)
         first_object = _json_object_of(first)
         if first_object is not None:
-            following = [stream.readline()]
+            following = [_read_line(stream, origin)]
             while following[-1] and not following[-1].strip():
-                following.append(stream.readline())
+                following.append(_read_line(stream, origin))
             if following[-1]:
                 # A complete object on the first line and more after it: JSON-lines, streamed
                 # (the lines already read are replayed so line numbers stay true).
-                lines = itertools.chain([first, *following], stream)
+                lines = itertools.chain([first, *following], _lines(stream, origin))
                 yield from _iter_json_lines(lines, origin)
                 return
             document: Any = first_object  # one document on one line: decoded once
         else:
-            document = _load_json_document(first + stream.read(), origin)
+            document = _load_json_document(first + read_document(stream, origin), origin)
     error = _status_error(document, origin) if isinstance(document, dict) else None
     if error is not None:
         raise error
@@ -340,14 +343,26 @@ def iter_crossref_records(source: Source, *, origin: str) -> Iterator[Record]:
         yield parse_work(item)
 
 
+def _read_line(stream: IO[bytes], origin: str) -> bytes:
+    """One line, under the document cap (a line is one work of JSON-lines, or a document)."""
+    limit = max_document_bytes()
+    line = stream.readline(limit + 1)
+    if len(line) > limit:
+        raise PayloadTooLargeError(
+            f"{origin}: a line of more than {limit:,} bytes (the cap, "
+            "BIBLIODUCK_MAX_DOCUMENT_BYTES); refused as a gzip bomb or not what it claims to be"
+        )
+    return line
+
+
+def _lines(stream: IO[bytes], origin: str) -> Iterator[bytes]:
+    while line := _read_line(stream, origin):
+        yield line
+
+
 def _load_json_document(body: bytes, origin: str) -> Any:
-    if body[:2] == _GZIP_MAGIC:
-        try:
-            body = gzip.decompress(body)
-        except (OSError, EOFError) as problem:
-            raise MalformedPayloadError(
-                f"{origin}: the gzip stream is truncated or corrupt ({problem}); fetch it again"
-            ) from None
+    if body[:2] == GZIP_MAGIC:
+        body = read_whole(body, origin)  # under the document cap
     text = body.decode("utf-8", errors="replace").lstrip("\ufeff")
     if text.strip() == _NOT_FOUND_TEXT:
         raise CrossrefNotFoundError(origin)
@@ -425,77 +440,6 @@ def _status_error(item: Mapping[str, Any], origin: str) -> CrossrefApiError | No
     if item.get("status") not in (None, "ok"):
         return _api_error(item, origin, None)
     return None
-
-
-class _Prefixed(io.RawIOBase):
-    """A read-only stream that replays `head` (read to sniff the format) before `rest`."""
-
-    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
-        super().__init__()
-        self._head = head
-        self._rest = rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        size = len(buffer)
-        chunk = self._head[:size]
-        self._head = self._head[size:]
-        if len(chunk) < size:
-            chunk += self._rest.read(size - len(chunk))
-        buffer[: len(chunk)] = chunk
-        return len(chunk)
-
-
-@contextmanager
-def _open_binary(source: Source, origin: str) -> Iterator[IO[bytes]]:
-    """A binary stream of the payload itself, gunzipped when it starts with gzip's magic."""
-    with ExitStack() as stack:
-        if isinstance(source, bytes | bytearray | memoryview):
-            stream: IO[bytes] = io.BytesIO(bytes(source))
-        elif isinstance(source, str | os.PathLike):
-            if isinstance(source, str) and source.lstrip()[:1] in ("{", "["):
-                raise TypeError(f"{origin}: pass JSON text as bytes; a str is a path")
-            stream = stack.enter_context(open(source, "rb"))
-        else:
-            stream = source
-        peek = stream.read(2)
-        if not isinstance(peek, bytes):
-            raise TypeError(f"{origin}: the file object must be opened in binary mode")
-        whole: IO[bytes] = io.BufferedReader(_Prefixed(peek, stream))
-        if peek == _GZIP_MAGIC:
-            unzipped = gzip.GzipFile(fileobj=whole)
-            stack.callback(unzipped.close)
-            # Buffered: a raw stream's readline reads one byte per call (sniffing JSON-lines
-            # read a 5,000-work part of the public data file in 11 million calls, 12 s).
-            whole = io.BufferedReader(_CheckedGzip(unzipped, origin))
-        yield whole
-
-
-class _CheckedGzip(io.RawIOBase):
-    """Turns gzip's own exceptions into `MalformedPayloadError` naming the origin."""
-
-    def __init__(self, inner: gzip.GzipFile, origin: str) -> None:
-        super().__init__()
-        self._inner = inner
-        self._origin = origin
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        try:
-            return self._inner.read(size)
-        except (OSError, EOFError) as error:
-            raise MalformedPayloadError(
-                f"{self._origin}: the gzip stream is truncated or corrupt ({error}); fetch it again"
-            ) from None
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,11 +12,7 @@ response's `<request>` element), `identifiers` start with ("oai", identifier), `
 
 from __future__ import annotations
 
-import gzip
-import os
 from collections.abc import Collection, Iterator
-from pathlib import Path
-from typing import BinaryIO
 
 from lxml import etree
 
@@ -26,6 +22,7 @@ from connectors.oaipmh.dublin_core import OAI_DC_NS, fill_from_oai_dc
 from connectors.oaipmh.envelope import OAI_NS, parse_header, parse_response
 from connectors.oaipmh.errors import NoRecordsMatch, UnsupportedMetadataError
 from connectors.oaipmh.mods import MODS_NS, fill_from_mods
+from connectors.payload import Source, read_whole
 from schemas.errors import MalformedPayloadError
 from schemas.record import Deletion, Identifier, Record
 
@@ -168,24 +165,10 @@ def _datacite_resource(wrapper: Element, origin: str, identifier: str) -> Elemen
     )
 
 
-def iter_oai_records(
-    source: bytes | str | os.PathLike[str] | BinaryIO, *, origin: str
-) -> Iterator[Record | Deletion]:
+def iter_oai_records(source: Source, *, origin: str) -> Iterator[Record | Deletion]:
     """The records and deletions of a saved ListRecords/GetRecord response (gzip detected).
 
     A response is one page (a few MB at most), so it is read whole; `endpoint` comes from the
     response's `<request>` element."""
-    if isinstance(source, (bytes, bytearray)):
-        body = bytes(source)
-    elif isinstance(source, (str, os.PathLike)):
-        body = Path(source).read_bytes()
-    else:
-        body = source.read()
-    if body[:2] == b"\x1f\x8b":
-        try:
-            body = gzip.decompress(body)
-        except (OSError, EOFError) as problem:
-            raise MalformedPayloadError(
-                f"{origin}: the gzip stream is truncated or corrupt ({problem})"
-            ) from None
+    body = read_whole(source, origin)  # gunzipped, under the document cap
     yield from parse_records(body, origin=origin)

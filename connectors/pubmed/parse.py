@@ -51,19 +51,15 @@ Mapping choices that the field names do not make obvious (dates: `connectors.pub
 
 from __future__ import annotations
 
-import gzip
-import io
 import os
 import warnings
-import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from types import ModuleType
-from typing import IO, TYPE_CHECKING, BinaryIO, cast
+from typing import TYPE_CHECKING
 
-from isal import igzip, isal_zlib
 from lxml import etree
 
+from connectors.payload import Source, open_payload
 from connectors.pubmed.dates import parse_date_entry, parse_pub_date
 from connectors.pubmed.fields import (
     first_of_scheme,
@@ -90,24 +86,15 @@ from schemas.errors import MalformedPayloadError
 from schemas.record import AbstractSection, DateEntry, Deletion, Record, Subject
 
 if TYPE_CHECKING:
-    from _typeshed import WriteableBuffer
+    pass
 
 Element = etree._Element
-Source = bytes | str | os.PathLike[str] | BinaryIO
 
 SOURCE = "pubmed"
 _RECORD_TAGS = ("PubmedArticle", "PubmedBookArticle", "DeleteCitation")
 _ROOT_TAGS = frozenset(
     {"PubmedArticleSet", "PubmedBookArticleSet", "PubmedArticle", "PubmedBookArticle"}
 )
-_GZIP_MAGIC = b"\x1f\x8b"
-# ISA-L's gzip reader, a drop-in for the standard library's (same class, same EOFError and
-# BadGzipFile; corrupt deflate data raises isal_zlib.error): 2.6x faster on PubMed files
-# (pubmed21n1298, 234 MB of XML: 0.20 s against 0.52-0.57 s), and gunzipping is work every
-# bulk record pays, ~10 % of raw iterparse's time.
-_GzipFile = igzip.GzipFile
-# (isal's stubs declare `error` as an instance; it is the exception class.)
-_GZIP_ERRORS = (EOFError, zlib.error, cast("type[Exception]", isal_zlib.error), gzip.BadGzipFile)
 _CITATION_DATE_KINDS = {
     "DateCreated": "created",
     "DateCompleted": "completed",
@@ -127,7 +114,7 @@ def iter_pubmed_records(source: Source, *, origin: str) -> Iterator[Record | Del
     stream out as they are read, so records already yielded from a payload that then fails
     came from a broken payload: the caller must drop the whole batch (load files atomically).
     """
-    with _open_binary(source, origin) as stream:
+    with open_payload(source, origin) as stream:
         context = etree.iterparse(
             stream,
             events=("end",),
@@ -160,10 +147,6 @@ def iter_pubmed_records(source: Source, *, origin: str) -> Iterator[Record | Del
                 yield from items
         except etree.XMLSyntaxError as error:
             raise MalformedPayloadError(_describe_syntax_error(error, context, origin)) from error
-        except _GZIP_ERRORS as error:
-            raise MalformedPayloadError(
-                f"{origin}: the gzip stream is truncated or corrupt ({error}); fetch it again"
-            ) from error
         if not root_checked:
             root = context.root
             _check_root(None if root is None else root.tag, origin)
@@ -187,57 +170,6 @@ def _describe_syntax_error(error: etree.XMLSyntaxError, context: object, origin:
             line, column, message = entry.line, entry.column, entry.message
             break
     return f"{origin}: not well-formed XML at line {line}, column {column}: {message}"
-
-
-@contextmanager
-def _open_binary(source: Source, origin: str) -> Iterator[io.BufferedIOBase]:
-    """A binary stream of the XML itself, gunzipped when the bytes start with gzip's magic."""
-    if isinstance(source, bytes | bytearray | memoryview):
-        data = bytes(source)
-        buffer = io.BytesIO(data)
-        yield _GzipFile(fileobj=buffer) if data[:2] == _GZIP_MAGIC else buffer
-    elif isinstance(source, str | os.PathLike):
-        if isinstance(source, str) and source.lstrip()[:1] == "<":
-            raise TypeError(f"{origin}: pass XML text as bytes; a str source is a path")
-        with open(source, "rb") as file:
-            if file.peek(2)[:2] == _GZIP_MAGIC:
-                with _GzipFile(fileobj=file) as unzipped:
-                    yield unzipped
-            else:
-                yield file
-    else:
-        head = source.read(2)
-        if not isinstance(head, bytes):
-            raise TypeError(f"{origin}: the file object must be opened in binary mode")
-        # The caller's stream need not be seekable: replay the sniffed bytes before the rest.
-        stream = io.BufferedReader(_Prefixed(head, source))
-        if head == _GZIP_MAGIC:
-            with _GzipFile(fileobj=stream) as unzipped:
-                yield unzipped
-        else:
-            yield stream
-
-
-class _Prefixed(io.RawIOBase):
-    """A read-only raw stream: `head` (already read from `rest`), then the rest of `rest`."""
-
-    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
-        super().__init__()
-        self._head = head
-        self._rest = rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: WriteableBuffer) -> int:
-        view = memoryview(buffer).cast("B")
-        size = len(view)
-        chunk = self._head[:size]
-        self._head = self._head[size:]
-        if len(chunk) < size:
-            chunk += self._rest.read(size - len(chunk)) or b""
-        view[: len(chunk)] = chunk
-        return len(chunk)
 
 
 # --- records ---------------------------------------------------------------------------------

@@ -75,13 +75,13 @@ one splitting process keeps five workers fed.
 from __future__ import annotations
 
 import codecs
-import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import IO
 
-from connectors.pubmed.parse import _GZIP_ERRORS, Source, _open_binary
-from schemas.errors import BiblioduckError, MalformedPayloadError
+from connectors.payload import Source, open_payload
+from schemas.errors import BiblioduckError
 
 __all__ = [
     "BLOCK_SIZE",
@@ -170,7 +170,7 @@ def split_pubmed_xml(
     """
     if records_per_fragment < 1:
         raise ValueError(f"records_per_fragment must be at least 1, not {records_per_fragment}")
-    with _open_binary(source, origin) as stream:
+    with open_payload(source, origin) as stream:
         blocks = _read_blocks(stream, origin)
         head, root_name, empty_root, rest = _read_head(blocks, origin)
         content = _Content(bytearray(rest), offset=len(head))
@@ -202,16 +202,12 @@ def split_pubmed_xml(
         yield Fragment(number, data, records, first_record, content.offset)
 
 
-def _read_blocks(stream: io.BufferedIOBase, origin: str) -> Iterator[bytes]:
+def _read_blocks(stream: IO[bytes], origin: str) -> Iterator[bytes]:
+    # A broken gzip stream raises here (`open_payload`), as the parser would of the same
+    # stream; the fragments could not say it, as they hold what was inflated, which may look
+    # complete.
     while True:
-        try:
-            block = stream.read(BLOCK_SIZE)
-        except _GZIP_ERRORS as error:
-            # The parser says the same of the same stream; the fragments cannot say it, as
-            # they hold what was inflated, which may look complete.
-            raise MalformedPayloadError(
-                f"{origin}: the gzip stream is truncated or corrupt ({error}); fetch it again"
-            ) from error
+        block = stream.read(BLOCK_SIZE)
         if not block:
             return
         yield block

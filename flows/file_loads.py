@@ -352,6 +352,7 @@ def load_files(
                     prepared.discard()
                     outcome.refused.append(position)
                     logger.warning("%s: no %s record in it; nothing loaded", job.name, source)
+                    progress.file_outcome({"file": job.name, "status": "refused"})
                     position += 1
                     continue
                 entry = entry_of(job)
@@ -380,6 +381,7 @@ def load_files(
                         "load_seconds": round(time.perf_counter() - load_started, 2),
                     }
                 )
+                progress.file_outcome({**outcome.files[-1], "status": "loaded"})
                 position += 1
                 elapsed = time.perf_counter() - started
                 logger.info(

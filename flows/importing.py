@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flows import memory
+from flows import memory, progress
 from flows.jobs import FileToLoad, LocalFile, TarMember
 from flows.orchestration import publish_summary, run_logger
 from flows.settings import load_settings
@@ -196,7 +196,11 @@ def run_import(
     holder = _loaded_md5s(settings.db)  # md5 -> the file that holds, or will hold, it
     todo: list[FileToLoad] = []
     for job in jobs:  # a content given twice loads once
-        if job.md5 not in holder:
+        if job.md5 in holder:
+            progress.file_outcome(
+                {"file": job.name, "status": "already loaded", "as": holder[job.md5]}
+            )
+        else:
             holder[job.md5] = job.name
             todo.append(job)
     logger.info("import: %d files, %d already loaded", len(jobs), len(jobs) - len(todo))

@@ -175,3 +175,18 @@ def test_demo_twice_loads_then_changes_nothing(tmp_path):
     assert second.exit_code == 0
     assert "Nothing new since the last sync" in second.output
     assert warehouse_rows(db, fingerprint) == once
+
+
+def test_files_loaded_before_a_broken_one_are_reported_with_the_error(fixtures_dir, tmp_path):
+    good = fixtures_dir / "pubmed_efetch" / "biopython__pubmed1.xml"
+    broken = tmp_path / "broken.xml"
+    broken.write_bytes(b"<PubmedArticleSet><PubmedArticle><MedlineCitation><PMID>1</PMID>")
+    db = tmp_path / "w.duckdb"
+    result = invoke("import", str(good), str(broken), "--workers", "1", "--db", str(db))
+    assert result.exit_code == 1
+    assert (
+        "biopython__pubmed1.xml: 2 read, 2 inserted, 0 updated, 0 unchanged, 0 deleted, "
+        "0 quarantined" in result.output
+    )
+    assert "error:" in result.output and "broken.xml" in result.output
+    assert warehouse_rows(db, "SELECT count(*) FROM records") == [(2,)]

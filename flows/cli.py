@@ -99,9 +99,24 @@ def _progress_bar() -> Iterator[None]:
             yield
 
 
+# `--debug`: unexpected errors show their traceback instead of one line.
+_debug = False
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an unexpected error.")
+    ] = False,
+) -> None:
+    global _debug
+    _debug = debug
+
+
 def _run(action: Callable[[], T]) -> T:
-    """Run a command body; turn the project's errors into a message and exit code 1 (2 for
-    a usage error)."""
+    """Run a command body; turn errors into one message and exit code 1 (2 for a usage
+    error). An error that is not the project's own is a bug: one line too, and its traceback
+    with `--debug`."""
     try:
         return action()
     except UsageError as exc:
@@ -109,6 +124,18 @@ def _run(action: Callable[[], T]) -> T:
         raise typer.Exit(2) from None
     except BiblioduckError as exc:
         errors.print(Text(f"error: {type(exc).__name__}: {exc}", style="bold red"), soft_wrap=True)
+        raise typer.Exit(1) from None
+    except Exception as exc:
+        if _debug:
+            raise
+        errors.print(
+            Text(
+                f"error: unexpected {type(exc).__name__}: {exc} (a bug: run again with "
+                "--debug for its traceback, and report it)",
+                style="bold red",
+            ),
+            soft_wrap=True,
+        )
         raise typer.Exit(1) from None
 
 

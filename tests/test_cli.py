@@ -190,3 +190,18 @@ def test_files_loaded_before_a_broken_one_are_reported_with_the_error(fixtures_d
     )
     assert "error:" in result.output and "broken.xml" in result.output
     assert warehouse_rows(db, "SELECT count(*) FROM records") == [(2,)]
+
+
+def test_an_unexpected_error_is_one_line_and_its_traceback_comes_with_debug(tmp_path, monkeypatch):
+    def broken(db):
+        raise RuntimeError("something no one planned for")
+
+    monkeypatch.setattr("warehouse.status.warehouse_status", broken)
+    plain = runner.invoke(app, ["status", "--db", str(tmp_path / "w.duckdb")])
+    assert plain.exit_code == 1
+    assert plain.output.strip() == (
+        "error: unexpected RuntimeError: something no one planned for (a bug: run again with "
+        "--debug for its traceback, and report it)"
+    )
+    debug = runner.invoke(app, ["--debug", "status", "--db", str(tmp_path / "w.duckdb")])
+    assert isinstance(debug.exception, RuntimeError)

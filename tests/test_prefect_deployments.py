@@ -50,6 +50,9 @@ def test_every_deployment_in_prefect_yaml_deploys_with_its_schedule():
             assert deployment.entrypoint == spec["entrypoint"]
             assert deployment.parameters == spec.get("parameters", {})
             schedules = client.read_deployment_schedules(deployment.id)
-            expected = [(s["cron"], s["timezone"]) for s in spec.get("schedules", [])]
-            assert [(s.schedule.cron, s.schedule.timezone) for s in schedules] == expected
+            expected = [(s["cron"], s["timezone"], s["active"]) for s in spec.get("schedules", [])]
+            assert [(s.schedule.cron, s.schedule.timezone, s.active) for s in schedules] == expected
+    # A schedule that would call a live service with placeholder parameters starts paused.
+    for name in ("pubmed-nightly", "crossref-nightly"):
+        assert [s["active"] for s in declared[name]["schedules"]] == [False]
     assert declared["pubmed-nightly"]["schedules"][0]["timezone"] == "America/New_York"

@@ -300,7 +300,10 @@ _ADVICE_RATE = (
     "The service is rate-limiting this client: lower requests_per_second (NCBI: 3/s, 10/s with "
     "an api_key), make sure no other process shares the limit, and retry later."
 )
-_ADVICE_SERVER = "The service is failing or overloaded; retry later (the flow retries this task)."
+_ADVICE_SERVER = (
+    "The service is failing or overloaded; run the same command again later: it resumes "
+    "where it stopped"
+)
 _ADVICE_NETWORK = (
     "Check network access to the service and its status page; retry later, or raise the "
     "timeout if the service is slow."

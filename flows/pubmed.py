@@ -21,7 +21,7 @@ from flows import memory, pipeline, progress
 from flows.orchestration import publish_summary, run_logger, tracked_task
 from flows.settings import Settings, load_settings
 from flows.summary import add_reasons, reasons_text, summary_markdown
-from flows.tasks import PREFETCH_PAGES, Fetched, in_groups, is_transient, load_page, prefetched
+from flows.tasks import PREFETCH_PAGES, Fetched, in_groups, load_page, prefetched
 from schemas.batch import LoadCounts, StateUpdate
 from warehouse.store import Warehouse
 
@@ -29,9 +29,10 @@ SOURCE = "pubmed"
 EARLIEST = dt.date(1781, 1, 1)  # before the oldest PubMed record: "from the beginning"
 
 
-@tracked_task(
-    cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=is_transient
-)
+# No Prefect retries: the HTTP session already retries what is transient, with backoff
+# honouring Retry-After (retries at two levels multiplied: 3 x 6 attempts, 103 s for a DNS
+# failure).
+@tracked_task(cache_policy=NO_CACHE)
 def plan_query(
     client: EutilsClient, query: str, mindate: dt.date, maxdate: dt.date, datetype: str
 ) -> list[QuerySlice]:

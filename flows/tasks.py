@@ -1,5 +1,5 @@
-"""Prefect tasks every flow shares: load fetched pages (parse, validate, load), in groups; the
-retry condition. A page's records are made and consumed inside its task: nothing Prefect sees
+"""Prefect tasks every flow shares: load fetched pages (parse, validate, load), in groups. A
+page's records are made and consumed inside its task: nothing Prefect sees
 holds them (see `flows.orchestration`)."""
 
 from __future__ import annotations
@@ -16,19 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from flows import pipeline
 from flows.orchestration import tracked_task
 from schemas.batch import StateUpdate
-from schemas.errors import TransientError
 from warehouse.store import Warehouse
-
-
-def is_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Prefect retry condition: retry only what may succeed later."""
-    try:
-        state.result()
-    except TransientError:
-        return True
-    except Exception:
-        return False
-    return False
 
 
 class Page(Protocol):

@@ -128,7 +128,7 @@ def test_exhausted_retries_name_source_request_and_remedy_without_secrets() -> N
     assert "api_key=***" in message
     assert "email=dev%40example.org" in message
     assert "failed after 4 attempt(s): HTTP 503 Service Unavailable" in message
-    assert "retry later" in message
+    assert "run the same command again later" in message
     everything = "".join(traceback.format_exception(caught.value))
     assert SECRET not in everything
 

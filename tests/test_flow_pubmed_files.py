@@ -292,9 +292,12 @@ def test_a_file_is_validated_as_a_whole_across_its_chunks(fixtures_dir, tmp_path
     assert warehouse_rows(db, f"SELECT title FROM records WHERE pmid = '{repeated}'") == [
         ("The later version",)
     ]
+    # The first copy is not lost: it is in the history as superseded, with its payload.
     assert warehouse_rows(
-        db, f"SELECT change FROM record_versions WHERE source_id = '{repeated}'"
-    ) == [("insert",)]
+        db,
+        "SELECT v.change, count(p.content_hash) FROM record_versions v LEFT JOIN raw_payloads p "
+        f"USING (content_hash) WHERE v.source_id = '{repeated}' GROUP BY v.change ORDER BY 1",
+    ) == [("insert", 1), ("superseded", 1)]
     assert warehouse_rows(
         db, "SELECT source_id, row_in_batch, failed_expectations FROM quarantine"
     ) == [(untitled, 5, ["records.expect_column_values_to_be_in_set(has_title)"])]

@@ -16,7 +16,7 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -101,6 +101,20 @@ def _open(path: Path, read_only: bool, row_group_size: int | None) -> duckdb.Duc
         raise FatalError(f"cannot open the warehouse {path}: {exc}") from exc
 
 
+SUPERSEDED_SCHEMA = pa.schema(
+    [
+        pa.field("source", pa.string()),
+        pa.field("source_id", pa.string()),
+        pa.field("content_hash", pa.string()),
+        pa.field("source_version", pa.string()),
+    ]
+)
+
+
+def _no_superseded() -> pa.Table:
+    return SUPERSEDED_SCHEMA.empty_table()
+
+
 @dataclass(slots=True)
 class PreparedBatch:
     """A validated batch as Arrow tables, ready to apply. Building it is CPU work only
@@ -115,6 +129,9 @@ class PreparedBatch:
     deletions: pa.Table  # source, source_id, reason
     quarantine: pa.Table  # source_id, row_in_batch, failed_expectations, content_hash
     summaries: list[ValidationSummary]
+    # Copies of an id that a later copy in the same file replaced before they were loaded:
+    # recorded as versions ('superseded', with their payloads), never silently dropped.
+    superseded: pa.Table = field(default_factory=_no_superseded)
 
 
 def prepare_batch(
@@ -269,9 +286,11 @@ def finish_chunk(
     """The batch to apply once the whole file is validated: records that failed a critical
     expectation (`failed`, by file row) go to quarantine (`row_in_batch` is then the row in
     the file), and records that a later record of the same id in the file supersedes
-    (`superseded`) are dropped."""
+    (`superseded`) are recorded as superseded versions, not loaded."""
     rows = chunk.rows.column(FILE_ROW).to_pylist()
     keep = [row not in failed and row not in superseded for row in rows]
+    # A superseded copy is never validated (the file's last copy of an id is), so none fails.
+    replaced = [row in superseded for row in rows]
     bad = [index for index, row in enumerate(rows) if row in failed]
     source_ids = chunk.rows.column("source_id").to_pylist()
     hashes = chunk.rows.column("content_hash").to_pylist()
@@ -289,6 +308,13 @@ def finish_chunk(
             [hashes[i] for i in bad],
         ),
         summaries=summaries,
+        superseded=(
+            chunk.rows.filter(pa.array(replaced, pa.bool_()))
+            .select(SUPERSEDED_SCHEMA.names)
+            .cast(SUPERSEDED_SCHEMA)
+            if any(replaced)
+            else SUPERSEDED_SCHEMA.empty_table()
+        ),
     )
 
 
@@ -318,6 +344,7 @@ def merge_batches(batches: list[PreparedBatch]) -> PreparedBatch:
         deletions=pa.concat_tables([b.deletions for b in batches]),
         quarantine=pa.concat_tables([b.quarantine for b in batches]),
         summaries=[s for b in batches for s in b.summaries],
+        superseded=pa.concat_tables([b.superseded for b in batches]),
     )
 
 
@@ -592,9 +619,11 @@ class Warehouse:
         run_id: str | None,
         now: dt.datetime,
     ) -> None:
-        """A batch's quarantined rows and validation summaries."""
+        """A batch's quarantined rows, superseded copies and validation summaries."""
         if prepared.quarantine.num_rows:
             self._quarantine(con, prepared, run_id, now)
+        if prepared.superseded.num_rows:
+            self._record_superseded(con, prepared, run_id, now)
         for summary in prepared.summaries:
             con.execute(
                 "INSERT INTO validation_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -885,6 +914,33 @@ class Warehouse:
         finally:
             con.unregister("_deletions")
         return len(applied)
+
+    @classmethod
+    def _record_superseded(
+        cls,
+        con: duckdb.DuckDBPyConnection,
+        prepared: PreparedBatch,
+        run_id: str | None,
+        now: dt.datetime,
+    ) -> None:
+        """Versions a later copy of the same id in the same file replaced before they were
+        loaded: kept in the history with their payloads (change 'superseded')."""
+        superseded = prepared.superseded
+        wanted = {h for h in superseded.column("content_hash").to_pylist() if h}
+        cls._insert_payloads(
+            con, prepared.payloads, wanted, superseded.select(["source", "source_id"]), now
+        )
+        con.register("_superseded", superseded)
+        try:
+            con.execute(
+                "INSERT INTO record_versions SELECT s.source, s.source_id, 'superseded', "
+                "s.content_hash, s.source_version, NULL, ?, ?, ? FROM _superseded s "
+                "WHERE NOT EXISTS (SELECT 1 FROM record_versions v WHERE v.source = s.source "
+                "AND v.source_id = s.source_id AND v.content_hash = s.content_hash)",
+                [run_id, prepared.batch_id, now],
+            )
+        finally:
+            con.unregister("_superseded")
 
     @classmethod
     def _quarantine(

@@ -532,11 +532,19 @@ def status(db: DbOption = DEFAULT_DB) -> None:
 
 @app.command()
 def query(
-    sql: Annotated[str, typer.Argument(help="SQL to run read-only, e.g. 'select * from records'.")],
+    sql: Annotated[
+        str,
+        typer.Argument(
+            help="SQL to run read-only, e.g. 'select * from records'; '-' reads it from standard "
+            "input (SQL starting with '-', like a comment, also goes after '--')."
+        ),
+    ],
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Run read-only SQL against the warehouse (views: records, record_authors, …)."""
+    if sql == "-":
+        sql = sys.stdin.read()
     if fmt not in ("table", "csv", "json"):
         errors.print(f"[bold red]error:[/] --format must be table, csv or json, not {fmt!r}")
         raise typer.Exit(2)

@@ -69,3 +69,16 @@ def test_no_sql_is_a_usage_error(warehouse):
     result = runner.invoke(app, ["query", "--db", str(warehouse), "  "])
     assert result.exit_code == 2
     assert result.output.strip() == "error: query: no SQL given"
+
+
+def test_sql_comes_from_standard_input_or_after_a_double_dash(warehouse):
+    piped = runner.invoke(
+        app,
+        ["query", "--db", str(warehouse), "--format", "csv", "-"],
+        input="-- runs\nSELECT kind FROM runs",
+    )
+    assert piped.exit_code == 0 and piped.output.splitlines() == ["kind", "import"]
+    dashed = runner.invoke(
+        app, ["query", "--db", str(warehouse), "--format", "csv", "--", "-- runs\nSELECT 1 AS one"]
+    )
+    assert dashed.exit_code == 0 and dashed.output.splitlines() == ["one", "1"]

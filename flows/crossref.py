@@ -312,8 +312,13 @@ def crossref_sync(
             warehouse.save_state(StateUpdate(SOURCE, scope, new_watermark, None))
             run = warehouse.finish_run(run_id, status="completed")
         except Exception as exc:
-            warehouse.finish_run(run_id, status="failed", error=str(exc))
+            failed = warehouse.finish_run(run_id, status="failed", error=str(exc))
             logger.error("Crossref sync failed: %s", exc)
+            publish_summary(
+                key="crossref-sync-summary",
+                markdown=summary_markdown("Crossref sync", failed, {"error": str(exc)}),
+                description=f"Crossref sync of {label} (failed)",
+            )
             raise
         seconds = time.perf_counter() - started
         window_text = f"{mindate or 'the beginning'}..{maxdate} (update date)"

@@ -264,8 +264,13 @@ def oai_harvest(
             warehouse.save_state(StateUpdate(SOURCE, scope, new_watermark, None))
             run = warehouse.finish_run(run_id, status="completed")
         except Exception as exc:
-            warehouse.finish_run(run_id, status="failed", error=_described(exc))
+            failed = warehouse.finish_run(run_id, status="failed", error=_described(exc))
             logger.error("%s failed: %s", label, _described(exc))
+            publish_summary(
+                key="oai-harvest-summary",
+                markdown=summary_markdown("OAI-PMH harvest", failed, {"error": _described(exc)}),
+                description=f"OAI-PMH harvest of {label} (failed)",
+            )
             raise
         seconds = time.perf_counter() - started
         window_text = f"{start or 'the beginning'}..{end or 'now'} (datestamps, inclusive)"

@@ -180,9 +180,14 @@ def pubmed_sync(
             warehouse.save_state(StateUpdate(SOURCE, scope, new_watermark, None))
             run = warehouse.finish_run(run_id, status="completed")
         except Exception as exc:
-            # Any failure, ours or not, must leave the run row saying so.
-            warehouse.finish_run(run_id, status="failed", error=str(exc))
+            # Any failure, ours or not, must leave the run row, and its summary, saying so.
+            failed = warehouse.finish_run(run_id, status="failed", error=str(exc))
             logger.error("PubMed sync failed: %s", exc)
+            publish_summary(
+                key="pubmed-sync-summary",
+                markdown=summary_markdown("PubMed sync", failed, {"error": str(exc)}),
+                description=f"PubMed sync of {query!r} (failed)",
+            )
             raise
         seconds = time.perf_counter() - started
         extra = {"query": f"`{query}`", "window": f"{mindate}..{maxdate} ({datetype})"}

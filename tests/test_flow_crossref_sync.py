@@ -224,6 +224,11 @@ def test_retries_running_out_fail_clearly_and_a_rerun_completes(
         assert warehouse_rows(path, "SELECT status, fetched, error FROM runs") == [
             ("failed", 100, message)
         ]
+        # A failed run leaves its summary too (a nightly run's failure shows in Prefect).
+        (run_id,) = warehouse_rows(path, "SELECT run_id FROM runs")[0]
+        failed_summary = latest_summary("crossref-sync-summary")
+        assert failed_summary.startswith(f"# Crossref sync\n\nrun `{run_id}`: **failed**")
+        assert f"**error**: {message}" in failed_summary
         assert warehouse_rows(path, "SELECT count(*) FROM records") == [(100,)]
         (checkpoint,) = warehouse_rows(
             path, "SELECT checkpoint->>'$.resume.resume_from' FROM sync_state"

@@ -18,6 +18,7 @@ import importlib.machinery
 import importlib.util
 import json
 import logging
+import os
 import sys
 import threading
 from collections import Counter, defaultdict
@@ -92,6 +93,7 @@ class _Validator:
     def __init__(self) -> None:
         # Its INFO lines (temporary docs sites, …) say nothing a user of biblioduck can act on.
         logging.getLogger("great_expectations").setLevel(logging.WARNING)
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # read when GE is imported
         _import_lazily(UNUSED_AT_IMPORT)
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -102,6 +104,8 @@ class _Validator:
         for name in ("great_expectations", "great_expectations.data_context.types.base"):
             logging.getLogger(name).setLevel(logging.WARNING)
         self.context = gx.get_context(mode="ephemeral")
+        # No usage statistics: this runs offline, in every worker, and sends nothing anywhere.
+        self.context.enable_analytics(False)
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
         asset = self.context.data_sources.add_pandas("batches").add_dataframe_asset("frame")
         self.batch_definition = asset.add_batch_definition_whole_dataframe("whole")

@@ -144,3 +144,9 @@ assert stats.norm.cdf(0) == 0.5
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_great_expectations_analytics_are_off():
+    from expectations.validate import _validator
+
+    assert _validator().context.config.analytics_enabled is False

@@ -4,36 +4,18 @@ also a Prefect flow run with its artifact, and each page a task run."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from sandbox.corpus import demo_corpus
 from sandbox.eutils import EutilsEmulator
 from sandbox.server import serve
 from tests.flow_helpers import warehouse_rows
+from tests.prefect_server import prefect_environment
 
 BIN = Path(sys.executable).parent
 EFETCH = "biopython__pubmed1.xml"  # two records
-
-
-def _environment(home: Path, **extra: str) -> dict[str, str]:
-    """The machine's environment without any Prefect API, with a Prefect home of its own."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-    return env | {
-        "PREFECT_HOME": str(home),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        **extra,
-    }
 
 
 def _biblioduck(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -52,7 +34,7 @@ def test_without_a_prefect_api_a_command_starts_no_server_and_records_its_run(
 ):
     home = tmp_path / "prefect-home"
     db = tmp_path / "w.duckdb"
-    env = _environment(home, BIBLIODUCK_DOWNLOAD_DIR=str(tmp_path / "downloads"))
+    env = prefect_environment(home, BIBLIODUCK_DOWNLOAD_DIR=str(tmp_path / "downloads"))
     result = _biblioduck(
         "import", str(fixtures_dir / "pubmed_efetch" / EFETCH), "--db", str(db), env=env
     )
@@ -66,51 +48,10 @@ def test_without_a_prefect_api_a_command_starts_no_server_and_records_its_run(
     ]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `prefect server start` on loopback, with a home of its own."""
-    home = tmp_path_factory.mktemp("prefect-server-home")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/api"
-    server = subprocess.Popen(
-        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=_environment(home, PREFECT_UI_ENABLED="false"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 180  # a guard: it takes 10-20 s here
-        while True:
-            assert server.poll() is None, "prefect server start exited"
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "prefect server start did not answer"
-            time.sleep(0.5)
-        yield url
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-
-
 def test_with_a_prefect_server_runs_are_flow_runs_with_artifacts(
     fixtures_dir, tmp_path, prefect_server
 ):
-    env = _environment(
+    env = prefect_environment(
         tmp_path / "prefect-home",
         PREFECT_API_URL=prefect_server,
         BIBLIODUCK_DOWNLOAD_DIR=str(tmp_path / "downloads"),
@@ -140,13 +81,18 @@ def test_with_a_prefect_server_runs_are_flow_runs_with_artifacts(
 
     from prefect.client.orchestration import SyncPrefectClient
 
-    with SyncPrefectClient(prefect_server) as client:
-        flow_runs = {run.id: run for run in client.read_flow_runs()}
+    with SyncPrefectClient(prefect_server) as client:  # the server may hold other tests' runs
+        flow_runs = {
+            run.id: run for run in client.read_flow_runs() if run.parameters.get("db") == str(db)
+        }
         names = {run.id: client.read_flow(run.flow_id).name for run in flow_runs.values()}
         assert sorted(names.values()) == ["import-files", "pubmed-sync"]
         assert {run.state_name for run in flow_runs.values()} == {"Completed"}
-        assert {a.key for a in client.read_artifacts()} == {"import-summary", "pubmed-sync-summary"}
-        task_runs = client.read_task_runs()
+        assert {a.key for a in client.read_artifacts() if a.flow_run_id in flow_runs} == {
+            "import-summary",
+            "pubmed-sync-summary",
+        }
+        task_runs = [t for t in client.read_task_runs() if t.flow_run_id in flow_runs]
         pages = [t for t in task_runs if t.name.startswith("load-page")]
         # 400 records in pages of 100: one group of pages (flows.tasks.GROUP_RECORDS), one
         # task run of the sync's flow run

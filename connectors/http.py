@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import fcntl
 import logging
+import os
 import random
 import re
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote, quote_plus, urlsplit
 
 import requests
@@ -190,21 +194,28 @@ def install_log_redaction() -> None:
 
 class HostThrottle:
     """Spaces request starts to one host: each request waits until `interval` seconds after the
-    previous one began, whichever thread sent it.
+    previous one began, whichever thread — or, with a `shared` file, whichever process on this
+    machine — sent it (NCBI counts requests per second from one address or key, whatever the
+    number of flows sending them).
 
     A minimum interval rather than a token bucket: NCBI counts requests per second and a
-    bucket's burst would overrun it. Slots are reserved under a lock and slept outside it, so
-    concurrent threads queue in order without holding the lock while they wait."""
+    bucket's burst would overrun it. Slots are reserved under a lock (a thread lock, and an
+    exclusive lock on the shared file holding the next free moment) and slept outside it, so
+    concurrent callers queue in order without holding the lock while they wait."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared: Path | None = None) -> None:
         self._lock = threading.Lock()
         self._next_free = 0.0
+        self._shared = shared
 
     def wait(self, interval: float) -> float:
         """Block until this caller may start a request; returns the seconds waited."""
         with self._lock:
-            now = time.monotonic()
+            # Wall-clock time when processes share the slot (their monotonic clocks differ).
+            now = time.time() if self._shared is not None else time.monotonic()
             slot = max(now, self._next_free)
+            if self._shared is not None:
+                slot = _reserve_shared(self._shared, now, slot, interval)
             self._next_free = slot + interval
         delay = slot - now
         if delay > 0:
@@ -212,18 +223,57 @@ class HostThrottle:
         return delay
 
 
+def _reserve_shared(shared: Path, now: float, slot: float, interval: float) -> float:
+    """The slot after the one the last process on this machine reserved in `shared`; this one
+    then reserved. Without a usable file (read-only, a full disk), this process's own slot."""
+    try:
+        with open(shared, "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+            handle.seek(0)
+            text = handle.read().strip()
+            try:
+                reserved = float(text) if text else 0.0
+            except ValueError:
+                reserved = 0.0
+            # A slot far ahead is a stale file or a clock set back: not worth waiting for.
+            if reserved - now <= max(60.0, 10 * interval):
+                slot = max(slot, reserved)
+            handle.seek(0)
+            handle.truncate()
+            handle.write(repr(slot + interval).encode())
+            handle.flush()
+    except OSError as exc:
+        log.warning("the shared request throttle %s is unusable (%s)", shared, exc)
+    return slot
+
+
+def _throttle_folder() -> Path:
+    """Where the throttles shared by this machine's processes keep their next free moment."""
+    configured = os.environ.get("BIBLIODUCK_THROTTLE_DIR")
+    if configured:
+        return Path(configured)
+    return Path(tempfile.gettempdir()) / f"biblioduck-throttle-{os.getuid()}"
+
+
 _THROTTLES: dict[str, HostThrottle] = {}
 _THROTTLES_LOCK = threading.Lock()
 
 
 def host_throttle(url: str) -> HostThrottle:
-    """The process-wide throttle for the host (and port) of `url`."""
+    """The throttle for the host (and port) of `url`, shared by this machine's processes."""
     parts = urlsplit(url)
     key = f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{parts.port or ''}"
     with _THROTTLES_LOCK:
         throttle = _THROTTLES.get(key)
         if throttle is None:
-            throttle = _THROTTLES[key] = HostThrottle()
+            folder = _throttle_folder()
+            try:
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+                shared: Path | None = folder / re.sub(r"[^A-Za-z0-9.-]+", "_", key)
+            except OSError as exc:
+                log.warning("request throttles are per process: %s is unusable (%s)", folder, exc)
+                shared = None
+            throttle = _THROTTLES[key] = HostThrottle(shared)
         return throttle
 
 

@@ -64,3 +64,36 @@ def test_throttles_are_per_host_and_port() -> None:
     assert host_throttle("https://EUTILS.example.org/") is host_throttle(
         "https://eutils.example.org/x"
     )
+
+
+# Sends requests to one URL at 10 per second from a process of its own.
+_SENDER = """
+import sys
+from connectors.http import PoliteSession
+with PoliteSession(source="test", requests_per_second=10) as session:
+    for _ in range(int(sys.argv[2])):
+        session.request("GET", sys.argv[1])
+"""
+
+
+def test_processes_on_one_machine_share_one_limit_per_host(tmp_path) -> None:
+    """NCBI counts requests per second from one address, whatever the number of flows: two
+    processes sending at once are spaced as one."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(repo), "BIBLIODUCK_THROTTLE_DIR": str(tmp_path)}
+    app = ScriptedApp()
+    with serve(app) as base:
+        senders = [
+            subprocess.Popen([sys.executable, "-c", _SENDER, f"{base}/z", "4"], env=env)
+            for _ in range(2)
+        ]
+        assert [sender.wait(timeout=120) for sender in senders] == [0, 0]
+    arrivals = [seen.arrived for seen in app.requests]
+    assert len(arrivals) == 8
+    assert min(_gaps(arrivals)) >= 0.1 - TOLERANCE
+    assert max(arrivals) - min(arrivals) >= 7 * 0.1 - TOLERANCE

@@ -452,6 +452,25 @@ def import_command(
         raise typer.Exit(1)
 
 
+@app.command("notify-failures")
+def notify_failures_command(
+    webhook_url: Annotated[
+        str, typer.Argument(help="Where to post each failure (a Slack or Teams incoming webhook…).")
+    ],
+) -> None:
+    """Have the Prefect server post every failed or crashed run to a webhook (an automation)."""
+    _quiet_prefect()
+    from flows.notifications import notify_failures
+
+    created = _run(lambda: notify_failures(webhook_url))
+    console.print(
+        Text(
+            f"automation {created['automation']} posts failed and crashed runs to the webhook "
+            f"kept in block {created['block']}"
+        )
+    )
+
+
 @app.command()
 def status(db: DbOption = DEFAULT_DB) -> None:
     """Per source: records, deletions, quarantine, watermarks and the last runs."""

@@ -53,6 +53,7 @@ class SeenRequest:
     form: dict[str, list[str]]
     headers: dict[str, str]
     arrived: float
+    body: bytes = b""  # a body that is not a form (JSON)
 
 
 class ScriptedApp:
@@ -73,6 +74,8 @@ class ScriptedApp:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         arrived = time.monotonic()
         request = Request(environ)
+        form = {name: request.form.getlist(name) for name in request.form}
+        body = b"" if form else request.get_data()
         with self._lock:
             index = len(self._seen)
             self._seen.append(
@@ -80,9 +83,10 @@ class ScriptedApp:
                     method=request.method,
                     path=request.path,
                     query_string=request.query_string.decode("latin-1"),
-                    form={name: request.form.getlist(name) for name in request.form},
+                    form=form,
                     headers=dict(request.headers.items()),
                     arrived=arrived,
+                    body=body,
                 )
             )
             step = self._steps[index] if index < len(self._steps) else self._default

@@ -20,8 +20,10 @@ from connectors.crossref import (
     read_work_list,
 )
 from connectors.crossref.parse import parse_date_parts
+from expectations.validate import validation_frames
+from schemas.arrow import records_table
 from schemas.errors import MalformedPayloadError
-from schemas.record import Author, Grant, Identifier, Link
+from schemas.record import Author, Grant, Identifier, Link, Metric
 
 SICI = "10.1002/(SICI)1097-4636(199706)35:4<477::AID-JBM8>3.0.CO;2-D"
 
@@ -318,3 +320,78 @@ def test_assertion_dates_keep_unreadable_text() -> None:
         ("received", None, None, "Summer 2015"),
         ("revised", dt.date(2016, 2, 3), "day", "3 Feb 2016"),
     ]
+
+
+# --- values no column holds (found by tests/test_fuzz_parsers.py) ------------------------------
+
+
+@pytest.mark.parametrize("count", [10**30, -(10**30), "1" * 31, "9" * 5000, "²", float("nan")])
+def test_a_citation_count_no_bigint_holds_is_dropped(count: Any) -> None:
+    # 10**30 crashed the Arrow table and the validation frame with OverflowError; "9" * 5000
+    # and "²" crashed `int()` with ValueError.
+    body = json.dumps(work(**{"is-referenced-by-count": count, "title": ["T"]})).encode()
+    (record,) = iter_crossref_records(body, origin="x")
+    assert record.metrics == []
+    assert record.title == "T"
+    assert records_table([record]).column("metrics").to_pylist() == [[]]
+    frames = validation_frames([record], source="crossref")
+    assert frames["crossref"]["citations"].isna().tolist() == [True]
+
+
+def test_a_negative_citation_count_is_kept_for_the_suite_to_quarantine() -> None:
+    (record,) = iter_crossref_records(
+        json.dumps(work(**{"is-referenced-by-count": -5})).encode(), origin="x"
+    )
+    assert record.metrics == [Metric("citations", -5, "crossref", None)]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"DOI": "10.1/x", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"DOI": "10.1/x"}\n' + b"[" * 100_000 + b"]" * 100_000 + b"\n",
+    ],
+    ids=["document", "bare-array", "json-lines"],
+)
+def test_json_nested_too_deeply_is_malformed(body: bytes) -> None:
+    # RecursionError from the JSON decoder before.
+    with pytest.raises(MalformedPayloadError, match="nested too deeply to decode"):
+        list(iter_crossref_records(body, origin="deep.json"))
+
+
+def test_a_lone_surrogate_escape_becomes_a_replacement_character() -> None:
+    # UnicodeEncodeError when `raw` was encoded before.
+    body = b'{"DOI": "10.1/x", "type": "journal-article", "title": ["A \\ud800 B"]}'
+    (record,) = iter_crossref_records(body, origin="x")
+    assert record.title == "A \ufffd B"
+    assert record.raw is not None
+    assert json.loads(record.raw)["title"] == ["A \ufffd B"]
+
+
+def test_wrong_json_types_drop_the_field() -> None:
+    record = parse_work(
+        work(author="Smith, J.", issued={"date-parts": "2020-01-01"}, title=[float("nan")])
+    )
+    assert (record.authors, record.pub_date, record.pub_date_raw, record.title) == (
+        [],
+        None,
+        '"2020-01-01"',
+        None,
+    )
+
+
+def test_a_date_part_beyond_a_c_int_falls_back() -> None:
+    # OverflowError from `datetime.date` before.
+    assert parse_date_parts({"date-parts": [[2020, 1, 2**40]]}) == (
+        dt.date(2020, 1, 1),
+        "month",
+        "[[2020,1,1099511627776]]",
+        2020,
+    )
+    assert parse_date_parts({"date-parts": [[10**30, 1, 1]]}) == (
+        None,
+        None,
+        "[[1000000000000000000000000000000,1,1]]",
+        None,
+    )

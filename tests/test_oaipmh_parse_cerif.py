@@ -19,6 +19,7 @@ from connectors.oaipmh.parse import parse_records
 from sandbox.oaipmh import PURE_PATH, OaiEmulator
 from sandbox.pure_corpus import SEED_DATESTAMP, SEED_IDENTIFIER, SEED_OUTPUT, pure_repository
 from sandbox.server import serve
+from schemas.arrow import records_table
 from schemas.record import AbstractSection, Author, Deletion, Grant, Identifier, Record, Subject
 
 CERIF = "oai_cerif_openaire"
@@ -283,6 +284,22 @@ def test_types_pages_and_hosts_without_a_journal() -> None:
     unknown = _one(_minimal("<StartPage>e17</StartPage>").replace("c_6501", "c_ffff"))
     assert (unknown.publication_types, unknown.output_type) == ([COAR + "c_ffff"], [])
     assert (unknown.pages, unknown.first_page, unknown.last_page) == ("e17", "e17", None)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "count"),
+    [
+        ("1", "9" * 30, None),  # OverflowError in the Arrow table before
+        ("²", "³", None),  # digits to `str.isdigit`, ValueError from `int()` before
+        ("1", "9" * 5000, None),  # past `int()`'s limit, ValueError before
+        ("7", "9", 3),
+    ],
+    ids=["30-digits", "superscripts", "5000-digits", "plain"],
+)
+def test_a_page_count_no_bigint_holds_is_dropped(start: str, end: str, count: int | None) -> None:
+    record = _one(_minimal(f"<StartPage>{start}</StartPage><EndPage>{end}</EndPage>"))
+    assert (record.pages, record.page_count) == (f"{start}-{end}", count)
+    assert records_table([record]).column("page_count").to_pylist() == [count]
 
 
 def test_other_cerif_entities_are_refused() -> None:

@@ -275,3 +275,20 @@ def test_dates_beyond_the_first_are_kept_with_their_kind() -> None:
     assert (record.pub_date, record.pub_date_precision) == (dt.date(1998, 1, 1), "year")
     assert record.dates == [DateEntry("date", dt.date(1998, 5, 1), "month", "1998-05")]
     assert record.license == "CC BY 4.0"
+
+
+@pytest.mark.parametrize("date", ["²²²²", "0000"])
+def test_a_date_whose_digits_are_no_year_gives_no_year(fixtures_dir: Path, date: str) -> None:
+    # Found by tests/test_fuzz_parsers.py: "²" is a digit to `str.isdigit` but not to `int()`
+    # (ValueError before); the record still loads, without a year.
+    name = "zenodo__ListRecords_oai_dc_page3_last.xml"
+    body = (fixtures_dir / "oaipmh" / name).read_bytes()
+    mutated = body.replace(b"<dc:date>2026-06-08</dc:date>", f"<dc:date>{date}</dc:date>".encode())
+    assert mutated != body
+    record = _records(parse_records(mutated, origin=name))[0]
+    assert (record.source_id, record.pub_date, record.pub_date_raw, record.pub_year) == (
+        "oai:zenodo.org:20589672",
+        None,
+        date,
+        None,
+    )

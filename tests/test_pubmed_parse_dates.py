@@ -52,6 +52,11 @@ D = dt.date
         # nothing usable
         ("", (None, None, None, None)),
         ("<Month>Jan</Month>", (None, None, "Jan", None)),
+        # found by fuzzing (tests/test_fuzz_parsers.py): no crash, the unusable part is dropped
+        ("<Year>2019</Year><Month>Apr</Month><Day>1111111111111111111111111111111</Day>", (D(2019, 4, 1), "month", "2019 Apr 1111111111111111111111111111111", 2019)),
+        ("<Year>2019</Year><Month>Apr</Month><Day>²</Day>", (D(2019, 4, 1), "month", "2019 Apr ²", 2019)),
+        ("<Year>0000</Year><Month>Apr</Month>", (None, None, "0000 Apr", None)),
+        ("<Year>²²²²</Year>", (None, None, "²²²²", None)),
     ],
 )  # fmt: skip
 def test_pub_date(pub_date_xml: str, expected: tuple[object, ...]) -> None:
@@ -70,6 +75,7 @@ def test_a_missing_pub_date() -> None:
         ("1998 Dec 5", (D(1998, 12, 5), "day", 1998)),
         ("1998 1st Quart", (D(1998, 1, 1), "season", 1998)),
         ("Spring 1998", (None, None, None)),  # MedlineDate always starts with its year
+        ("0000 Jan", (None, None, None)),  # year 0 is no date (raised ValueError before)
     ],
 )
 def test_medline_date(text: str, expected: tuple[object, ...]) -> None:
@@ -91,6 +97,13 @@ def test_date_entries_keep_the_parts_as_given() -> None:
     broken = etree.fromstring("<DateRevised><Year>20x6</Year><Month>02</Month></DateRevised>")
     assert parse_date_entry("last_revised", broken) == DateEntry(
         "last_revised", None, None, "20x6 02"
+    )
+    # found by fuzzing: a Day beyond a C int raised OverflowError; it falls back to the month
+    overflow = etree.fromstring(
+        f"<DateRevised><Year>2019</Year><Month>06</Month><Day>{'1' * 31}</Day></DateRevised>"
+    )
+    assert parse_date_entry("last_revised", overflow) == DateEntry(
+        "last_revised", D(2019, 6, 1), "month", f"2019 06 {'1' * 31}"
     )
     season = etree.fromstring("<EndingDate><Year>2001</Year><Season>Winter</Season></EndingDate>")
     assert parse_date_entry("book_ending", season) == DateEntry(
@@ -114,6 +127,10 @@ def _article(pmid_xml: str, revised_xml: str) -> bytes:
         ("<PMID Version='12'>1</PMID>", "", "0012:0000-00-00"),
         ("<PMID>1</PMID>", "", "0001:0000-00-00"),  # the DTD requires Version: absent reads as 1
         ("<PMID Version='x'>1</PMID>", "", "0000:0000-00-00"),
+        # found by fuzzing: `isdigit()` digits that `int()` refuses are no version either
+        ("<PMID Version='²'>1</PMID>", "", "0000:0000-00-00"),
+        (f"<PMID Version='{'9' * 5000}'>1</PMID>", "", "0000:0000-00-00"),
+        ("<PMID Version='1'>1</PMID>", f"<DateRevised><Year>2019</Year><Month>06</Month><Day>{'1' * 31}</Day></DateRevised>", "0001:0000-00-00"),
         ("", "<DateRevised><Year>2002</Year><Month>11</Month><Day>13</Day></DateRevised>", "0000:2002-11-13"),
         ("<PMID Version='1'>1</PMID>", "<DateRevised><Year>2019</Year><Month>06</Month></DateRevised>", "0001:0000-00-00"),
     ],

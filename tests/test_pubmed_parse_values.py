@@ -47,6 +47,9 @@ def test_medline_page_ranges(pages: str, first: str, last: str | None) -> None:
 def test_expand_end_page_keeps_what_it_cannot_read() -> None:
     assert expand_end_page("1.2", "5") == "5"
     assert expand_end_page("x", "y") == "y"
+    # 5,000 digits are past `int()`'s limit (ValueError before): no page number, kept as given
+    assert expand_end_page("1" * 5000, "2") == "2"
+    assert split_page_range("1" * 5000 + "-2") == ("1" * 5000, "2")
 
 
 @pytest.mark.parametrize(

@@ -57,6 +57,10 @@ Mapping choices that are not obvious from the field names:
   ("has-review", "is-version-of"), target scheme = its `id-type`.
 - `is-referenced-by-count` → Metric("citations", value, "crossref", as_of = the indexed date).
 - `publication_types` = [type]; `output_type` = [type, subtype] (subtype when given).
+- A value no column holds drops its field and the work still loads (one bad field must not
+  lose the page): a number beyond 64 bits, digits `int()` refuses ("²", 5,000 of them), a JSON
+  type where another is expected. A lone surrogate escape (`\\ud800`) becomes U+FFFD, as
+  invalid UTF-8 does. Only a document nested too deeply to decode is refused (malformed).
 """
 
 from __future__ import annotations
@@ -115,6 +119,8 @@ Work = Mapping[str, Any]
 _NOT_FOUND_TEXT = "Resource not found."
 _DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
 _ORCID = re.compile(r"(\d{4})-?(\d{4})-?(\d{4})-?(\d{3}[0-9X])$")
+# A `\ud800`-`\udfff` escape: the only way a lone surrogate gets into decoded JSON.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 # A markup tag: `<name …>`, `</name>`, `<prefix:name/>`. Requiring a letter right after `<`
 # leaves text such as "p < 0.05" (which Crossref abstracts carry unescaped) alone.
 _TAG = re.compile(r"<(/?)([A-Za-z_][\w.-]*(?::[A-Za-z_][\w.-]*)?)(?:\s[^<>]*)?(/?)>")
@@ -137,6 +143,8 @@ _PART_DATES = (
 )
 _STAMP_DATES = (("created", "created"), ("deposited", "deposited"), ("indexed", "indexed"))
 _ASSERTION_DATES = frozenset({"received", "revised", "accepted"})
+# The largest value of the warehouse's (and Arrow's) BIGINT columns.
+_INT64_MAX = 2**63 - 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,7 +229,7 @@ def read_api_error(
     if not stripped.startswith("{"):
         return None
     try:
-        document = json.loads(stripped)
+        document = _json_loads(stripped)
     except json.JSONDecodeError:
         return None
     if not isinstance(document, dict) or document.get("status") in (None, "ok"):
@@ -367,7 +375,7 @@ def _load_json_document(body: bytes, origin: str) -> Any:
     if text.strip() == _NOT_FOUND_TEXT:
         raise CrossrefNotFoundError(origin)
     try:
-        return json.loads(text)  # an error body's status is read from the document
+        return _json_loads(text)  # an error body's status is read from the document
     except json.JSONDecodeError as problem:
         start = " ".join(text[:80].split())
         raise MalformedPayloadError(
@@ -404,13 +412,56 @@ def _works_of(document: Any, origin: str) -> list[Any]:
     )
 
 
+def _json_loads(text: str) -> Any:
+    """`json.loads`, with a document nested too deeply to decode reported as a decode error.
+
+    Python's decoder recurses once per nesting level, so 100,000 `[` raise RecursionError, not
+    a decode error. No Crossref work nests more than a few levels: such a document is refused
+    as not Crossref JSON, like any other undecodable one."""
+    try:
+        document = json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply to decode", text, 0) from None
+    if _SURROGATE_ESCAPE.search(text) is not None:
+        document = _replace_lone_surrogates(document)
+    return document
+
+
+def _replace_lone_surrogates(document: Any) -> Any:
+    """`document` with each lone surrogate (a `\\ud800` escape without its pair: valid JSON,
+    not encodable as UTF-8, so `raw` and every text column would fail) replaced by U+FFFD,
+    as invalid UTF-8 bytes are when the payload is decoded."""
+
+    def fixed(text: str) -> str:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+    if isinstance(document, str):
+        return fixed(document)
+    # Iterative: a document may nest as deeply as the decoder allowed.
+    stack = [document]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key in list(node):
+                value = node.pop(key)
+                node[fixed(key)] = fixed(value) if isinstance(value, str) else value
+                stack.append(value)
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                if isinstance(value, str):
+                    node[index] = fixed(value)
+                else:
+                    stack.append(value)
+    return document
+
+
 def _json_object_of(line: bytes) -> dict[str, Any] | None:
     """The JSON object that `line` is, or None."""
     text = line.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
     if not text.startswith("{"):
         return None
     try:
-        decoded = json.loads(text)
+        decoded = _json_loads(text)
     except json.JSONDecodeError:
         return None
     return decoded if isinstance(decoded, dict) else None
@@ -421,7 +472,7 @@ def _iter_json_lines(lines: Iterable[bytes], origin: str) -> Iterator[Record]:
         if not line.strip():
             continue
         try:
-            item = json.loads(line.decode("utf-8", errors="replace").lstrip("\ufeff"))
+            item = _json_loads(line.decode("utf-8", errors="replace").lstrip("\ufeff"))
         except json.JSONDecodeError as problem:
             raise MalformedPayloadError(
                 f"{origin}: line {number} is not JSON ({problem.msg} at column {problem.colno})"
@@ -662,7 +713,7 @@ def parse_date_parts(
     else:
         try:
             date, precision = dt.date(year, month, day), "day"
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: a day beyond a C int
             date, precision = dt.date(year, month, 1), "month"
     has_end = len(parts) > 1 and isinstance(parts[1], list) and _int_or_none(_at(parts[1], 0))
     return date, "range" if has_end else precision, raw, year
@@ -673,12 +724,19 @@ def _at(values: list[Any], index: int) -> Any:
 
 
 def _int_or_none(value: Any) -> int | None:
+    """An integer that a BIGINT column holds, from a JSON number or a string of ASCII digits.
+
+    Anything else is None (the field is dropped, the work still loads): `isdigit()` is also
+    true of "²", which `int()` refuses, and 5,000 digits are past `int()`'s limit."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
+    if isinstance(value, str):
+        digits = value.strip()
+        if not digits.isascii() or not digits.isdigit() or len(digits) > 19:
+            return None
+        value = int(digits)
+    if isinstance(value, int) and -_INT64_MAX - 1 <= value <= _INT64_MAX:
         return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
     return None
 
 
@@ -843,6 +901,10 @@ def parse_abstract_sections(item: Work) -> list[AbstractSection]:
 
 def parse_metrics(item: Work) -> list[Metric]:
     """The citation count (`is-referenced-by-count`) as of the indexed date."""
+    # A count no BIGINT holds (10**30, which crashed the Arrow table and the validation frame)
+    # is dropped by `_int_or_none` and the work still loads: refusing the payload would lose
+    # every other work of the page over one field. A negative count that fits is kept, for
+    # the `crossref` suite to quarantine.
     count = _int_or_none(item.get("is-referenced-by-count"))
     if count is None:
         return []

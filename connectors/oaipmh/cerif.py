@@ -63,6 +63,7 @@ from connectors.oaipmh.values import (
     normalise_identifier,
     normalise_orcid,
     parse_iso_date,
+    parse_number,
 )
 from schemas.record import AbstractSection, Author, Grant, Identifier, Record, Subject
 
@@ -318,8 +319,9 @@ def _fill_pages(record: Record, start: str | None, end: str | None) -> None:
     record.first_page, record.last_page = start, end
     if start is not None and end is not None:
         record.pages = f"{start}-{end}"
-        if start.isdigit() and end.isdigit() and int(end) >= int(start):
-            record.page_count = int(end) - int(start) + 1
+        first, last = parse_number(start), parse_number(end)
+        if first is not None and last is not None and last >= first:
+            record.page_count = last - first + 1
     else:
         record.pages = start or end
 

@@ -37,6 +37,7 @@ from connectors.oaipmh.values import (
     normalise_identifier,
     normalise_orcid,
     parse_iso_date,
+    parse_number,
     snake_case,
 )
 from schemas.record import (
@@ -193,8 +194,9 @@ def _fill_dates(record: Record, dates: Element | None, publication_year: str | N
         record.pub_date_raw = raw
     if record.pub_date is not None:
         record.pub_year = record.pub_date.year
-    elif publication_year is not None and publication_year.isdigit():
-        record.pub_year = int(publication_year)
+    elif (year := parse_number(publication_year)) is not None and 1 <= year <= 9999:
+        # A year no date holds (0, 30 digits) is no publication year: dropped.
+        record.pub_year = year
 
 
 def _fill_type(record: Record, resource_type: Element | None) -> None:

@@ -32,6 +32,7 @@ from connectors.oaipmh.values import (
     clean,
     html_to_text,
     parse_iso_date,
+    parse_number,
     split_name,
 )
 from schemas.record import AbstractSection, Author, DateEntry, Link, Record, Subject
@@ -140,8 +141,8 @@ def _fill_dates(record: Record, dates: list[str]) -> None:
 
 
 def _year(text: str) -> int | None:
-    head = text[:4]
-    return int(head) if head.isdigit() else None
+    year = parse_number(text[:4])
+    return year or None  # 0000 is no year
 
 
 def parse_links(texts: list[str], relation: str) -> list[Link]:

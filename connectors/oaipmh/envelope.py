@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from connectors.oaipmh.errors import error_for_code
+from connectors.oaipmh.values import parse_number
 from schemas.errors import MalformedPayloadError
 
 __all__ = [
@@ -245,9 +246,7 @@ def resumption_token(container: Element) -> ResumptionToken | None:
 
 
 def _int(value: str | None) -> int | None:
-    if value is None or not value.strip().isdigit():
-        return None
-    return int(value)
+    return parse_number(value)
 
 
 def parse_identify(root: Element, *, source: str, request: str) -> RepositoryInfo:

@@ -42,6 +42,7 @@ from connectors.oaipmh.values import (
     normalise_identifier,
     normalise_orcid,
     parse_iso_date,
+    parse_number,
     parse_page_count,
     split_pages,
 )
@@ -366,8 +367,9 @@ def parse_metrics(extension: Element) -> list[Metric]:
         name = clean(metric.get("name"))
         provider = clean(metric.get("provider"))
         value = _text(metric)
-        if name is None or provider is None or value is None or not value.isdigit():
+        number = parse_number(value)
+        if name is None or provider is None or number is None:
             continue
         as_of, _precision = parse_iso_date(metric.get("asOf"))
-        metrics.append(Metric(name=name, value=int(value), provider=provider, as_of=as_of))
+        metrics.append(Metric(name=name, value=number, provider=provider, as_of=as_of))
     return metrics

@@ -22,6 +22,7 @@ __all__ = [
     "normalise_identifier",
     "normalise_orcid",
     "parse_iso_date",
+    "parse_number",
     "parse_page_count",
     "snake_case",
     "split_name",
@@ -42,6 +43,8 @@ _ISO_DATE = re.compile(
 )
 _PAGE_RANGE = re.compile(r"^\s*([^\s\-–]+)\s*[-–]\s*([^\s\-–]+)\s*$")
 _LEADING_INT = re.compile(r"^\s*(\d+)")
+# The largest value of the warehouse's BIGINT columns (Arrow int64).
+INT64_MAX = 2**63 - 1
 # Escaped markup (&lt;p&gt;) or markup itself (<p>) in a text value: Zenodo's oai_dc
 # descriptions are HTML escaped twice, so after XML parsing they still read "&lt;p&gt;".
 _ESCAPED_TAG = re.compile(r"&lt;/?[a-zA-Z][a-zA-Z0-9]*(?:\s[^&]*?)?/?&gt;")
@@ -220,7 +223,23 @@ def parse_page_count(text: str | None) -> int | None:
     if text is None:
         return None
     match = _LEADING_INT.match(text)
-    return int(match.group(1)) if match else None
+    return parse_number(match.group(1)) if match else None
+
+
+def parse_number(text: str | None) -> int | None:
+    """The non-negative integer `text` spells in ASCII digits, when a BIGINT column holds it.
+
+    None for anything else, so the field is dropped and the record still loads: `isdigit()`
+    is also true of "²" (which `int()` refuses), 5,000 digits are past `int()`'s limit, and a
+    page count or year of 30 digits is no page count or year (Arrow refuses it with
+    OverflowError)."""
+    if text is None:
+        return None
+    digits = text.strip()
+    if not digits.isascii() or not digits.isdigit() or len(digits) > 19:
+        return None
+    value = int(digits)
+    return value if value <= INT64_MAX else None
 
 
 def split_name(text: str | None) -> tuple[str | None, str | None, str | None]:

@@ -1075,8 +1075,9 @@ cdef str _source_version(xmlNode* pmid_element, list dates):
         attribute = _get(pmid_element, b"Version")
         if attribute is None:
             version = 1
-        elif attribute.strip().isdigit():
-            version = int(attribute)
+        elif (digits := attribute.strip()).isascii() and digits.isdigit() and len(digits) <= 9:
+            # As `parse.source_version`: "²" or 5,000 digits (beyond `int()`) is no version.
+            version = int(digits)
     revised = "0000-00-00"
     for entry in dates:
         if entry.kind == "last_revised" and entry.date is not None and entry.precision == "day":

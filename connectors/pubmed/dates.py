@@ -90,15 +90,18 @@ def month_number(text: str | None) -> int | None:
 
 
 def _safe_date(year: int, month: int, day: int) -> dt.date | None:
+    # OverflowError: a 30-digit Day is beyond a C int, not just beyond the month.
     try:
         return dt.date(year, month, day)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 
 def _year(text: str | None) -> int | None:
-    if text is not None and len(text) == 4 and text.isdigit():
-        return int(text)
+    # ASCII digits only: `isdigit()` is also true of "²", which `int()` refuses; year 0000
+    # is no date.
+    if text is not None and len(text) == 4 and text.isascii() and text.isdigit():
+        return int(text) or None
     return None
 
 
@@ -120,8 +123,9 @@ def date_from_parts(
     month = month_number(month_text)
     if month is None:
         return dt.date(year, 1, 1), "year"
-    if day_text is not None and day_text.strip().isdigit():
-        day = _safe_date(year, month, int(day_text))
+    day_digits = None if day_text is None else day_text.strip()
+    if day_digits and day_digits.isascii() and day_digits.isdigit() and len(day_digits) <= 2:
+        day = _safe_date(year, month, int(day_digits))
         if day is not None:
             return day, "day"
     return dt.date(year, month, 1), "month"
@@ -153,6 +157,8 @@ def medline_date(text: str) -> tuple[dt.date | None, str | None, int | None]:
     if leading is None:
         return None, None, None
     year = int(leading.group(1))
+    if year == 0:
+        return None, None, None
     rest_at = leading.end()
     year_range = _YEAR_RANGE.match(text, rest_at)
     if year_range is not None:
@@ -277,7 +283,7 @@ def date_entry_from_parts(
         if len(year) == 4:
             try:
                 date = dt.date(int(year), int(month), int(day))
-            except ValueError:
+            except (ValueError, OverflowError):  # "²", or a 30-digit Day
                 pass
             else:
                 if len(_DAY_CACHE) >= _CACHE_SIZE:

@@ -364,7 +364,8 @@ def expand_end_page(start: str, end: str) -> str:
     if end_prefix or len(end_digits) >= len(start_digits):
         return end if end_prefix else start_prefix + end
     expanded = start_digits[: len(start_digits) - len(end_digits)] + end_digits
-    if int(expanded) < int(start_digits):
+    # Page numbers past 18 digits are no page numbers (and past 4,300 beyond `int()`).
+    if len(start_digits) > 18 or int(expanded) < int(start_digits):
         return end
     return start_prefix + expanded + end_suffix
 

@@ -427,8 +427,10 @@ def source_version(pmid_element: Element | None, dates: list[DateEntry]) -> str:
         attribute = pmid_element.get("Version")
         if attribute is None:
             version = 1
-        elif attribute.strip().isdigit():
-            version = int(attribute)
+        elif (digits := attribute.strip()).isascii() and digits.isdigit() and len(digits) <= 9:
+            # A Version that is not a number of at most 9 ASCII digits ("²", 5,000 digits:
+            # beyond `int()`) counts as no usable version, like any other non-number.
+            version = int(digits)
     revised = "0000-00-00"
     for entry in dates:
         if entry.kind == "last_revised" and entry.date is not None and entry.precision == "day":

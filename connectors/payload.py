@@ -18,7 +18,7 @@ import gzip
 import io
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, BinaryIO, cast
 
@@ -130,11 +130,21 @@ def read_document(stream: IO[bytes], origin: str) -> bytes:
     """The rest of a streamed payload that turns out to be one document, read whole: under
     the document cap (a stream opened with the file cap may hold JSON-lines, or one JSON
     document that must fit in memory)."""
+    return _under_document_cap(stream.read, origin, "one document")
+
+
+def read_line(stream: IO[bytes], origin: str) -> bytes:
+    """One line of a streamed payload (a JSON-lines record, or a one-line document), under
+    the document cap."""
+    return _under_document_cap(stream.readline, origin, "a line")
+
+
+def _under_document_cap(read: Callable[[int], bytes], origin: str, what: str) -> bytes:
     limit = max_document_bytes()
-    data = stream.read(limit + 1)
+    data = read(limit + 1)  # one byte past the cap tells "more" from "exactly"
     if len(data) > limit:
         raise PayloadTooLargeError(
-            f"{origin}: one document of more than {limit:,} bytes (the cap, "
+            f"{origin}: {what} of more than {limit:,} bytes (the cap, "
             "BIBLIODUCK_MAX_DOCUMENT_BYTES); refused as a gzip bomb or not what it claims to be"
         )
     return data

@@ -66,3 +66,15 @@ def running_prefect_server(home: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+def run_biblioduck(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The command line in a process of its own, with `env` (say, from `prefect_environment`)."""
+    return subprocess.run(
+        [str(BIN / "biblioduck"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )

@@ -4,29 +4,13 @@ also a Prefect flow run with its artifact, and each page a task run."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 from sandbox.corpus import demo_corpus
 from sandbox.eutils import EutilsEmulator
 from sandbox.server import serve
 from tests.flow_helpers import warehouse_rows
-from tests.prefect_server import prefect_environment
+from tests.prefect_server import prefect_environment, run_biblioduck
 
-BIN = Path(sys.executable).parent
 EFETCH = "biopython__pubmed1.xml"  # two records
-
-
-def _biblioduck(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "biblioduck"), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def test_without_a_prefect_api_a_command_starts_no_server_and_records_its_run(
@@ -35,7 +19,7 @@ def test_without_a_prefect_api_a_command_starts_no_server_and_records_its_run(
     home = tmp_path / "prefect-home"
     db = tmp_path / "w.duckdb"
     env = prefect_environment(home, BIBLIODUCK_DOWNLOAD_DIR=str(tmp_path / "downloads"))
-    result = _biblioduck(
+    result = run_biblioduck(
         "import", str(fixtures_dir / "pubmed_efetch" / EFETCH), "--db", str(db), env=env
     )
     assert result.returncode == 0, result.stderr
@@ -59,12 +43,12 @@ def test_with_a_prefect_server_runs_are_flow_runs_with_artifacts(
         BIBLIODUCK_EUTILS_BATCH_SIZE="100",
     )
     db = tmp_path / "w.duckdb"
-    imported = _biblioduck(
+    imported = run_biblioduck(
         "import", str(fixtures_dir / "pubmed_efetch" / EFETCH), "--db", str(db), env=env
     )
     assert imported.returncode == 0, imported.stderr
     with serve(EutilsEmulator(demo_corpus(), rate_limits=None)) as url:
-        synced = _biblioduck(
+        synced = run_biblioduck(
             "sync",
             "pubmed",
             "--query",

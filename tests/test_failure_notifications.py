@@ -5,24 +5,12 @@ a sync that fails is posted to a webhook on loopback."""
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from pathlib import Path
 
 from sandbox.scripted import ScriptedApp
 from sandbox.server import serve
-from tests.prefect_server import BIN, prefect_environment
-
-
-def _biblioduck(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "biblioduck"), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+from tests.prefect_server import prefect_environment, run_biblioduck
 
 
 def test_a_failed_run_is_posted_to_the_webhook(prefect_server, tmp_path: Path):
@@ -34,10 +22,10 @@ def test_a_failed_run_is_posted_to_the_webhook(prefect_server, tmp_path: Path):
             BIBLIODUCK_EUTILS_URL="http://127.0.0.1:9/eutils",  # nothing listens: the run fails
             BIBLIODUCK_HTTP_MAX_ATTEMPTS="1",
         )
-        created = _biblioduck("notify-failures", f"{receiver}/hook", env=env)
+        created = run_biblioduck("notify-failures", f"{receiver}/hook", env=env)
         assert created.returncode == 0, created.stderr
         assert f"{receiver}/hook" not in created.stdout  # the URL is a secret of the block
-        failed = _biblioduck(
+        failed = run_biblioduck(
             "sync", "pubmed", "--query", "x", "--db", str(tmp_path / "w.duckdb"), env=env
         )
         assert failed.returncode == 1
@@ -53,7 +41,7 @@ def test_a_failed_run_is_posted_to_the_webhook(prefect_server, tmp_path: Path):
 
 
 def test_without_a_prefect_server_there_is_nothing_to_notify_from(tmp_path: Path):
-    result = _biblioduck(
+    result = run_biblioduck(
         "notify-failures", "http://127.0.0.1:9/hook", env=prefect_environment(tmp_path)
     )
     assert result.returncode == 2

@@ -76,11 +76,10 @@ from typing import IO, Any
 
 from connectors.payload import (
     GZIP_MAGIC,
-    PayloadTooLargeError,
     Source,
-    max_document_bytes,
     open_payload,
     read_document,
+    read_line,
     read_whole,
 )
 from schemas.errors import FatalError, MalformedPayloadError
@@ -325,12 +324,12 @@ def iter_crossref_records(source: Source, *, origin: str) -> Iterator[Record]:
     Raises `CrossrefApiError`/`CrossrefNotFoundError` for Crossref error bodies and
     `MalformedPayloadError` (naming the line, for JSON-lines) for broken payloads."""
     with open_payload(source, origin) as stream:
-        first = _read_line(stream, origin)
+        first = read_line(stream, origin)
         first_object = _json_object_of(first)
         if first_object is not None:
-            following = [_read_line(stream, origin)]
+            following = [read_line(stream, origin)]
             while following[-1] and not following[-1].strip():
-                following.append(_read_line(stream, origin))
+                following.append(read_line(stream, origin))
             if following[-1]:
                 # A complete object on the first line and more after it: JSON-lines, streamed
                 # (the lines already read are replayed so line numbers stay true).
@@ -351,20 +350,8 @@ def iter_crossref_records(source: Source, *, origin: str) -> Iterator[Record]:
         yield parse_work(item)
 
 
-def _read_line(stream: IO[bytes], origin: str) -> bytes:
-    """One line, under the document cap (a line is one work of JSON-lines, or a document)."""
-    limit = max_document_bytes()
-    line = stream.readline(limit + 1)
-    if len(line) > limit:
-        raise PayloadTooLargeError(
-            f"{origin}: a line of more than {limit:,} bytes (the cap, "
-            "BIBLIODUCK_MAX_DOCUMENT_BYTES); refused as a gzip bomb or not what it claims to be"
-        )
-    return line
-
-
 def _lines(stream: IO[bytes], origin: str) -> Iterator[bytes]:
-    while line := _read_line(stream, origin):
+    while line := read_line(stream, origin):
         yield line
 
 

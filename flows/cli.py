@@ -125,6 +125,8 @@ def _run(action: Callable[[], T]) -> T:
     except BiblioduckError as exc:
         errors.print(Text(f"error: {type(exc).__name__}: {exc}", style="bold red"), soft_wrap=True)
         raise typer.Exit(1) from None
+    except (typer.Exit, typer.Abort):
+        raise  # the command line's own way out, with its own exit code
     except Exception as exc:
         if _debug:
             raise

@@ -75,7 +75,7 @@ def _renamed(value: Any, dois: Mapping[str, str]) -> Any:
 
 def crossref_works(n: int) -> Iterator[dict[str, Any]]:
     """`n` Crossref works: the demo corpus, then renamed copies of its typical works."""
-    from sandbox.crossref import crossref_demo_corpus
+    from sandbox.crossref_corpus import crossref_demo_corpus
 
     demo = crossref_demo_corpus()
     yield from demo[:n]

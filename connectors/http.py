@@ -1,5 +1,7 @@
-"""The polite HTTP session every connector uses: per-host rate limit, retries with backoff that
-honour `Retry-After`, timeouts, a response-size cap, and secret redaction in logs and errors.
+"""The polite HTTP session every connector uses, and the only place that talks HTTP: per-host
+rate limit (shared by this machine's processes, optionally following the rate a service
+announces in its headers), retries with backoff that honour `Retry-After`, timeouts, a
+response-size cap, resumable downloads to a file, and secret redaction in logs and errors.
 
 Only transient failures (429, 408, 500/502/503/504, dropped or reset connections, timeouts,
 truncated bodies) are retried; they end in `TransientHttpError` when attempts run out. Every
@@ -22,19 +24,23 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote, quote_plus, urlsplit
 
 import requests
+import urllib3
 from requests.structures import CaseInsensitiveDict
 
 from schemas.errors import FatalError, TransientError
 
 __all__ = [
+    "DOWNLOAD_CHUNK_BYTES",
     "RETRY_STATUSES",
     "FatalHttpError",
     "HostThrottle",
     "HttpReply",
     "PoliteSession",
+    "RateLimit",
     "SecretRedactingFilter",
     "TransientHttpError",
     "host_throttle",
@@ -53,7 +59,11 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 DEFAULT_USER_AGENT = f"biblioduck/0.1 python-requests/{requests.__version__}"
 DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 _SNIPPET_CHARS = 300
-_ERROR_BODY_BYTES = 8192
+_ERROR_BODY_BYTES = 64 * 1024
+DOWNLOAD_CHUNK_BYTES = 1024 * 1024
+# A dropped download that still moved the file forward resets the failure count (a 30 MB file
+# over a flaky link may need many resumes); this caps one request's attempts in total.
+_TOTAL_ATTEMPTS_FACTOR = 4
 _MASK = "***"
 
 # ---------------------------------------------------------------------------------------------
@@ -192,11 +202,56 @@ def install_log_redaction() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """A rate limit a service announced in its response headers (None: not announced)."""
+
+    limit: int | None = None
+    interval: float | None = None  # seconds
+    concurrency: int | None = None
+
+    @property
+    def requests_per_second(self) -> float | None:
+        """limit / interval, when both are known."""
+        if self.limit and self.interval:
+            return self.limit / self.interval
+        return None
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str]) -> RateLimit:
+        """The limit in `X-Rate-Limit-Limit` / `X-Rate-Limit-Interval` (Crossref's, also spelt
+        `X-RateLimit-…`) and `X-Concurrency-Limit`; unreadable values count as absent."""
+        limit = _positive_int(headers.get("x-rate-limit-limit") or headers.get("x-ratelimit-limit"))
+        interval = _interval_seconds(
+            headers.get("x-rate-limit-interval") or headers.get("x-ratelimit-interval")
+        )
+        return cls(limit, interval, _positive_int(headers.get("x-concurrency-limit")))
+
+
+_INTERVAL_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _positive_int(value: str | None) -> int | None:
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value.strip()) or None
+
+
+def _interval_seconds(value: str | None) -> float | None:
+    """Seconds from an interval header ("1s"; also "500ms", "1m", a bare number)."""
+    match = _INTERVAL_RE.match(value or "")
+    if match is None:
+        return None
+    return float(match.group(1)) * _UNIT_SECONDS[(match.group(2) or "s").lower()] or None
+
+
 class HostThrottle:
     """Spaces request starts to one host: each request waits until `interval` seconds after the
     previous one began, whichever thread — or, with a `shared` file, whichever process on this
     machine — sent it (NCBI counts requests per second from one address or key, whatever the
-    number of flows sending them).
+    number of flows sending them). `answered` also counts the interval from an answer's
+    arrival, for services whose announced limit is measured where they receive requests.
 
     A minimum interval rather than a token bucket: NCBI counts requests per second and a
     bucket's burst would overrun it. Slots are reserved under a lock (a thread lock, and an
@@ -208,24 +263,47 @@ class HostThrottle:
         self._next_free = 0.0
         self._shared = shared
 
+    def _now(self) -> float:
+        # Wall-clock time when processes share the slot (their monotonic clocks differ).
+        return time.time() if self._shared is not None else time.monotonic()
+
     def wait(self, interval: float) -> float:
         """Block until this caller may start a request; returns the seconds waited."""
         with self._lock:
-            # Wall-clock time when processes share the slot (their monotonic clocks differ).
-            now = time.time() if self._shared is not None else time.monotonic()
+            now = self._now()
             slot = max(now, self._next_free)
             if self._shared is not None:
-                slot = _reserve_shared(self._shared, now, slot, interval)
+                mine = slot
+                slot = _update_shared(
+                    self._shared, now, interval, lambda reserved: max(mine, reserved) + interval
+                )
+                slot -= interval
             self._next_free = slot + interval
         delay = slot - now
         if delay > 0:
             time.sleep(delay)
         return delay
 
+    def answered(self, interval: float) -> None:
+        """An answer arrived now: the next request starts `interval` seconds after it at the
+        earliest. (A client cannot know when its request reached the service, only that it had
+        by the time the answer came back: this is the spacing the service sees at worst.)"""
+        with self._lock:
+            now = self._now()
+            self._next_free = max(self._next_free, now + interval)
+            if self._shared is not None:
+                until = self._next_free
+                self._next_free = _update_shared(
+                    self._shared, now, interval, lambda reserved: max(until, reserved)
+                )
 
-def _reserve_shared(shared: Path, now: float, slot: float, interval: float) -> float:
-    """The slot after the one the last process on this machine reserved in `shared`; this one
-    then reserved. Without a usable file (read-only, a full disk), this process's own slot."""
+
+def _update_shared(
+    shared: Path, now: float, interval: float, update: Callable[[float], float]
+) -> float:
+    """Replace the next free moment the processes on this machine share in `shared` by
+    `update(it)` and return the new value. Without a usable file (read-only, a full disk),
+    `update` of nothing: this process's own view."""
     try:
         with open(shared, "a+b") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
@@ -236,15 +314,17 @@ def _reserve_shared(shared: Path, now: float, slot: float, interval: float) -> f
             except ValueError:
                 reserved = 0.0
             # A slot far ahead is a stale file or a clock set back: not worth waiting for.
-            if reserved - now <= max(60.0, 10 * interval):
-                slot = max(slot, reserved)
+            if reserved - now > max(60.0, 10 * interval):
+                reserved = 0.0
+            value = update(reserved)
             handle.seek(0)
             handle.truncate()
-            handle.write(repr(slot + interval).encode())
+            handle.write(repr(value).encode())
             handle.flush()
+            return value
     except OSError as exc:
         log.warning("the shared request throttle %s is unusable (%s)", shared, exc)
-    return slot
+    return update(0.0)
 
 
 def _throttle_folder() -> Path:
@@ -301,11 +381,17 @@ class TransientHttpError(TransientError):
 
 
 class FatalHttpError(FatalError):
-    """A response that retrying will not fix: other 4xx, an over-size body, a bad URL, TLS."""
+    """A response that retrying will not fix: other 4xx, an over-size body, a bad URL, TLS.
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    `body` is the start of a refused answer's body (at most 64 KiB, secrets masked; None when
+    there was no answer), for callers that read the service's own error document."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, body: bytes | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.body = body
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +407,7 @@ class HttpReply:
 
 
 class _Retryable(Exception):
-    """One attempt failed in a way worth retrying (internal to the retry loop)."""
+    """One attempt failed in a way worth retrying (internal to `PoliteSession._retrying`)."""
 
     def __init__(
         self,
@@ -338,14 +424,6 @@ class _Retryable(Exception):
         self.advice = advice
 
 
-@dataclass(slots=True)
-class _Attempt:
-    """What the retry loop knows about the previous failure, for the final message."""
-
-    problem: _Retryable | None = None
-    count: int = 0
-
-
 _ADVICE_RATE = (
     "The service is rate-limiting this client: lower requests_per_second (NCBI: 3/s, 10/s with "
     "an api_key), make sure no other process shares the limit, and retry later."
@@ -358,6 +436,7 @@ _ADVICE_NETWORK = (
     "Check network access to the service and its status page; retry later, or raise the "
     "timeout if the service is slow."
 )
+_ADVICE_DOWNLOAD = "If it keeps failing, check the network and the service's status."
 
 
 def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:
@@ -387,6 +466,7 @@ def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> f
 # ---------------------------------------------------------------------------------------------
 
 Validator = Callable[[HttpReply], None]
+_T = TypeVar("_T")
 FormData = Mapping[str, str | int | Sequence[str]] | bytes | None
 
 
@@ -407,6 +487,16 @@ class PoliteSession:
         user_agent: sent on every request; sources that want contact details get them here.
         secrets: literal values masked wherever this module prints anything.
         rng: the jitter's random source (tests pass a seeded one).
+        refusal_advice: what to tell a person when the service refuses a request with a given
+            status (e.g. what a 404 means for this source), instead of the generic advice.
+        follow_rate_headers: obey the rate the service announces in its response headers (see
+            `follow_rate_limit_headers`).
+
+    One retry policy for every request, `download` included: only transient failures (the
+    `RETRY_STATUSES`, dropped or reset connections, timeouts, truncated bodies) are retried,
+    with full-jitter exponential backoff and never earlier than `Retry-After` says; at most
+    `max_attempts` failures in a row (a download that moved forward starts counting again) and
+    4 × `max_attempts` attempts in all.
 
     A session keeps one `requests.Session` per thread (they are not thread-safe); share one
     `PoliteSession` between the threads of a connector freely.
@@ -425,6 +515,8 @@ class PoliteSession:
         user_agent: str = DEFAULT_USER_AGENT,
         secrets: Sequence[str] = (),
         rng: random.Random | None = None,
+        refusal_advice: Mapping[int, str] | None = None,
+        follow_rate_headers: bool = False,
     ) -> None:
         if requests_per_second <= 0:
             raise ValueError("requests_per_second must be positive")
@@ -440,6 +532,10 @@ class PoliteSession:
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
         self.user_agent = user_agent
+        self.refusal_advice = dict(refusal_advice or {})
+        self.rate_limit = RateLimit()
+        self._follows_rate_headers = False
+        self._ceiling = requests_per_second
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
@@ -447,12 +543,26 @@ class PoliteSession:
         for secret in secrets:
             register_secret(secret)
         install_log_redaction()
+        if follow_rate_headers:
+            self.follow_rate_limit_headers()
 
     # -- public ---------------------------------------------------------------------------
 
     def add_secret(self, value: str | None) -> None:
         """Mask this literal value too (e.g. an API key the session did not know at creation)."""
         register_secret(value)
+
+    def follow_rate_limit_headers(self) -> None:
+        """From now on, obey the rate limit the service announces in its answers.
+
+        Each 2xx answer's `X-Rate-Limit-Limit`/`X-Rate-Limit-Interval` (Crossref's headers; see
+        `RateLimit.from_headers`) sets `rate_limit` and lowers `requests_per_second` to
+        limit/interval — never above the rate the session had when this was called. And the
+        host's throttle then counts each interval from the previous answer's arrival, not only
+        from the previous request's start. Idempotent."""
+        if not self._follows_rate_headers:
+            self._follows_rate_headers = True
+            self._ceiling = self.requests_per_second
 
     def request(
         self,
@@ -492,34 +602,69 @@ class PoliteSession:
             FatalHttpError: a non-retryable status, an over-size body, an unusable URL.
         """
         described = self.describe(method, url, params=params, data=data)
-        throttle = host_throttle(url)
-        interval = 1.0 / self.requests_per_second
-        state = _Attempt()
-        while True:
-            state.count += 1
-            throttle.wait(interval)
-            try:
-                reply = self._attempt(method, url, params, data, headers, described, state.count)
-                if validate is not None:
-                    try:
-                        validate(reply)
-                    except TransientError as problem:
-                        raise _Retryable(str(problem), status=reply.status) from None
-                return reply
-            except _Retryable as problem:
-                state.problem = problem
-                delay = self._next_delay(state, described)
-                log.warning(
-                    "%s: %s: %s; retrying in %.2f s (attempt %d of %d)",
-                    self.source,
-                    described,
-                    problem.what,
-                    delay,
-                    state.count + 1,
-                    self.max_attempts,
-                )
-                if delay > 0:
-                    time.sleep(delay)
+
+        def attempt(count: int) -> HttpReply:
+            reply = self._attempt(method, url, params, data, headers, described, count)
+            if validate is not None:
+                try:
+                    validate(reply)
+                except TransientError as problem:
+                    raise _Retryable(str(problem), status=reply.status) from None
+            return reply
+
+        return self._retrying(url, described, attempt)
+
+    def download(
+        self,
+        url: str,
+        dest: Path | str,
+        *,
+        expected_size: int | None = None,
+        chunk_bytes: int = DOWNLOAD_CHUNK_BYTES,
+        advice: str = _ADVICE_DOWNLOAD,
+    ) -> Path:
+        """Bring the file `dest` to the complete body of a GET of `url`, streaming it to disk
+        (never held in memory) byte for byte as sent (`Accept-Encoding: identity`).
+
+        Bytes already in `dest` are resumed from with `Range: bytes=N-`, as is a connection
+        dropped mid-way; a server answering 200 instead rewrites the file from zero, a 416
+        whose `Content-Range` total equals `dest`'s size means it was complete. Retries follow
+        the session's policy, a failure count starting again whenever the file grew. A size
+        announced by the server (or `expected_size`, when the server announces none) decides
+        when the file is complete; without either, a body that ended cleanly is. `advice` ends
+        the message when the attempts run out. The body is not subject to
+        `max_response_bytes`; error bodies are read up to 64 KiB.
+
+        Raises:
+            TransientHttpError: the attempts ran out; what arrived stays in `dest`, for the
+                next call to resume.
+            FatalHttpError: the server refused the request, or announced another size than
+                `expected_size`.
+            FatalError: `dest` cannot be written.
+        """
+        if chunk_bytes <= 0:
+            raise ValueError("chunk_bytes must be positive")
+        dest = Path(dest)
+        name = urlsplit(url).path.rsplit("/", 1)[-1] or dest.name
+        described = redact(f"download of {name} from {url}")
+
+        def size() -> int:
+            return dest.stat().st_size if dest.exists() else 0
+
+        def remedy(_problem: _Retryable) -> str:
+            kept = size()
+            if not kept:
+                return f"Run the download again later. {advice}"
+            return (
+                f"The {kept} bytes received so far are kept in {dest}; running the download "
+                f"again resumes from there. {advice}"
+            )
+
+        def attempt(_count: int) -> bool | None:
+            return self._download_attempt(url, dest, size(), expected_size, chunk_bytes)
+
+        self._retrying(url, described, attempt, progress=size, remedy=remedy)
+        return dest
 
     def describe(
         self,
@@ -561,7 +706,113 @@ class PoliteSession:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- internals ------------------------------------------------------------------------
+    # -- the retry policy -----------------------------------------------------------------
+
+    def _retrying(
+        self,
+        url: str,
+        described: str,
+        attempt: Callable[[int], _T | None],
+        *,
+        progress: Callable[[], int] | None = None,
+        remedy: Callable[[_Retryable], str] | None = None,
+    ) -> _T:
+        """Call `attempt(number)`, each call after the host throttle's wait, until it returns
+        a result; `_Retryable` failures are retried per the session's policy.
+
+        `attempt` returning None means "progress, not done": the next call follows at once,
+        with the failure count reset. `progress()` measures progress across a failure (a
+        download's size): a failure that made some starts the count again. `remedy(problem)`
+        ends the message when there is no next attempt."""
+        throttle = host_throttle(url)
+        count = failures = 0
+        while True:
+            count += 1
+            before = progress() if progress is not None else 0
+            throttle.wait(1.0 / self.requests_per_second)
+            problem: _Retryable | None = None
+            result: _T | None = None
+            try:
+                result = attempt(count)
+            except _Retryable as failed:
+                problem = failed
+            finally:
+                if self._follows_rate_headers:
+                    throttle.answered(1.0 / self.requests_per_second)
+            if problem is None:
+                if result is not None:
+                    return result
+                failures = 0
+                continue
+            moved = progress is not None and progress() > before
+            failures = 1 if moved else failures + 1
+            delay = self._next_delay(problem, count, failures, described, remedy)
+            log.warning(
+                "%s: %s: %s; retrying in %.2f s (attempt %d, failure %d of %d in a row)",
+                self.source,
+                described,
+                problem.what,
+                delay,
+                count + 1,
+                failures,
+                self.max_attempts,
+            )
+            if delay > 0:
+                time.sleep(delay)
+
+    def _next_delay(
+        self,
+        problem: _Retryable,
+        count: int,
+        failures: int,
+        described: str,
+        remedy: Callable[[_Retryable], str] | None,
+    ) -> float:
+        """How long to wait before the next attempt, or raise when there is none."""
+        then = remedy(problem) if remedy is not None else problem.advice or _ADVICE_SERVER
+        if failures >= self.max_attempts or count >= self.max_attempts * _TOTAL_ATTEMPTS_FACTOR:
+            raise TransientHttpError(
+                f"{self.source}: {described} failed after {count} attempt(s): "
+                f"{problem.what}. {then}",
+                status=problem.status,
+                retry_after=problem.retry_after,
+                attempts=count,
+            ) from None
+        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (failures - 1))
+        jitter = self._rng.uniform(0.0, ceiling) if ceiling > 0 else 0.0
+        if problem.retry_after is None:
+            return jitter
+        if problem.retry_after > self.backoff_cap:
+            raise TransientHttpError(
+                f"{self.source}: {described}: {problem.what}; the service asked to wait "
+                f"{problem.retry_after:.0f} s, more than the {self.backoff_cap:.0f} s this "
+                f"session waits. Retry after that time. {then}",
+                status=problem.status,
+                retry_after=problem.retry_after,
+                attempts=count,
+            ) from None
+        # Never earlier than the server asked; the jitter still spreads concurrent clients.
+        return max(problem.retry_after, jitter)
+
+    def _observe_rate_headers(self, headers: Mapping[str, str]) -> None:
+        announced = RateLimit.from_headers(headers)
+        if announced == self.rate_limit:
+            return
+        self.rate_limit = announced
+        rate = announced.requests_per_second
+        new_rate = min(self._ceiling, rate) if rate else self._ceiling
+        if new_rate != self.requests_per_second:
+            log.info(
+                "%s announces %s requests per %s s (concurrency %s): %.2f requests/s",
+                self.source,
+                announced.limit,
+                announced.interval,
+                announced.concurrency,
+                new_rate,
+            )
+        self.requests_per_second = new_rate
+
+    # -- one attempt ----------------------------------------------------------------------
 
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
@@ -573,47 +824,19 @@ class PoliteSession:
                 self._sessions.append(session)
         return session
 
-    def _next_delay(self, state: _Attempt, described: str) -> float:
-        """How long to wait before the next attempt, or raise when there is none."""
-        problem = state.problem
-        assert problem is not None
-        if state.count >= self.max_attempts:
-            raise TransientHttpError(
-                f"{self.source}: {described} failed after {state.count} attempt(s): "
-                f"{problem.what}. {problem.advice or _ADVICE_SERVER}",
-                status=problem.status,
-                retry_after=problem.retry_after,
-                attempts=state.count,
-            ) from None
-        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (state.count - 1))
-        jitter = self._rng.uniform(0.0, ceiling) if ceiling > 0 else 0.0
-        if problem.retry_after is None:
-            return jitter
-        if problem.retry_after > self.backoff_cap:
-            raise TransientHttpError(
-                f"{self.source}: {described}: {problem.what}; the service asked to wait "
-                f"{problem.retry_after:.0f} s, more than the {self.backoff_cap:.0f} s this "
-                f"session waits. Retry after that time. {problem.advice}".rstrip(),
-                status=problem.status,
-                retry_after=problem.retry_after,
-                attempts=state.count,
-            ) from None
-        # Never earlier than the server asked; the jitter still spreads concurrent clients.
-        return max(problem.retry_after, jitter)
-
-    def _attempt(
+    def _send(
         self,
         method: str,
         url: str,
-        params: Mapping[str, str | int] | None,
-        data: FormData,
-        headers: Mapping[str, str] | None,
         described: str,
-        attempt: int,
-    ) -> HttpReply:
-        started = time.monotonic()
+        *,
+        params: Mapping[str, str | int] | None = None,
+        data: FormData = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """Send one request (the body not read yet); network failures as `_Retryable`."""
         try:
-            response = self._session().request(
+            return self._session().request(
                 method,
                 url,
                 params=params,
@@ -661,27 +884,47 @@ class PoliteSession:
                 f"request failed ({_redacted_cause(exc)})", advice=_ADVICE_NETWORK
             ) from None
 
+    def _check_status(self, response: requests.Response, described: str, *, quote: bool) -> None:
+        """Raise `_Retryable` for a transient status, `FatalHttpError` for any other non-2xx.
+        `quote`: put the start of the error body in the message."""
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        reason = response.reason or ""
+        body = _read_some(response)
+        snippet = _snippet(body) if quote else ""
+        quoted = f" ({snippet})" if snippet else ""
+        if status in RETRY_STATUSES:
+            raise _Retryable(
+                f"HTTP {status} {reason}".rstrip() + quoted,
+                status=status,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                advice=_ADVICE_RATE if status == 429 else _ADVICE_SERVER,
+            )
+        advice = self.refusal_advice.get(status) or _advice_for_status(status)
+        raise FatalHttpError(
+            f"{self.source}: {described} was refused: HTTP {status} {reason}".rstrip()
+            + f"{quoted}. {advice}",
+            status=status,
+            body=_redact_bytes(body),
+        )
+
+    def _attempt(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str | int] | None,
+        data: FormData,
+        headers: Mapping[str, str] | None,
+        described: str,
+        attempt: int,
+    ) -> HttpReply:
+        started = time.monotonic()
+        response = self._send(method, url, described, params=params, data=data, headers=headers)
         with response:
-            status = response.status_code
-            reason = response.reason or ""
-            if status in RETRY_STATUSES:
-                snippet = _snippet(_read_some(response))
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                raise _Retryable(
-                    f"HTTP {status} {reason}".rstrip() + (f" ({snippet})" if snippet else ""),
-                    status=status,
-                    retry_after=retry_after,
-                    advice=_ADVICE_RATE if status == 429 else _ADVICE_SERVER,
-                )
-            if not 200 <= status < 300:
-                snippet = _snippet(_read_some(response))
-                raise FatalHttpError(
-                    f"{self.source}: {described} was refused: HTTP {status} {reason}".rstrip()
-                    + (f" ({snippet})" if snippet else "")
-                    + f". {_advice_for_status(status)}",
-                    status=status,
-                )
+            self._check_status(response, described, quote=True)
             body = self._read_body(response, described)
+            status = response.status_code
             log.debug(
                 "%s: %s -> HTTP %d, %d bytes in %.3f s (attempt %d)",
                 self.source,
@@ -691,13 +934,16 @@ class PoliteSession:
                 time.monotonic() - started,
                 attempt,
             )
-            return HttpReply(
+            reply = HttpReply(
                 status=status,
                 headers=CaseInsensitiveDict(response.headers),
                 body=body,
                 url=redact_url(response.url),
                 attempts=attempt,
             )
+        if self._follows_rate_headers:
+            self._observe_rate_headers(reply.headers)
+        return reply
 
     def _read_body(self, response: requests.Response, described: str) -> bytes:
         declared = _declared_length(response)
@@ -718,9 +964,7 @@ class PoliteSession:
             requests.exceptions.ContentDecodingError,
         ) as exc:
             raise _Retryable(
-                f"the response body broke off after {received} bytes"
-                + (f" of {declared}" if declared is not None and not encoded else "")
-                + f" ({_redacted_cause(exc)})",
+                _broke_off(received, None if encoded else declared, exc),
                 status=response.status_code,
                 advice=_ADVICE_NETWORK,
             ) from None
@@ -739,6 +983,148 @@ class PoliteSession:
             f"{self.max_response_bytes}-byte cap ({size} bytes so far). Ask for smaller pages "
             "or raise max_response_bytes."
         )
+
+    def _download_attempt(
+        self,
+        url: str,
+        dest: Path,
+        offset: int,
+        expected_size: int | None,
+        chunk_bytes: int,
+    ) -> bool | None:
+        """One GET writing to `dest` from `offset`: True when the file is complete, None when
+        the server sent only part of the rest (by its choice: ask for more)."""
+        # identity: the file must arrive byte for byte as published, never re-encoded.
+        headers = {"Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        described = self.describe("GET", url)
+        with self._send("GET", url, described, headers=headers) as response:
+            status = response.status_code
+            if status == 416:
+                total = _content_range(response.headers.get("Content-Range"))[2]
+                if offset and (total or expected_size) == offset:
+                    return True  # `dest` already holds the whole file
+                self._discard(dest)
+                raise _Retryable(
+                    f"the server refused to resume at byte {offset}; restarting", status=416
+                )
+            self._check_status(response, described, quote=False)
+            if status == 206:
+                start, _end, total = _content_range(response.headers.get("Content-Range"))
+                if start != offset:
+                    self._discard(dest)
+                    raise _Retryable(
+                        f"asked for bytes from {offset}, got Content-Range "
+                        f"{response.headers.get('Content-Range')!r}; restarting from zero",
+                        status=206,
+                    )
+            elif status == 200:
+                if offset:
+                    log.info(
+                        "%s: %s ignored the Range header; restarting %s from zero",
+                        self.source,
+                        redact_url(url),
+                        dest.name,
+                    )
+                offset, total = 0, _declared_length(response)
+            else:
+                raise FatalHttpError(
+                    f"{self.source}: {described} answered HTTP {status} "
+                    f"{response.reason or ''}".rstrip()
+                    + ", not the file. Check the URL.",
+                    status=status,
+                )
+            if expected_size is not None and total is not None and total != expected_size:
+                raise FatalHttpError(
+                    f"{self.source}: {described}: the server announces a {total}-byte file, "
+                    f"not the {expected_size} bytes expected. The file changed on the server "
+                    "or the expected size is wrong; retrying will not help.",
+                    status=status,
+                )
+            total = expected_size if total is None else total
+            self._stream_to(response, dest, offset, chunk_bytes)
+
+        size = dest.stat().st_size
+        if total is None or size == total:
+            return True  # no total announced: a cleanly ended body is the whole file
+        if size > total:
+            self._discard(dest)
+            raise _Retryable(f"received {size} bytes of a {total}-byte file; restarting from zero")
+        if size == offset:
+            raise _Retryable(f"the server sent no bytes from {offset} on", status=status)
+        return None
+
+    def _stream_to(
+        self, response: requests.Response, dest: Path, offset: int, chunk_bytes: int
+    ) -> None:
+        """Write the response body to `dest` from `offset` on, as it arrives."""
+        declared = _declared_length(response)
+        received = 0
+        try:
+            handle = dest.open("ab" if offset else "wb")
+        except OSError as exc:
+            raise self._disk_error(dest, exc) from exc
+        with handle:
+            # read1 hands over whatever has arrived (up to chunk_bytes) at once, so a
+            # connection reset loses nothing already received: read(n) would drop its buffer.
+            while True:
+                try:
+                    chunk: bytes = response.raw.read1(chunk_bytes, decode_content=False)
+                except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException) as exc:
+                    raise _Retryable(_broke_off(received, declared, exc)) from None
+                except OSError as exc:  # a socket error urllib3 did not wrap
+                    raise _Retryable(_broke_off(received, declared, exc)) from None
+                if not chunk:
+                    break
+                try:
+                    handle.write(chunk)
+                except OSError as exc:
+                    raise self._disk_error(dest, exc) from exc
+                received += len(chunk)
+            try:
+                handle.flush()
+                os.fsync(handle.fileno())
+            except OSError as exc:
+                raise self._disk_error(dest, exc) from exc
+        if declared is not None and received != declared:
+            raise _Retryable(f"the body broke off after {received} of {declared} bytes")
+
+    def _discard(self, dest: Path) -> None:
+        try:
+            dest.unlink(missing_ok=True)
+        except OSError as exc:
+            raise self._disk_error(dest, exc) from exc
+
+    def _disk_error(self, dest: Path, exc: OSError) -> FatalError:
+        return FatalError(
+            f"{self.source}: cannot write {dest}: {exc}. Free disk space or choose another "
+            "destination directory."
+        )
+
+
+_CONTENT_RANGE_RE = re.compile(r"\s*bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*", re.IGNORECASE)
+
+
+def _content_range(value: str | None) -> tuple[int | None, int | None, int | None]:
+    """(start, end, total) of `bytes START-END/TOTAL` or `bytes */TOTAL`; None where absent."""
+    match = _CONTENT_RANGE_RE.fullmatch(value or "")
+    if match is None:
+        return None, None, None
+    start = int(match[1]) if match[1] else None
+    end = int(match[2]) if match[2] else None
+    total = int(match[3]) if match[3] != "*" else None
+    return start, end, total
+
+
+def _broke_off(received: int, declared: int | None, exc: BaseException) -> str:
+    of = f" of {declared}" if declared is not None else ""
+    return f"the body broke off after {received}{of} bytes ({_redacted_cause(exc)})"
+
+
+def _redact_bytes(body: bytes) -> bytes:
+    # Latin-1 maps every byte to one character and back: only masked secrets change.
+    return redact(body.decode("latin-1")).encode("latin-1")
 
 
 def _declared_length(response: requests.Response) -> int | None:

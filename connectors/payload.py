@@ -3,13 +3,13 @@ with gzip's magic, whatever its name, and never more than a cap of decompressed 
 gzip bomb (4 GiB of spaces in 4 MB) is refused early instead of filling memory or running for
 minutes.
 
-Two caps, because formats are read two ways: a streamed file (PubMed XML, JSON-lines) holds a
-few records at a time, so its cap only bounds time (`BIBLIODUCK_MAX_FILE_BYTES`, default 4 GiB:
-NLM's largest files decompress to ~250 MB); a document read whole (a Crossref JSON page or
-public-data-file part, an OAI-PMH page) is held in memory, so its cap bounds memory too
-(`BIBLIODUCK_MAX_DOCUMENT_BYTES`, default 64 MiB: Crossref's public-data-file parts and API
-pages, and OAI-PMH pages, are a few MB to a few tens of MB; reading one holds about twice its
-size at its peak, so a refused bomb stays under ~250 MB).
+Two caps, because formats are read two ways: a streamed file (PubMed XML, JSON-lines, a
+Crossref public-data-file part) holds a few records at a time, so its cap only bounds time
+(`BIBLIODUCK_MAX_FILE_BYTES`, default 4 GiB: NLM's largest files decompress to ~250 MB); a
+document read whole (a Crossref API page, an OAI-PMH page) and one record of a stream are held
+in memory, so their cap bounds memory too (`BIBLIODUCK_MAX_DOCUMENT_BYTES`, default 64 MiB:
+API and OAI-PMH pages are a few MB; reading one holds about twice its size at its peak, so a
+refused bomb stays under ~250 MB).
 """
 
 from __future__ import annotations
@@ -100,7 +100,9 @@ class _Bounded(io.RawIOBase):
 
 
 @contextmanager
-def open_payload(source: Source, origin: str, *, whole: bool = False) -> Iterator[BinaryIO]:
+def open_payload(
+    source: Source, origin: str, *, whole: bool = False
+) -> Iterator[io.BufferedReader]:
     """A buffered binary stream of the payload itself: gunzipped when it starts with gzip's
     magic, and refused (`PayloadTooLargeError`) past its cap, the document cap when the
     caller reads it `whole`, else the file cap. A stream the caller passes need not be
@@ -117,7 +119,7 @@ def open_payload(source: Source, origin: str, *, whole: bool = False) -> Iterato
         stream: IO[bytes] = io.BufferedReader(_Prefixed(head, raw))
         if head == GZIP_MAGIC:
             stream = cast(IO[bytes], igzip.GzipFile(fileobj=stream))
-        yield cast(BinaryIO, io.BufferedReader(_Bounded(stream, limit, origin, variable)))
+        yield io.BufferedReader(_Bounded(stream, limit, origin, variable))
 
 
 def read_whole(source: Source, origin: str) -> bytes:

@@ -22,7 +22,8 @@ import os
 import sys
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -192,6 +193,8 @@ def records_frame(records: list[Record], first_row: int = 0) -> pd.DataFrame:
             "has_title": [bool(r.title or r.vernacular_title) for r in records],
             "pub_year": pd.array([r.pub_year for r in records], dtype="Int64"),
             "author_count": [len(r.authors) for r in records],
+            "unreadable": [r.unreadable for r in records],
+            "dropped_fields": [len(r.dropped) for r in records],
         }
     )
 
@@ -237,16 +240,41 @@ def crossref_frame(records: list[Record], first_row: int = 0) -> pd.DataFrame:
 FRAMES = {"records": records_frame, "authors": authors_frame, "crossref": crossref_frame}
 
 
-def dedupe_last(records: list[Record]) -> list[Record]:
-    """Keep the last record per (source, source_id), in first-seen order; id-less ones all stay.
+def superseded_rows(rows: Sequence[int], ids: Sequence[Hashable | None]) -> set[int]:
+    """The one place that decides which copy of a source id an input loads: of the rows of one
+    input (a file, a sync group of pages, an import), in order, those whose id (`ids[i]`) a
+    later row carries again. The last copy is the newer version and is validated and loaded;
+    the earlier ones are recorded as superseded versions, never dropped silently. Rows without
+    an id are never superseded."""
+    last: dict[Hashable, int] = {}
+    for row, key in zip(rows, ids, strict=True):
+        if key is not None:
+            last[key] = row
+    winners = set(last.values())
+    return {
+        row for row, key in zip(rows, ids, strict=True) if key is not None and row not in winners
+    }
 
-    A file may carry the same id twice; the later one is the newer version."""
-    keyed: dict[tuple[str, str], int] = {}
-    for index, record in enumerate(records):
-        if record.source_id is not None:
-            keyed[(record.source, record.source_id)] = index
-    keep = set(keyed.values())
-    return [r for i, r in enumerate(records) if r.source_id is None or i in keep]
+
+def last_copies(records: list[Record]) -> tuple[list[Record], list[Record]]:
+    """(the last copy of each id, in order; the earlier copies it supersedes), by
+    `superseded_rows`."""
+    ids = [(r.source, r.source_id) if r.source_id is not None else None for r in records]
+    superseded = superseded_rows(range(len(records)), ids)
+    if not superseded:
+        return records, []
+    return (
+        [r for i, r in enumerate(records) if i not in superseded],
+        [r for i, r in enumerate(records) if i in superseded],
+    )
+
+
+@dataclass(slots=True)
+class ValidatedInput(ValidatedBatch):
+    """A validated batch with the earlier copies of the ids its input carried twice
+    (`superseded`: recorded as superseded versions when it loads)."""
+
+    superseded: list[Record] = field(default_factory=list)
 
 
 def suites_for(source: str) -> tuple[str, ...]:
@@ -292,6 +320,7 @@ def validate_frames(
                 failures=counts,
             )
         )
+    _name_unreadable(frames.get("records"), failed)
     if len(failed) >= min_failed_to_reject and len(failed) > max_failed_fraction * records:
         top = Counter(name for names in failed.values() for name in names).most_common(3)
         reasons = "; ".join(f"{name}: {n} rows" for name, n in top)
@@ -304,6 +333,20 @@ def validate_frames(
     return {row: sorted(set(names)) for row, names in failed.items()}, summaries
 
 
+UNREADABLE = "records.expect_column_values_to_be_null(unreadable)"
+
+
+def _name_unreadable(frame: pd.DataFrame | None, failed: dict[int, list[str]]) -> None:
+    """An unreadable row's failures are that expectation and the parser's reason
+    ("unreadable: NaN (not allowed in JSON) in is-referenced-by-count"): the name alone does
+    not say what to fix, and the row's other failures (no title…) only follow from it."""
+    if frame is None or "unreadable" not in frame.columns:
+        return
+    for row, reason in zip(frame[ROW], frame["unreadable"], strict=True):
+        if isinstance(reason, str):  # None, or NaN where frames were concatenated
+            failed[int(row)] = [UNREADABLE, f"unreadable: {reason}"]
+
+
 def validate_batch(
     items: list[Record | Deletion],
     *,
@@ -311,9 +354,10 @@ def validate_batch(
     batch_id: str,
     max_failed_fraction: float = 0.5,
     min_failed_to_reject: int = 10,
-) -> ValidatedBatch:
-    """Validate a parsed batch; raise `BatchRejectedError` when most of it fails."""
-    records = dedupe_last([i for i in items if isinstance(i, Record)])
+) -> ValidatedInput:
+    """Validate a parsed batch, the last copy of each id (`last_copies`: the earlier ones are
+    returned as `superseded`); raise `BatchRejectedError` when most of it fails."""
+    records, superseded = last_copies([i for i in items if isinstance(i, Record)])
     deletions = [i for i in items if isinstance(i, Deletion)]
     failed, summaries = validate_frames(
         validation_frames(records, source=source),
@@ -334,6 +378,61 @@ def validate_batch(
         )
         for i in sorted(failed)
     ]
-    return ValidatedBatch(
-        records=good, deletions=deletions, quarantined=quarantined, summaries=summaries
+    return ValidatedInput(
+        records=good,
+        deletions=deletions,
+        quarantined=quarantined,
+        summaries=summaries,
+        superseded=superseded,
     )
+
+
+@dataclass(slots=True)
+class FileValidation:
+    """A whole bulk file validated: failed critical expectations by file row, the rows a later
+    record with the same id supersedes (`superseded_rows`), and one summary per suite."""
+
+    failed: dict[int, list[str]]
+    superseded: set[int]
+    summaries: list[ValidationSummary]
+
+
+def validate_file(
+    frames: dict[str, list[pd.DataFrame]],
+    *,
+    records: int,
+    source: str,
+    batch_id: str,
+    max_failed_fraction: float = 0.5,
+) -> FileValidation:
+    """Validate a file's records as one batch, from the frames of its chunks in file order
+    (`validation_frames`, rows numbered by file row): the last record per id counts (as the
+    loader applies records in file order, an earlier one would be replaced at once), the
+    earlier ones are superseded, not validated. Raises `BatchRejectedError` as
+    `validate_frames` does."""
+    import pandas as pd
+
+    whole = {
+        name: pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        for name, parts in frames.items()
+    }
+    superseded: set[int] = set()
+    if "records" in whole and len(whole["records"]):
+        ids = whole["records"]["source_id"]
+        superseded = superseded_rows(
+            [int(row) for row in whole["records"][ROW].tolist()],
+            [None if pd.isna(value) else value for value in ids.tolist()],
+        )
+    if superseded:
+        whole = {
+            name: frame[~frame[ROW].isin(superseded)].reset_index(drop=True)
+            for name, frame in whole.items()
+        }
+    failed, summaries = validate_frames(
+        whole,
+        records=records - len(superseded),
+        source=source,
+        batch_id=batch_id,
+        max_failed_fraction=max_failed_fraction,
+    )
+    return FileValidation(failed=failed, superseded=superseded, summaries=summaries)

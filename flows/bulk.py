@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from expectations.validate import validate_frames, validation_frames, warm_up
+from expectations.validate import validate_file, validation_frames, warm_up
 from flows import memory, pipeline
 from flows.jobs import FileToLoad, LocalFile
 from flows.writer import die_with_parent
 from schemas.batch import ValidationSummary
 from schemas.record import Deletion, Record
+from warehouse.prepare import prepare_chunk
 from warehouse.spool import SpooledFile, spool_chunk
-from warehouse.store import prepare_chunk
 
 # Records per spooled chunk: what a worker holds as Python objects at a time (~6 MB of Arrow
 # for a thousand of the larger, recent PubMed records; 5,000 as objects took ~150 MB).
@@ -97,8 +97,8 @@ def prepare(job: FileToLoad, settings: PrepareSettings) -> PreparedFile:
 
 @dataclass(slots=True)
 class ParsedPart:
-    """What parsing (part of) a file leaves before validation: its spooled chunks in order,
-    the validation frames of their records, and each id's last file row."""
+    """What parsing (part of) a file leaves before validation: its spooled chunks in order
+    and the validation frames of their records."""
 
     name: str
     source: str
@@ -106,7 +106,6 @@ class ParsedPart:
     first_row: int
     spool: list[Path] = field(default_factory=list)
     frames: dict[str, list[Any]] = field(default_factory=dict)
-    last_row_of: dict[str, int] = field(default_factory=dict)  # source id -> file row
     records: int = 0
     deletions: int = 0
     seconds: float = 0.0
@@ -116,9 +115,6 @@ class ParsedPart:
         rows = self.first_row + self.records
         records = [item for item in items if isinstance(item, Record)]
         deletions = [item for item in items if isinstance(item, Deletion)]
-        for offset, record in enumerate(records):
-            if record.source_id is not None:
-                self.last_row_of[record.source_id] = rows + offset
         frames = validation_frames(records, source=self.source, first_row=rows)
         for suite, frame in frames.items():
             self.frames.setdefault(suite, []).append(frame)
@@ -176,15 +172,26 @@ def validated_file(
     first = parts[0]
     result = PreparedFile(name=first.name, source=first.source, md5=first.md5, size=size, spool=[])
     frames: dict[str, list[Any]] = {}
-    last_row_of: dict[str, int] = {}
     for part in parts:
         result.spool += part.spool
         result.records += part.records
         result.deletions += part.deletions
         for suite, pieces in part.frames.items():
             frames.setdefault(suite, []).extend(pieces)
-        last_row_of.update(part.last_row_of)  # a later part's copy of an id wins
-    _validate_file(result, frames, last_row_of, settings)
+    # The whole file, in file order: the last copy of an id is validated and loaded, the
+    # earlier ones are recorded as superseded (`expectations.validate.superseded_rows`).
+    validation = validate_file(
+        frames,
+        records=result.records,
+        source=result.source,
+        batch_id=f"file:{result.name}",
+        max_failed_fraction=settings.max_failed_fraction,
+    )
+    result.failed = validation.failed
+    result.superseded = validation.superseded
+    result.summaries = validation.summaries
+    result.quarantined = len(result.failed)
+    result.quarantine_reasons = pipeline.count_reasons(result.failed.values())
     return result
 
 
@@ -270,41 +277,3 @@ def share_out(job: LocalFile, settings: PrepareSettings) -> Iterator[FileShare]:
         for path, _number in pending:
             path.unlink(missing_ok=True)
         raise
-
-
-def _validate_file(
-    result: PreparedFile,
-    frames: dict[str, list[Any]],
-    last_row_of: dict[str, int],
-    settings: PrepareSettings,
-) -> None:
-    """Validate the file's records as one batch: the last record per id counts (as the loader
-    applies records in file order, an earlier one would be replaced at once)."""
-    import pandas as pd
-
-    from expectations.validate import ROW
-
-    winners = set(last_row_of.values())
-    whole = {}
-    for name, parts in frames.items():
-        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-        if name == "records":
-            ids = frame["source_id"]
-            result.superseded = {
-                int(row) for row in frame[ROW][ids.notna() & ~frame[ROW].isin(winners)]
-            }
-        whole[name] = frame
-    if result.superseded:
-        whole = {
-            name: frame[~frame[ROW].isin(result.superseded)].reset_index(drop=True)
-            for name, frame in whole.items()
-        }
-    result.failed, result.summaries = validate_frames(
-        whole,
-        records=result.records - len(result.superseded),
-        source=result.source,
-        batch_id=f"file:{result.name}",
-        max_failed_fraction=settings.max_failed_fraction,
-    )
-    result.quarantined = len(result.failed)
-    result.quarantine_reasons = pipeline.count_reasons(result.failed.values())

@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from flows import orchestration
 from schemas.errors import BiblioduckError, UsageError
 
 app = typer.Typer(
@@ -111,6 +112,7 @@ def _options(
 ) -> None:
     global _debug
     _debug = debug
+    orchestration.console_tracebacks = debug
 
 
 def _run(action: Callable[[], T]) -> T:
@@ -444,8 +446,9 @@ def import_command(
     with _progress_bar(), reporting_files_to(say):
         if api_configured():  # a Prefect flow run
             from flows.imports import import_files
+            from flows.orchestration import run_flow
 
-            result = _run(lambda: import_files(paths=paths, **arguments))
+            result = _run(lambda: run_flow(import_files, paths=paths, **arguments))
         else:  # without importing Prefect at all: a re-import of loaded files takes ~0.6 s
             from flows.importing import run_import
 

@@ -278,7 +278,7 @@ def crossref_sync(
                 prefetched(fetched(), ahead=PREFETCH_PAGES), records=settings.sync_group_records
             ):
                 outcome = load_page(
-                    warehouse,
+                    warehouse.handle,
                     pipeline.Payloads(
                         SOURCE,
                         tuple(
@@ -391,7 +391,7 @@ def crossref_works(
                 batches += 1
                 answers = tuple((f"Crossref work {doi}", body) for doi, body in pending)
                 outcome = load_page(
-                    warehouse,
+                    warehouse.handle,
                     pipeline.Payloads(SOURCE, answers),
                     source=SOURCE,
                     batch_id=f"dois:{run_id}:{batches}",

@@ -18,7 +18,8 @@ from flows.oai import SEED_QUERY, oai_harvest
 from flows.orchestration import run_flow
 from flows.pubmed import pubmed_sync
 from sandbox.corpus import demo_corpus
-from sandbox.crossref import CrossrefEmulator, crossref_demo_corpus
+from sandbox.crossref import CrossrefEmulator
+from sandbox.crossref_corpus import crossref_demo_corpus
 from sandbox.eutils import EutilsEmulator
 from sandbox.oaipmh import PURE_PATH
 from sandbox.oaipmh import build_emulator as build_oai_emulator

@@ -355,32 +355,10 @@ def load_files(
                     progress.file_outcome({"file": job.name, "status": "refused"})
                     position += 1
                     continue
-                entry = entry_of(job)
-                entry.size = prepared.size
-                entry.download_seconds = prepared.download_seconds
-                entry.prepare_seconds = prepared.prepare_seconds
-                load_started = time.perf_counter()
-                try:
-                    counts = writer.load_file(
-                        entry, prepared, run_id=run_id, progress=_progress_logger(prepared, logger)
-                    )
-                finally:
-                    prepared.discard()
-                memory.release_memory()
+                counts, row = _load_one(writer, prepared, entry_of(job), run_id, logger)
                 totals.add(counts)
                 add_reasons(outcome.quarantine_reasons, prepared.quarantine_reasons)
-                outcome.files.append(
-                    {
-                        "file": prepared.name,
-                        "position": position,
-                        "records": prepared.records,
-                        "deletions": prepared.deletions,
-                        **counts.as_dict(),
-                        "download_seconds": round(prepared.download_seconds, 2),
-                        "prepare_seconds": round(prepared.prepare_seconds, 2),
-                        "load_seconds": round(time.perf_counter() - load_started, 2),
-                    }
-                )
+                outcome.files.append({"file": row["file"], "position": position, **row})
                 progress.file_outcome({**outcome.files[-1], "status": "loaded"})
                 position += 1
                 elapsed = time.perf_counter() - started
@@ -406,6 +384,35 @@ def load_files(
         finally:
             shutil.rmtree(prepare.spool_dir, ignore_errors=True)
     return outcome
+
+
+def _load_one(
+    writer: BulkWriter, prepared: PreparedFile, entry: LedgerEntry, run_id: str, logger: Any
+) -> tuple[LoadCounts, dict[str, Any]]:
+    """Load one prepared file with its ledger `entry` (through the writer, the warehouse's one
+    door); its spool is removed whatever happens. Returns its counts and its row of the
+    outcome (without its position)."""
+    entry.size = prepared.size
+    entry.download_seconds = prepared.download_seconds
+    entry.prepare_seconds = prepared.prepare_seconds
+    load_started = time.perf_counter()
+    try:
+        counts = writer.load_file(
+            entry, prepared, run_id=run_id, progress=_progress_logger(prepared, logger)
+        )
+    finally:
+        prepared.discard()
+    memory.release_memory()
+    row = {
+        "file": prepared.name,
+        "records": prepared.records,
+        "deletions": prepared.deletions,
+        **counts.as_dict(),
+        "download_seconds": round(prepared.download_seconds, 2),
+        "prepare_seconds": round(prepared.prepare_seconds, 2),
+        "load_seconds": round(time.perf_counter() - load_started, 2),
+    }
+    return counts, row
 
 
 def _progress_logger(prepared: PreparedFile, logger: Any) -> Callable[[int], None]:

@@ -246,7 +246,7 @@ def oai_harvest(
                 prefetched(fetched(), ahead=PREFETCH_PAGES), records=settings.sync_group_records
             ):
                 outcome = load_page(
-                    warehouse,
+                    warehouse.handle,
                     _ListRecordsPages(tuple(f.page for f in group)),
                     source=SOURCE,
                     batch_id=group[0].batch_id,

@@ -22,7 +22,8 @@ import functools
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -81,11 +82,64 @@ def in_prefect_run() -> bool:
     return context.FlowRunContext.get() is not None or context.TaskRunContext.get() is not None
 
 
+# Whether a failed flow run's traceback is printed on the console (the command line's
+# `--debug`). Without it, the engine's lines about a failure stay one line each there, and
+# the command line prints the one error; Prefect's API log keeps the traceback either way.
+console_tracebacks = False
+
+
 def run_flow(flow: Flow[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     """Run a flow as a Prefect flow run when an API is configured, else its body directly."""
     if api_configured():
-        return flow(*args, **kwargs)
+        if console_tracebacks:
+            return flow(*args, **kwargs)
+        with _console_without_tracebacks():
+            return flow(*args, **kwargs)
     return flow.fn(*args, **kwargs)
+
+
+class _WithoutTraceback(logging.Formatter):
+    """Formats as `inner` does, leaving out the exception and stack of the record."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        # Restored after: the API handler formats the same record and keeps the traceback.
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        try:
+            return self.inner.format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+
+
+@contextmanager
+def _console_without_tracebacks() -> Iterator[None]:
+    """Prefect's console handlers (on `prefect` and the root logger) without tracebacks, for
+    the time of a run."""
+    from prefect.logging.configuration import ensure_logging_setup
+
+    ensure_logging_setup()  # else the engine adds its handlers only once the run starts
+    consoles = {
+        handler
+        for name in ("prefect", "")
+        for handler in logging.getLogger(name).handlers
+        if type(handler).__name__ == "PrefectConsoleHandler"
+        or (
+            isinstance(handler, logging.StreamHandler)
+            and handler.stream in (sys.stderr, sys.stdout)
+        )
+    }
+    saved = {handler: handler.formatter for handler in consoles}
+    for handler in consoles:
+        handler.setFormatter(_WithoutTraceback(handler.formatter or logging.Formatter()))
+    try:
+        yield
+    finally:
+        for handler, formatter in saved.items():
+            handler.setFormatter(formatter)
 
 
 def call(flow: Flow[P, R], *args: P.args, **kwargs: P.kwargs) -> R:

@@ -19,6 +19,7 @@ from connectors.pubmed.parse import iter_pubmed_records
 from expectations.validate import validate_batch
 from schemas.batch import LoadCounts, StateUpdate, ValidatedBatch
 from schemas.record import Deletion, Record
+from warehouse.prepare import prepare_batch
 from warehouse.store import Warehouse
 
 Item = Record | Deletion
@@ -82,13 +83,20 @@ def process_items(
     state: StateUpdate | None = None,
     max_failed_fraction: float = 0.5,
 ) -> BatchOutcome:
-    """Validate one parsed batch and load it, state included, in one transaction."""
+    """Validate one parsed batch and load it, state included, in one transaction. The batch
+    is one input (a page, a sync group of pages, a few answers): an id it carries twice loads
+    its last copy, and the earlier ones are recorded as superseded."""
     validated = validate_batch(
         items, source=source, batch_id=batch_id, max_failed_fraction=max_failed_fraction
     )
-    counts = warehouse.load_batch(
-        validated, source=source, batch_id=batch_id, run_id=run_id, fetched=len(items), state=state
+    prepared = prepare_batch(
+        validated,
+        source=source,
+        batch_id=batch_id,
+        fetched=len(items),
+        superseded=validated.superseded,
     )
+    counts = warehouse.load(prepared, run_id=run_id, state=state)
     reasons = quarantine_reasons(validated)
     return BatchOutcome(batch_id=batch_id, counts=counts, quarantine_reasons=reasons)
 

@@ -163,7 +163,7 @@ def pubmed_sync(
                 prefetched(fetched(), ahead=PREFETCH_PAGES), records=settings.sync_group_records
             ):
                 outcome = load_page(
-                    warehouse,
+                    warehouse.handle,
                     pipeline.Payloads(
                         SOURCE, tuple((f"efetch {f.batch_id}", f.page.body) for f in group)
                     ),

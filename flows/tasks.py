@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from flows import pipeline
 from flows.orchestration import tracked_task
 from schemas.batch import StateUpdate
-from warehouse.store import Warehouse
+from warehouse.store import WarehouseHandle
 
 
 class Page(Protocol):
@@ -117,7 +117,7 @@ def prefetched(pages: Iterable[P], *, ahead: int) -> Iterator[P]:
 
 @tracked_task(name="load-page", cache_policy=NO_CACHE)
 def load_page(
-    warehouse: Warehouse,
+    warehouse: WarehouseHandle,
     page: Page,
     *,
     batch_id: str,
@@ -126,13 +126,18 @@ def load_page(
     max_failed_fraction: float,
     source: str,
 ) -> pipeline.BatchOutcome:
-    """Parse one page, validate it and load it, with `state`, in one transaction."""
-    return pipeline.process_items(
-        warehouse,
-        page.items(),
-        source=source,
-        batch_id=batch_id,
-        run_id=run_id,
-        state=state,
-        max_failed_fraction=max_failed_fraction,
-    )
+    """Parse one page (or a sync group of pages), validate it and load it, with `state`, in
+    one transaction. The task is handed the warehouse's handle, never its live connection:
+    it opens what it needs (the flow's own warehouse, when this process holds it open). An
+    id the group carries twice loads its last copy; the earlier ones are recorded as
+    superseded (`expectations.validate.superseded_rows`)."""
+    with warehouse.open() as opened:
+        return pipeline.process_items(
+            opened,
+            page.items(),
+            source=source,
+            batch_id=batch_id,
+            run_id=run_id,
+            state=state,
+            max_failed_fraction=max_failed_fraction,
+        )

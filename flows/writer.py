@@ -91,7 +91,8 @@ class BulkWriter:
         run_id: str | None,
         progress: Callable[[int], None] | None = None,
     ) -> LoadCounts:
-        """`Warehouse.load_file` of a `PreparedFile`'s batches (its spool is read there)."""
+        """`Warehouse.load` of a `PreparedFile`'s batches with their ledger `entry` (its spool
+        is read in the writer's process)."""
         counts: LoadCounts = self._call(
             "load_file", entry, prepared.spooled(), run_id=run_id, progress=progress
         )
@@ -211,9 +212,13 @@ def serve(conn: Connection, warehouse: Any) -> None:
         method, args, kwargs = message
         try:
             if method == "load_file":
+                from warehouse.ledger import FileBatches
+
                 entry, spooled = args
-                value: Any = warehouse.load_file(
-                    entry, spooled.batches, run_id=kwargs["run_id"], progress=progress
+                value: Any = warehouse.load(
+                    FileBatches(entry, spooled.batches),
+                    run_id=kwargs["run_id"],
+                    progress=progress,
                 )
                 memory.release_memory()
             elif method in ("start_run", "mark_file_failed", "finish_run"):

@@ -266,7 +266,7 @@ def _orcid(rng: random.Random) -> str:
     block = rng.choice(("0000-0001", "0000-0002", "0000-0003", "0009-0005"))
     base = block.replace("-", "") + f"{rng.randrange(10**8):08d}"
     total = 0
-    for digit in base:
+    for digit in base[:15]:  # the 16th character is the check itself
         total = (total + int(digit)) * 2
     check = (12 - total % 11) % 11
     tail = f"{base[8:12]}-{base[12:15]}{'X' if check == 10 else check}"

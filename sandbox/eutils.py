@@ -11,7 +11,8 @@ Like NCBI it serves only the first 9,999 hits of a search (`retstart` up to 9998
 the live service; a window crossing the limit is clipped with a warning, `retstart` past it is
 an error), loses WebEnvs (on demand: `expire_webenvs()` or a fault), rate-limits per api_key or
 client address (3/s, 10/s with a key) with HTTP 429, `Retry-After` and NCBI's JSON body, and can
-be told to misbehave deterministically through a `FaultPlan`. Every request is recorded.
+be told to misbehave deterministically through a `sandbox.faults.FaultPlan` keyed by endpoint
+("esearch", "efetch"; `Fault.expire()` loses the request's WebEnv). Every request is recorded.
 """
 
 from __future__ import annotations
@@ -32,18 +33,12 @@ from xml.sax.saxutils import escape
 from werkzeug.wrappers import Request
 
 from sandbox.corpus import CorpusRecord, pubmed_article_set
-from sandbox.server import ABORT_CONNECTION
+from sandbox.faults import Fault, FaultPlan, RecordedRequest, RequestLog, request_params, respond
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-__all__ = [
-    "ESEARCH_WINDOW",
-    "EutilsEmulator",
-    "Fault",
-    "FaultPlan",
-    "RecordedRequest",
-]
+__all__ = ["ESEARCH_WINDOW", "EutilsEmulator"]
 
 ESEARCH_WINDOW = 9_999
 
@@ -81,156 +76,6 @@ _LANGUAGES = {
     "chinese": "chi",
     "portuguese": "por",
 }
-
-
-# ---------------------------------------------------------------------------------------------
-# Faults
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Fault:
-    """One way to misbehave on one request. Build with the class methods."""
-
-    kind: str
-    status: int = 200
-    retry_after: str | None = None
-    body: bytes | None = None
-    content_type: str = "text/html; charset=UTF-8"
-
-    @classmethod
-    def http_status(cls, status: int, *, retry_after: str | None = None) -> Fault:
-        """Answer `status` with a small HTML error page (and `Retry-After` when given)."""
-        return cls("status", status=status, retry_after=retry_after)
-
-    @classmethod
-    def rate_limited(cls, *, retry_after: str = "0") -> Fault:
-        """Answer 429 with NCBI's JSON body, as if the rate limit had been exceeded."""
-        return cls("rate_limit", status=429, retry_after=retry_after)
-
-    @classmethod
-    def reset_mid_body(cls) -> Fault:
-        """Send the headers and half the normal body, then reset the connection (TCP RST)."""
-        return cls("reset")
-
-    @classmethod
-    def short_body(cls) -> Fault:
-        """Announce the full Content-Length, send half the body, close cleanly."""
-        return cls("short_body")
-
-    @classmethod
-    def truncated_xml(cls) -> Fault:
-        """Send half the normal body with a Content-Length that matches it: HTTP sees nothing
-        wrong, only a check of the payload can."""
-        return cls("truncated_xml")
-
-    @classmethod
-    def expire_webenv(cls) -> Fault:
-        """Expire the WebEnv this request names before answering it (efetch then says
-        "Unable to obtain query #N", as NCBI does for a lost history)."""
-        return cls("expire_webenv")
-
-    @classmethod
-    def answer(
-        cls, status: int, body: bytes, *, content_type: str = "text/html; charset=UTF-8"
-    ) -> Fault:
-        """Answer exactly this (e.g. an HTML maintenance page or a JSON error with HTTP 200)."""
-        return cls("answer", status=status, body=body, content_type=content_type)
-
-
-class FaultPlan:
-    """Which requests misbehave, counted per endpoint ("esearch", "efetch") or over all of them
-    ("any"), from 1. Thread-safe and deterministic: the Nth request to an endpoint is the Nth
-    the emulator received, whatever thread sent it.
-
-        plan = FaultPlan()
-        plan.at("efetch", 3, 7, fault=Fault.http_status(503))      # efetch #3 and #7
-        plan.next("efetch", Fault.rate_limited(retry_after="1"))   # the next efetch from now
-        plan.next("any", Fault.reset_mid_body(), times=2)          # the next two requests
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[str, int] = {}
-        self._rules: dict[tuple[str, int], Fault] = {}
-
-    def at(self, endpoint: str, *numbers: int, fault: Fault) -> FaultPlan:
-        """Make the requests with these numbers (1-based, per endpoint) misbehave."""
-        with self._lock:
-            for number in numbers:
-                self._rules[(endpoint, number)] = fault
-        return self
-
-    def next(self, endpoint: str, fault: Fault, *, times: int = 1) -> FaultPlan:
-        """Make the next `times` requests to `endpoint` (from now on) misbehave."""
-        with self._lock:
-            done = self._counts.get(endpoint, 0)
-            for number in range(done + 1, done + times + 1):
-                self._rules[(endpoint, number)] = fault
-        return self
-
-    def count(self, endpoint: str) -> int:
-        """How many requests `endpoint` ("any" for all) has received so far."""
-        with self._lock:
-            return self._counts.get(endpoint, 0)
-
-    def take(self, endpoint: str) -> tuple[int, Fault | None]:
-        """Count one request to `endpoint`; its number and its fault, if any (the emulator's
-        side of the plan)."""
-        with self._lock:
-            number = self._counts[endpoint] = self._counts.get(endpoint, 0) + 1
-            overall = self._counts["any"] = self._counts.get("any", 0) + 1
-            fault = self._rules.pop((endpoint, number), None)
-            if fault is None:
-                fault = self._rules.pop(("any", overall), None)
-            return number, fault
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedRequest:
-    """A request as the emulator saw it. `arrived` is `time.monotonic()` on arrival; `query`
-    and `form` keep every value of repeated parameters."""
-
-    endpoint: str
-    number: int
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    form: dict[str, list[str]]
-    arrived: float
-    status: int
-    fault: str | None
-    user_agent: str | None
-
-    @classmethod
-    def of(
-        cls,
-        request: Request,
-        *,
-        endpoint: str,
-        number: int,
-        arrived: float,
-        status: int,
-        fault: str | None,
-    ) -> RecordedRequest:
-        """Record what a werkzeug request carried (every emulator logs the same facts)."""
-        return cls(
-            endpoint=endpoint,
-            number=number,
-            method=request.method,
-            path=request.path,
-            query={name: request.args.getlist(name) for name in request.args},
-            form={name: request.form.getlist(name) for name in request.form},
-            arrived=arrived,
-            status=status,
-            fault=fault,
-            user_agent=request.headers.get("User-Agent"),
-        )
-
-    def param(self, name: str) -> str | None:
-        """The first value of `name` from the form, else from the query string."""
-        values = self.form.get(name) or self.query.get(name)
-        return values[0] if values else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -374,15 +219,14 @@ class EutilsEmulator:
         self._histories: dict[str, _History] = {}
         self._webenv_serial = 0
         self._recent: dict[str, deque[float]] = {}
-        self._log: list[RecordedRequest] = []
+        self._log = RequestLog()
 
     # -- inspection -------------------------------------------------------------------------
 
     @property
     def requests(self) -> list[RecordedRequest]:
         """Every request received so far, in arrival order (a copy)."""
-        with self._lock:
-            return list(self._log)
+        return self._log.entries()
 
     def expire_webenvs(self) -> int:
         """Forget every history (as NCBI does after hours of inactivity); how many were live."""
@@ -401,16 +245,13 @@ class EutilsEmulator:
         if endpoint not in ("esearch", "efetch"):
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"Not Found"]
-        params: dict[str, list[str]] = {}
-        for source in (request.args, request.form):
-            for name in source:
-                params.setdefault(name, []).extend(source.getlist(name))
-        number, fault = self.faults.take(endpoint)
+        params = request_params(request)
+        number, fault = self.faults.take(endpoint, method=request.method)
 
         reply: _Reply | None = None
-        if fault is not None and fault.kind == "expire_webenv":
+        if fault is not None and fault.kind == "expire":
             self._expire(_first(params, "WebEnv"))
-        if fault is not None and fault.kind in ("status", "rate_limit", "answer"):
+        if fault is not None and fault.replaces_answer:
             reply = self._fault_reply(fault, request)
         if reply is None:
             reply = self._rate_limit(params, request)
@@ -423,44 +264,15 @@ class EutilsEmulator:
                 ("X-RateLimit-Remaining", remaining),
             ]
 
-        with self._lock:
-            self._log.append(
-                RecordedRequest.of(
-                    request,
-                    endpoint=endpoint,
-                    number=number,
-                    arrived=arrived,
-                    status=reply.status,
-                    fault=fault.kind if fault else None,
-                )
-            )
-        return self._send(reply, fault, environ, start_response)
-
-    def _send(
-        self,
-        reply: _Reply,
-        fault: Fault | None,
-        environ: WSGIEnvironment,
-        start_response: StartResponse,
-    ) -> Iterable[bytes]:
-        body = reply.body
-        announced = len(body)
-        kind = fault.kind if fault else None
-        if kind == "truncated_xml":
-            body = body[: len(body) // 2]
-            announced = len(body)
-        status_line = f"{reply.status} {http.HTTPStatus(reply.status).phrase}"
+        self._log.record(
+            request, key=endpoint, number=number, arrived=arrived, status=reply.status, fault=fault
+        )
         headers = [
             ("Content-Type", reply.content_type),
-            ("Content-Length", str(announced)),
+            ("Content-Length", str(len(reply.body))),
             *reply.headers,
         ]
-        start_response(status_line, headers)
-        if kind == "short_body":
-            return [body[: len(body) // 2]]
-        if kind == "reset":
-            return _reset_after(body[: len(body) // 2], environ)
-        return [body]
+        return respond(environ, start_response, reply.status, headers, reply.body, fault)
 
     # -- rate limit -------------------------------------------------------------------------
 
@@ -520,7 +332,8 @@ class EutilsEmulator:
                 request, count=limit + 1, limit=limit, retry_after=fault.retry_after
             )
         if fault.kind == "answer":
-            return _Reply(fault.status, fault.body or b"", fault.content_type)
+            content_type = fault.content_type or "text/html; charset=UTF-8"
+            return _Reply(fault.status, fault.body or b"", content_type, list(fault.headers))
         phrase = http.HTTPStatus(fault.status).phrase
         page = (
             f"<!DOCTYPE html><html><head><title>{fault.status} {phrase}</title></head>"
@@ -819,11 +632,3 @@ def _esearch_error(message: str, *, status: int = 200) -> _Reply:
 def _efetch_error(message: str, *, status: int = 200) -> _Reply:
     body = f"<eFetchResult>\n\t<ERROR>{escape(message)}</ERROR>\n</eFetchResult>\n"
     return _Reply(status, _EFETCH_ERROR_PROLOG + body.encode())
-
-
-def _reset_after(part: bytes, environ: WSGIEnvironment) -> Iterator[bytes]:
-    yield part
-    environ[ABORT_CONNECTION] = True
-    # Werkzeug treats ConnectionError from the body as a dropped connection (no error log);
-    # the server's handler then closes the socket with an RST (see sandbox.server).
-    raise ConnectionResetError("sandbox: connection reset on purpose")

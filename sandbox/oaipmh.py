@@ -12,10 +12,13 @@ under one server, each at its own path.
   HTML page at a "wrong endpoint").
 
 Errors go out with HTTP 200 as the spec says, or with any other status (Zenodo: 422), per
-repository. A `FaultPlan` (shared with the E-utilities emulator) makes requests misbehave
-deterministically, counted per verb ("ListRecords", …) or over all ("any"): 503 with
-Retry-After, a reset or truncated body, an answer of your choosing, or `EXPIRE_TOKEN` (the
+repository. A `sandbox.faults.FaultPlan` (the kit every emulator shares) makes requests
+misbehave deterministically, counted per verb ("ListRecords", …) or over all ("any"): 503 with
+Retry-After, a reset or truncated body, an answer of your choosing, or `Fault.expire()` (the
 request's resumption token expires just before it is answered). Every request is recorded.
+
+The items, formats and identity a repository serves are plain data (`sandbox.oai_records`);
+`pure_repository()` serves the corpus of `sandbox.pure_corpus`.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import http
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -35,8 +38,9 @@ from xml.sax.saxutils import escape, quoteattr
 
 from werkzeug.wrappers import Request
 
-from sandbox.eutils import Fault, FaultPlan, RecordedRequest
-from sandbox.server import ABORT_CONNECTION
+from sandbox.faults import Fault, FaultPlan, RecordedRequest, RequestLog, request_params, respond
+from sandbox.oai_records import OaiFormat, OaiItem, RepositoryIdentity
+from sandbox.pure_corpus import FORMATS, PORTAL_HOST, SEED_IDENTIFIER, pure_items, set_names
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -45,17 +49,13 @@ __all__ = [
     "BROKEN_BOGUS_PATH",
     "BROKEN_ENTITY_PATH",
     "DSPACE_PATH",
-    "EXPIRE_TOKEN",
     "HTML_PATH",
     "PURE_PATH",
     "ZENODO_PATH",
-    "Fault",
-    "FaultPlan",
     "GeneratedRepository",
     "OaiEmulator",
     "OaiFormat",
     "OaiItem",
-    "RecordedRequest",
     "ReplayRepository",
     "Reply",
     "Repository",
@@ -63,6 +63,7 @@ __all__ = [
     "StaticRepository",
     "build_emulator",
     "dspace_replay",
+    "pure_repository",
     "static_file",
     "wrong_endpoint_page",
     "zenodo_replay",
@@ -74,9 +75,6 @@ PURE_PATH = "/pure/ws/oai"
 BROKEN_BOGUS_PATH = "/broken/bogus-element"
 BROKEN_ENTITY_PATH = "/broken/undefined-entity"
 HTML_PATH = "/wrong-endpoint/html"
-
-# The request's resumption token expires before it is answered.
-EXPIRE_TOKEN = Fault("expire_token")
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 _XML = "text/xml; charset=utf-8"
@@ -148,40 +146,6 @@ def _error(base_url: str, code: str, message: str, status: int) -> Reply:
 # ---------------------------------------------------------------------------------------------
 # A generated repository
 # ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class OaiItem:
-    """One item: identifier, datestamp (YYYY-MM-DDThh:mm:ssZ), setSpecs, deleted flag, and its
-    metadata element (bytes, no XML declaration) per metadataPrefix."""
-
-    identifier: str
-    datestamp: str
-    set_specs: tuple[str, ...] = ()
-    deleted: bool = False
-    metadata: Mapping[str, bytes] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class OaiFormat:
-    """A metadata format the repository offers."""
-
-    prefix: str
-    schema: str
-    namespace: str
-
-
-@dataclass(frozen=True, slots=True)
-class RepositoryIdentity:
-    """What Identify says (earliestDatestamp is computed from the items when None)."""
-
-    repository_name: str
-    admin_email: str
-    repository_identifier: str  # the oai-identifier namespace, e.g. pure.sandbox.example
-    sample_identifier: str
-    granularity: str = "YYYY-MM-DDThh:mm:ssZ"
-    deleted_record: str = "persistent"
-    earliest_datestamp: str | None = None
 
 
 @dataclass(slots=True)
@@ -728,14 +692,12 @@ class OaiEmulator:
     ) -> None:
         self.repositories = {path.rstrip("/"): repo for path, repo in repositories.items()}
         self.faults = faults or FaultPlan()
-        self._lock = threading.Lock()
-        self._log: list[RecordedRequest] = []
+        self._log = RequestLog()
 
     @property
     def requests(self) -> list[RecordedRequest]:
         """Every request received so far, in arrival order (a copy)."""
-        with self._lock:
-            return list(self._log)
+        return self._log.entries()
 
     def requests_to(self, path: str) -> list[RecordedRequest]:
         """The requests received at one repository's path."""
@@ -749,36 +711,29 @@ class OaiEmulator:
         if repository is None:
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"Not Found"]
-        params: dict[str, list[str]] = {}
-        for source in (request.args, request.form):
-            for name in source:
-                params.setdefault(name, []).extend(source.getlist(name))
+        params = request_params(request)
         verb = (params.get("verb") or ["?"])[0]
-        number, fault = self.faults.take(verb)
-        if fault is not None and fault.kind == "expire_token":
+        number, fault = self.faults.take(verb, method=request.method)
+        if fault is not None and fault.kind == "expire":
             for token in params.get("resumptionToken", []):
                 repository.expire_tokens(token)
-        if fault is not None and fault.kind in ("status", "rate_limit", "answer"):
+        if fault is not None and fault.replaces_answer:
             reply = _fault_reply(fault)
         else:
             reply = repository.answer(params, request.base_url)
-        with self._lock:
-            self._log.append(
-                RecordedRequest.of(
-                    request,
-                    endpoint=verb,
-                    number=number,
-                    arrived=arrived,
-                    status=reply.status,
-                    fault=fault.kind if fault else None,
-                )
-            )
-        return _send(reply, fault, environ, start_response)
+        self._log.record(
+            request, key=verb, number=number, arrived=arrived, status=reply.status, fault=fault
+        )
+        headers = [("Content-Type", reply.content_type), ("Content-Length", str(len(reply.body)))]
+        return respond(
+            environ, start_response, reply.status, headers + reply.headers, reply.body, fault
+        )
 
 
 def _fault_reply(fault: Fault) -> Reply:
     if fault.kind == "answer":
-        return Reply(fault.status, fault.body or b"", fault.content_type)
+        content_type = fault.content_type or "text/html; charset=UTF-8"
+        return Reply(fault.status, fault.body or b"", content_type, list(fault.headers))
     status = 429 if fault.kind == "rate_limit" else fault.status
     phrase = http.HTTPStatus(status).phrase
     page = (
@@ -790,30 +745,22 @@ def _fault_reply(fault: Fault) -> Reply:
     return Reply(status, page, "text/html; charset=utf-8", headers)
 
 
-def _send(
-    reply: Reply, fault: Fault | None, environ: WSGIEnvironment, start_response: StartResponse
-) -> Iterable[bytes]:
-    body = reply.body
-    kind = fault.kind if fault else None
-    if kind == "truncated_xml":
-        body = body[: len(body) // 2]
-    announced = len(body)
-    headers = [("Content-Type", reply.content_type), ("Content-Length", str(announced))]
-    headers += reply.headers
-    start_response(f"{reply.status} {http.HTTPStatus(reply.status).phrase}", headers)
-    if kind == "short_body":
-        return [body[: len(body) // 2]]
-    if kind == "reset":
-        return _reset_after(body[: len(body) // 2], environ)
-    return [body]
-
-
-def _reset_after(part: bytes, environ: WSGIEnvironment) -> Iterator[bytes]:
-    yield part
-    environ[ABORT_CONNECTION] = True
-    # Werkzeug treats ConnectionError from the body as a dropped connection; the server's
-    # handler then closes the socket with an RST (see sandbox.server).
-    raise ConnectionResetError("sandbox: connection reset on purpose")
+def pure_repository(*, page_size: int = 10, error_status: int = 200) -> GeneratedRepository:
+    """The Pure-like portal's OAI-PMH repository over `sandbox.pure_corpus.pure_items()`."""
+    items = pure_items()
+    return GeneratedRepository(
+        items,
+        identity=RepositoryIdentity(
+            repository_name="Sandbox University Research Portal",
+            admin_email=f"pure-support@{PORTAL_HOST}",
+            repository_identifier=PORTAL_HOST,
+            sample_identifier=SEED_IDENTIFIER,
+        ),
+        formats=FORMATS,
+        sets=set_names(items),
+        page_size=page_size,
+        error_status=error_status,
+    )
 
 
 def build_emulator(
@@ -829,8 +776,6 @@ def build_emulator(
     sets the HTTP status of OAI errors everywhere (None: each repository's own: 200 for the
     Pure-like portal and DSpace, 422 for Zenodo as recorded). Returns the app and the portal
     (to change or expire its tokens)."""
-    from sandbox.pure_corpus import pure_repository  # the corpus builds on this module
-
     portal = pure_repository(page_size=page_size, error_status=error_status or 200)
     repositories: dict[str, Repository] = {PURE_PATH: portal}
     if fixtures_dir is not None:

@@ -1,7 +1,8 @@
 """The sandbox's Pure-like research portal: the seed record (a review article as an Elsevier Pure
 portal shows it, its facts written here as data) among a few dozen generated research outputs,
 some of them deleted, served over OAI-PMH as Pure does it (`/ws/oai`, `oai_dc`, `mods` and
-`oai_cerif_openaire`).
+`oai_cerif_openaire`) by `sandbox.oaipmh.pure_repository()`. This module is the corpus only: it
+builds `sandbox.oai_records` items and imports no server.
 
 What is real and what is not: the seed's facts are copied from ../shared/seed (title, authors,
 abstract, type, peer review, Scopus citations, language, pages, journal, issue, state, date,
@@ -34,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from xml.sax.saxutils import escape, quoteattr
 
-from sandbox.oaipmh import GeneratedRepository, OaiFormat, OaiItem, RepositoryIdentity
+from sandbox.oai_records import OaiFormat, OaiItem
 
 __all__ = [
     "PORTAL_HOST",
@@ -46,10 +47,10 @@ __all__ = [
     "PurePerson",
     "generated_outputs",
     "pure_items",
-    "pure_repository",
     "render_cerif",
     "render_mods",
     "render_oai_dc",
+    "set_names",
 ]
 
 PORTAL_HOST = "pure.sandbox.example"
@@ -804,7 +805,8 @@ def pure_items(count: int = 47, *, deleted: int = 5) -> list[OaiItem]:
     return items
 
 
-def _set_names(items: Sequence[OaiItem]) -> list[tuple[str, str]]:
+def set_names(items: Sequence[OaiItem]) -> list[tuple[str, str]]:
+    """The portal's sets (setSpec, setName): all outputs, those with files, one per year."""
     years = sorted(
         {s for item in items for s in item.set_specs if s.startswith("publications:year")}
     )
@@ -813,21 +815,3 @@ def _set_names(items: Sequence[OaiItem]) -> list[tuple[str, str]]:
         ("publications:withFiles", "Research outputs with files"),
         *((spec, f"Research outputs published in {spec[-4:]}") for spec in years),
     ]
-
-
-def pure_repository(*, page_size: int = 10, error_status: int = 200) -> GeneratedRepository:
-    """The Pure-like portal's OAI-PMH repository (serve it with `sandbox.oaipmh.OaiEmulator`)."""
-    items = pure_items()
-    return GeneratedRepository(
-        items,
-        identity=RepositoryIdentity(
-            repository_name="Sandbox University Research Portal",
-            admin_email=f"pure-support@{PORTAL_HOST}",
-            repository_identifier=PORTAL_HOST,
-            sample_identifier=SEED_IDENTIFIER,
-        ),
-        formats=FORMATS,
-        sets=_set_names(items),
-        page_size=page_size,
-        error_status=error_status,
-    )

@@ -183,6 +183,14 @@ class Record:
 
     raw: bytes | None = field(default=None, repr=False)  # the source payload of this version
 
+    # What parsing could not keep, for validation to act on (neither is a column):
+    # `unreadable` says why the record cannot be represented faithfully (bytes that are not
+    # UTF-8, a NaN where JSON allows none): validation quarantines it with that reason.
+    # `dropped` names each field left out because its value had a type no column holds
+    # ("author: a JSON string, not a list"): validation counts them as warnings.
+    unreadable: str | None = None
+    dropped: list[str] = field(default_factory=list)
+
 
 @dataclass(slots=True)
 class Deletion:

@@ -97,7 +97,8 @@ def test_every_fixture_record_of_every_source(
 
 
 def test_the_generated_pure_corpus_in_each_format(compiled: Compiled) -> None:
-    from sandbox.pure_corpus import FORMATS, pure_repository
+    from sandbox.oaipmh import pure_repository
+    from sandbox.pure_corpus import FORMATS
 
     repository = pure_repository(page_size=1000)
     for prefix in [f.prefix for f in FORMATS]:

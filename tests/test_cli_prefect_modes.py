@@ -83,3 +83,23 @@ def test_with_a_prefect_server_runs_are_flow_runs_with_artifacts(
         assert len(pages) == 1
         assert {names[t.flow_run_id] for t in pages} == {"pubmed-sync"}
         assert {t.state_name for t in task_runs} == {"Completed"}
+
+
+def test_a_failed_flow_run_is_one_error_without_traceback_unless_debug(
+    fixtures_dir, tmp_path, prefect_server
+):
+    # The engine logged the whole traceback of a failed run at ERROR before the one `error:`
+    # line (issue 15); the API's log keeps it, the console shows it only with --debug.
+    env = prefect_environment(tmp_path / "prefect-home", PREFECT_API_URL=prefect_server)
+    whole = (fixtures_dir / "pubmed_efetch" / EFETCH).read_bytes()
+    truncated = tmp_path / "truncated.xml"
+    truncated.write_bytes(whole[: len(whole) // 2])
+    arguments = ("import", str(truncated), "--db", str(tmp_path / "w.duckdb"))
+    failed = run_biblioduck(*arguments, env=env)
+    assert failed.returncode == 1
+    assert "Traceback" not in failed.stderr + failed.stdout
+    assert failed.stderr.count("error: ") == 1, failed.stderr
+    assert "truncated.xml" in failed.stderr
+    debugged = run_biblioduck("--debug", *arguments, env=env)
+    assert debugged.returncode == 1
+    assert "Traceback (most recent call last)" in debugged.stderr + debugged.stdout

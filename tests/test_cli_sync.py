@@ -7,7 +7,8 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from sandbox.corpus import demo_corpus
-from sandbox.crossref import CrossrefEmulator, crossref_demo_corpus
+from sandbox.crossref import CrossrefEmulator
+from sandbox.crossref_corpus import crossref_demo_corpus
 from sandbox.eutils import EutilsEmulator
 from sandbox.oaipmh import PURE_PATH, build_emulator
 from sandbox.server import serve

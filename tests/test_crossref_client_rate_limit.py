@@ -11,7 +11,9 @@ import pytest
 
 from connectors.crossref import CrossrefClient, RateLimit
 from connectors.http import PoliteSession
-from sandbox.crossref import CrossrefEmulator, FaultPlan, crossref_demo_corpus
+from sandbox.crossref import CrossrefEmulator
+from sandbox.crossref_corpus import crossref_demo_corpus
+from sandbox.faults import Fault, FaultPlan
 from sandbox.server import serve
 
 TOLERANCE = 0.004  # seconds: loopback and scheduling noise between client and server clocks
@@ -81,7 +83,9 @@ def test_a_generous_announcement_never_raises_the_configured_rate(
 @pytest.mark.parametrize("status", [429, 503])
 def test_retry_after_is_honoured(corpus: list[dict[str, Any]], status: int) -> None:
     emulator = CrossrefEmulator(
-        corpus, faults=FaultPlan(statuses={2: status}, retry_after="1"), rate_limit=(100, "1s")
+        corpus,
+        faults=FaultPlan().at("works", 2, fault=Fault.http_status(status, retry_after="1")),
+        rate_limit=(100, "1s"),
     )
     with serve(emulator) as base:
         client = CrossrefClient(session(1000), base_url=base, mailto="dev@example.org")

@@ -21,7 +21,9 @@ from connectors.crossref import (
     iter_crossref_records,
 )
 from connectors.http import PoliteSession
-from sandbox.crossref import CrossrefEmulator, FaultPlan, ManualClock, crossref_demo_corpus
+from sandbox.crossref import CrossrefEmulator, ManualClock
+from sandbox.crossref_corpus import crossref_demo_corpus
+from sandbox.faults import Fault, FaultPlan
 from sandbox.server import serve
 
 MAILTO = "dev@example.org"
@@ -59,7 +61,10 @@ def harvest(emulator: CrossrefEmulator, **kwargs: Any) -> list[WorkPage]:
 def test_expiring_cursors_and_throttling_lose_no_work(corpus: list[dict[str, Any]]) -> None:
     emulator = CrossrefEmulator(
         corpus,
-        faults=FaultPlan(statuses={2: 429, 5: 429, 9: 503}, retry_after="0", cursor_max_uses=2),
+        faults=FaultPlan()
+        .at("works", 2, 5, fault=Fault.http_status(429, retry_after="0"))
+        .at("works", 9, fault=Fault.http_status(503, retry_after="0")),
+        cursor_max_uses=2,
         rate_limit=(200, "1s"),
     )
     pages = harvest(emulator, filters={"from-update-date": "2024-01-01"}, rows=20)
@@ -101,9 +106,7 @@ def test_expiring_cursors_and_throttling_lose_no_work(corpus: list[dict[str, Any
 
 def test_cursor_dying_of_idleness_on_the_test_clock(corpus: list[dict[str, Any]]) -> None:
     clock = ManualClock()
-    emulator = CrossrefEmulator(
-        corpus, faults=FaultPlan(cursor_ttl=300), rate_limit=(500, "1s"), clock=clock
-    )
+    emulator = CrossrefEmulator(corpus, cursor_ttl=300, rate_limit=(500, "1s"), clock=clock)
     pages: list[WorkPage] = []
     with serve(emulator) as base:
         client = CrossrefClient(session(), base_url=base, mailto=MAILTO)
@@ -123,7 +126,7 @@ def test_cursor_dying_of_idleness_on_the_test_clock(corpus: list[dict[str, Any]]
 def test_a_cursor_that_dies_after_every_page_still_completes(
     corpus: list[dict[str, Any]],
 ) -> None:
-    emulator = CrossrefEmulator(corpus, faults=FaultPlan(cursor_max_uses=0), rate_limit=(500, "1s"))
+    emulator = CrossrefEmulator(corpus, cursor_max_uses=0, rate_limit=(500, "1s"))
     pages = harvest(emulator, rows=40)
     assert set(dois_of(pages)) == {w["DOI"].lower() for w in corpus}
     assert all(r.params["cursor"] == ["*"] for r in emulator.requests if r.status == 200)
@@ -142,9 +145,7 @@ def test_no_progress_past_one_day_fails_with_advice(corpus: list[dict[str, Any]]
         }
         for n, w in enumerate(corpus[:30])
     ]
-    emulator = CrossrefEmulator(
-        same_day, faults=FaultPlan(cursor_max_uses=0), rate_limit=(500, "1s")
-    )
+    emulator = CrossrefEmulator(same_day, cursor_max_uses=0, rate_limit=(500, "1s"))
     with serve(emulator) as base:
         client = CrossrefClient(session(), base_url=base, mailto=MAILTO, max_restarts=2)
         pages = client.iter_work_pages(rows=10)

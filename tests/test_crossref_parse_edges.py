@@ -59,13 +59,45 @@ def test_missing_doi_leaves_source_id_none_for_quarantine() -> None:
 
 def test_isbns_are_normalised() -> None:
     record = parse_work(
-        work(ISBN=["http://id.crossref.org/isbn/978-3-16-148410-0", "0-8044-2957-x"])
+        work(
+            ISBN=[
+                "http://id.crossref.org/isbn/978-3-16-148410-0",
+                "0-8044-2957-x",
+                "978-3-16-148410-9",  # wrong check digit: no ISBN, dropped
+            ]
+        )
     )
     assert record.identifiers == [
         Identifier("doi", "10.5555/edge.1"),
         Identifier("isbn", "9783161484100"),
         Identifier("isbn", "080442957X"),
     ]
+
+
+def test_issns_are_normalised_and_a_wrong_check_digit_is_skipped() -> None:
+    record = parse_work(
+        work(
+            ISSN=["2345-678X", "2050-084x"],
+            **{
+                "issn-type": [
+                    {"type": "print", "value": "2345-678X"},  # wrong check digit
+                    {"type": "electronic", "value": "2050084x"},
+                ]
+            },
+        )
+    )
+    assert (record.issn_print, record.issn_electronic, record.issn) == (
+        None,
+        "2050-084X",
+        "2050-084X",
+    )
+    only_listed = parse_work(work(ISSN=["2345-678X", "0378-5955"]))
+    assert only_listed.issn == "0378-5955"
+
+
+def test_a_doi_that_is_not_one_leaves_source_id_none() -> None:
+    record = parse_work(work(DOI="10.5555/has space"))
+    assert record.source_id is None and record.doi is None
 
 
 # --- people ----------------------------------------------------------------------------------
@@ -107,7 +139,9 @@ def test_more_than_a_thousand_authors_in_order() -> None:
         affiliations=["Institute 6"],
     )
     assert authors[-1] == Author(position=1235, name="Solo", family="Solo")
-    assert sum(1 for a in authors if a.orcid) == 12
+    # Of the twelve "0000-0002-nn00-000X", only n=200 and n=1000 have X as their right check
+    # digit: the other ten are not ORCID iDs and are dropped.
+    assert [a.position for a in authors if a.orcid] == [201, 1001]
     assert [(a.position, a.name, a.role) for a in record.authors[-3:]] == [
         (1, "Ed Itor0", "editor"),
         (2, "Ed Itor1", "editor"),
@@ -325,17 +359,23 @@ def test_assertion_dates_keep_unreadable_text() -> None:
 # --- values no column holds (found by tests/test_fuzz_parsers.py) ------------------------------
 
 
-@pytest.mark.parametrize("count", [10**30, -(10**30), "1" * 31, "9" * 5000, "²", float("nan")])
-def test_a_citation_count_no_bigint_holds_is_dropped(count: Any) -> None:
+@pytest.mark.parametrize("count", [10**30, -(10**30), "1" * 31, "9" * 5000, "²"])
+def test_a_citation_count_no_bigint_holds_is_dropped_and_named(count: Any) -> None:
     # 10**30 crashed the Arrow table and the validation frame with OverflowError; "9" * 5000
-    # and "²" crashed `int()` with ValueError.
+    # and "²" crashed `int()` with ValueError. Dropped silently after that (issue 15): now
+    # named in `dropped`, which validation counts as a warning.
     body = json.dumps(work(**{"is-referenced-by-count": count, "title": ["T"]})).encode()
     (record,) = iter_crossref_records(body, origin="x")
     assert record.metrics == []
     assert record.title == "T"
+    assert record.unreadable is None
+    assert len(record.dropped) == 1
+    assert record.dropped[0].startswith("is-referenced-by-count: ")
+    assert record.dropped[0].endswith(" is not a count a 64-bit integer holds")
     assert records_table([record]).column("metrics").to_pylist() == [[]]
     frames = validation_frames([record], source="crossref")
     assert frames["crossref"]["citations"].isna().tolist() == [True]
+    assert frames["records"]["dropped_fields"].tolist() == [1]
 
 
 def test_a_negative_citation_count_is_kept_for_the_suite_to_quarantine() -> None:
@@ -360,13 +400,15 @@ def test_json_nested_too_deeply_is_malformed(body: bytes) -> None:
         list(iter_crossref_records(body, origin="deep.json"))
 
 
-def test_a_lone_surrogate_escape_becomes_a_replacement_character() -> None:
-    # UnicodeEncodeError when `raw` was encoded before.
-    body = b'{"DOI": "10.1/x", "type": "journal-article", "title": ["A \\ud800 B"]}'
+def test_a_lone_surrogate_escape_makes_the_work_unreadable() -> None:
+    # UnicodeEncodeError when `raw` was encoded before; then replaced by U+FFFD and loaded, a
+    # guess the XML paths never make. Now the work is kept apart, with its evidence.
+    body = b'{"DOI": "10.1/X", "type": "journal-article", "title": ["A \\ud800 B"]}'
     (record,) = iter_crossref_records(body, origin="x")
-    assert record.title == "A \ufffd B"
+    assert record.unreadable == "text that is not valid UTF-8 in title[0]"
+    assert (record.source_id, record.doi, record.title) == ("10.1/x", "10.1/x", None)
     assert record.raw is not None
-    assert json.loads(record.raw)["title"] == ["A \ufffd B"]
+    assert json.loads(record.raw)["title"] == ["A \ud800 B"]
 
 
 def test_wrong_json_types_drop_the_field() -> None:

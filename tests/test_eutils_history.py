@@ -12,7 +12,8 @@ from lxml import etree
 from connectors.http import PoliteSession
 from connectors.pubmed.client import EutilsClient, QuerySlice
 from sandbox.corpus import demo_corpus
-from sandbox.eutils import EutilsEmulator, Fault
+from sandbox.eutils import EutilsEmulator
+from sandbox.faults import Fault
 from sandbox.server import serve
 from schemas.errors import TransientError
 
@@ -53,7 +54,7 @@ def _expected(emulator: EutilsEmulator) -> list[int]:
 def test_expired_webenv_mid_iteration_is_recovered(
     client: EutilsClient, emulator: EutilsEmulator
 ) -> None:
-    emulator.faults.at("efetch", 2, fault=Fault.expire_webenv())
+    emulator.faults.at("efetch", 2, fault=Fault.expire())
     pages = list(client.iter_pages(ALL_2024))
     fetched = [pmid for page in pages for pmid in _pmids(page.body)]
     assert fetched == _expected(emulator)
@@ -81,7 +82,7 @@ def test_history_lost_between_pages_of_a_paused_iteration(
 def test_a_history_that_keeps_getting_lost_is_a_transient_error(
     client: EutilsClient, emulator: EutilsEmulator
 ) -> None:
-    emulator.faults.at("efetch", 1, 2, 3, 4, 5, fault=Fault.expire_webenv())
+    emulator.faults.at("efetch", 1, 2, 3, 4, 5, fault=Fault.expire())
     with pytest.raises(TransientError) as caught:
         list(client.iter_pages(ALL_2024))
     message = str(caught.value)

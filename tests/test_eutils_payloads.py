@@ -13,7 +13,8 @@ from lxml import etree
 from connectors.http import PoliteSession
 from connectors.pubmed.client import EutilsClient, QuerySlice
 from sandbox.corpus import demo_corpus
-from sandbox.eutils import EutilsEmulator, Fault
+from sandbox.eutils import EutilsEmulator
+from sandbox.faults import Fault
 from sandbox.server import serve
 from schemas.errors import FatalError, MalformedPayloadError, TransientError
 
@@ -50,7 +51,7 @@ def _count(pages: list[bytes]) -> int:
 @pytest.mark.parametrize(
     "fault",
     [
-        Fault.truncated_xml(),
+        Fault.truncated(),
         Fault.short_body(),
         Fault.reset_mid_body(),
         Fault.http_status(503, retry_after="0"),

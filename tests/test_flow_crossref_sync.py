@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 from flows.crossref import crossref_sync
-from sandbox.crossref import CrossrefEmulator, FaultPlan, crossref_demo_corpus
+from sandbox.crossref import CrossrefEmulator
+from sandbox.crossref_corpus import crossref_demo_corpus
+from sandbox.faults import Fault, FaultPlan
 from sandbox.server import serve
 from schemas.errors import FatalError, TransientError
 from tests.flow_helpers import fast_http, warehouse_rows
@@ -47,8 +49,15 @@ def latest_summary(key: str) -> str:
     return str(artifacts[0].data)
 
 
-def emulator_of(corpus: list[dict[str, Any]], faults: FaultPlan | None = None) -> CrossrefEmulator:
-    return CrossrefEmulator(corpus, faults=faults, rate_limit=(500, "1s"))
+def emulator_of(
+    corpus: list[dict[str, Any]],
+    faults: FaultPlan | None = None,
+    *,
+    cursor_max_uses: int | None = None,
+) -> CrossrefEmulator:
+    return CrossrefEmulator(
+        corpus, faults=faults, rate_limit=(500, "1s"), cursor_max_uses=cursor_max_uses
+    )
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +82,8 @@ def test_expiring_cursors_and_429s_load_every_work_exactly_once(
 ):
     crossref_env(monkeypatch)
     monkeypatch.setenv("BIBLIODUCK_SYNC_GROUP_RECORDS", str(group_records))
-    faults = FaultPlan(statuses={2: 429, 7: 429}, retry_after="0", cursor_max_uses=2)
-    emulator = emulator_of(corpus, faults)
+    faults = FaultPlan().at("works", 2, 7, fault=Fault.http_status(429, retry_after="0"))
+    emulator = emulator_of(corpus, faults, cursor_max_uses=2)
     path = tmp_path / "faulty.duckdb"
     with serve(emulator) as url:
         result = crossref_sync(until=UNTIL, db=str(path), crossref_url=url)
@@ -213,7 +222,9 @@ def test_retries_running_out_fail_clearly_and_a_rerun_completes(
     crossref_env(monkeypatch, attempts=2, rows=50)
     monkeypatch.setenv("BIBLIODUCK_SYNC_GROUP_RECORDS", "50")  # a transaction per page
     # The third page fails on both attempts: the run stops after loading two pages.
-    emulator = emulator_of(corpus, FaultPlan(statuses={3: 503, 4: 503}, retry_after="0"))
+    emulator = emulator_of(
+        corpus, FaultPlan().at("works", 3, 4, fault=Fault.http_status(503, retry_after="0"))
+    )
     path = tmp_path / "resumed.duckdb"
     with serve(emulator) as url:
         with pytest.raises(TransientError) as failure:
@@ -252,7 +263,9 @@ def test_a_backfill_after_an_interrupted_run_leaves_its_window_to_the_next_sync(
 ):
     crossref_env(monkeypatch, attempts=2, rows=50)
     monkeypatch.setenv("BIBLIODUCK_SYNC_GROUP_RECORDS", "50")  # a transaction per page
-    emulator = emulator_of(corpus, FaultPlan(statuses={3: 503, 4: 503}, retry_after="0"))
+    emulator = emulator_of(
+        corpus, FaultPlan().at("works", 3, 4, fault=Fault.http_status(503, retry_after="0"))
+    )
     path = tmp_path / "replaced.duckdb"
     with serve(emulator) as url:
         with pytest.raises(TransientError):

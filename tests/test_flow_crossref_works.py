@@ -10,7 +10,8 @@ import pytest
 from flows.crossref import crossref_works
 from flows.pubmed import pubmed_sync
 from sandbox.corpus import demo_corpus
-from sandbox.crossref import CrossrefEmulator, crossref_demo_corpus
+from sandbox.crossref import CrossrefEmulator
+from sandbox.crossref_corpus import crossref_demo_corpus
 from sandbox.eutils import EutilsEmulator
 from sandbox.server import serve
 from tests.flow_helpers import fast_http, warehouse_rows

@@ -18,7 +18,7 @@ import pytest
 
 from flows.imports import import_files
 from flows.pubmed_files import pubmed_files_backfill
-from sandbox.crossref import crossref_demo_corpus
+from sandbox.crossref_corpus import crossref_demo_corpus
 from sandbox.nlm_files import NlmFileServer
 from sandbox.server import serve
 from tests.flow_helpers import fast_http, kill_at_line, wait_until_gone, warehouse_rows

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from flows.oai import oai_harvest
-from sandbox.oaipmh import EXPIRE_TOKEN, PURE_PATH, Fault, GeneratedRepository, OaiEmulator
+from sandbox.faults import Fault
+from sandbox.oaipmh import PURE_PATH, GeneratedRepository, OaiEmulator
 from sandbox.oaipmh import build_emulator as build_oai_emulator
 from sandbox.server import serve
 from schemas.errors import TransientError
@@ -53,10 +54,10 @@ def _changes(path: Path) -> list[tuple[str, int, int]]:
 def test_expired_token_and_503s_still_load_every_record_once(portal, tmp_path):
     app, repository, url = portal
     app.faults.at("ListRecords", 2, 5, fault=Fault.http_status(503, retry_after="0"))
-    app.faults.at("ListRecords", 4, fault=EXPIRE_TOKEN)
+    app.faults.at("ListRecords", 4, fault=Fault.expire())
     path = tmp_path / "interrupted.duckdb"
     result = oai_harvest(endpoint=url, db=str(path), requests_per_second=FAST)
-    assert [r.fault for r in app.requests if r.fault] == ["status", "expire_token", "status"]
+    assert [r.fault for r in app.requests if r.fault] == ["status", "expire", "status"]
     assert (result["status"], result["restarts"]) == ("completed", 1)
     # Each header once (the one listed again after the restart is skipped), each record once.
     assert (result["fetched"], result["inserted"], result["unchanged"]) == (ALL_HEADERS, LIVE, 0)

@@ -14,7 +14,8 @@ from lxml import etree
 from connectors.pubmed.files import ChecksumMismatchError
 from connectors.pubmed.parse import parse_pubmed_article
 from flows.pubmed_files import pubmed_files_backfill, pubmed_updates_sync
-from sandbox.nlm_files import FaultPlan, NlmFileServer, real_file_set
+from sandbox.faults import Fault, FaultPlan
+from sandbox.nlm_files import NlmFileServer, real_file_set
 from sandbox.server import serve
 from schemas.errors import FatalError
 from tests.flow_helpers import fast_http, warehouse_rows
@@ -84,7 +85,10 @@ def test_a_wrong_md5_refuses_the_file_and_loads_nothing(
     fast_http(monkeypatch)
     monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
     db = tmp_path / "w.duckdb"
-    server = NlmFileServer(small_files, faults=FaultPlan().wrong_md5("pubmed26n1334.xml.gz"))
+    server = NlmFileServer(
+        small_files,
+        faults=FaultPlan().next("pubmed26n1334.xml.gz.md5", Fault.wrong_md5(), times=None),
+    )
     with serve(server) as url, pytest.raises(ChecksumMismatchError) as refused:
         pubmed_files_backfill(
             kind="baseline", db=str(db), files_url=f"{url}/pubmed", workers=workers
@@ -131,7 +135,10 @@ def test_files_prepared_on_a_dask_cluster_load_as_from_local_processes(
         names = [run.name for run in client.read_task_runs()]
     assert sum(name.startswith("prepare-bulk-file") for name in names) >= 1
 
-    server = NlmFileServer(small_files, faults=FaultPlan().wrong_md5("pubmed26n1334.xml.gz"))
+    server = NlmFileServer(
+        small_files,
+        faults=FaultPlan().next("pubmed26n1334.xml.gz.md5", Fault.wrong_md5(), times=None),
+    )
     with serve(server) as url, pytest.raises(ChecksumMismatchError, match="pubmed26n1334"):
         pubmed_files_backfill(
             kind="baseline",
@@ -150,7 +157,8 @@ def test_a_truncated_download_is_resumed_with_a_range_request(small_files, tmp_p
     monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
     db = tmp_path / "w.duckdb"
     server = NlmFileServer(
-        small_files, faults=FaultPlan().drop_connection("pubmed26n1334.xml.gz", after_bytes=20_000)
+        small_files,
+        faults=FaultPlan().next("pubmed26n1334.xml.gz", Fault.short_body(after_bytes=20_000)),
     )
     with serve(server) as url:
         pubmed_files_backfill(kind="baseline", db=str(db), files_url=f"{url}/pubmed", workers=0)

@@ -6,7 +6,8 @@ import pytest
 
 from flows.pubmed import pubmed_sync
 from sandbox.corpus import demo_corpus, synthetic_corpus
-from sandbox.eutils import EutilsEmulator, Fault
+from sandbox.eutils import EutilsEmulator
+from sandbox.faults import Fault
 from sandbox.server import serve
 from schemas.errors import TransientError
 from tests.flow_helpers import fast_http, warehouse_rows
@@ -65,7 +66,7 @@ def test_faults_end_in_the_same_warehouse_as_a_clean_sync(
     emulator.faults.at("efetch", 4, fault=Fault.http_status(503, retry_after="0"))
     emulator.faults.at("efetch", 6, fault=Fault.reset_mid_body())
     emulator.faults.at("efetch", 8, fault=Fault.short_body())
-    emulator.faults.at("efetch", 9, fault=Fault.truncated_xml())
+    emulator.faults.at("efetch", 9, fault=Fault.truncated())
     emulator.faults.at("esearch", 2, fault=Fault.http_status(502))
     path = tmp_path / "faulty.duckdb"
     with serve(emulator) as url:

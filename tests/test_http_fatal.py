@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from connectors.http import FatalHttpError, PoliteSession
-from sandbox.scripted import ScriptedApp, Step
+from sandbox.faults import Fault
+from sandbox.scripted import ScriptedApp
 from sandbox.server import serve
 from schemas.errors import FatalError
 
@@ -37,7 +38,7 @@ def _session(**overrides: object) -> PoliteSession:
 )
 def test_non_retryable_status_fails_after_one_request(status: int, advice: str) -> None:
     body = b'{"error":"API key invalid","api_key":"' + SECRET.encode() + b'"}'
-    app = ScriptedApp(default=Step(status, body))
+    app = ScriptedApp(default=Fault.answer(status, body))
     with (
         serve(app) as base,
         _session(secrets=[SECRET]) as session,
@@ -55,7 +56,7 @@ def test_non_retryable_status_fails_after_one_request(status: int, advice: str) 
 
 
 def test_body_over_the_cap_with_content_length_fails() -> None:
-    app = ScriptedApp(default=Step(200, b"x" * 5000))
+    app = ScriptedApp(default=Fault.answer(200, b"x" * 5000))
     with (
         serve(app) as base,
         _session(max_response_bytes=1000) as session,
@@ -66,7 +67,7 @@ def test_body_over_the_cap_with_content_length_fails() -> None:
 
 
 def test_streamed_body_over_the_cap_fails() -> None:
-    app = ScriptedApp(default=Step(200, b"y" * 50_000, action="chunked"))
+    app = ScriptedApp(default=Fault.answer(200, b"y" * 50_000, delivery="chunked"))
     with (
         serve(app) as base,
         _session(max_response_bytes=10_000) as session,
@@ -77,6 +78,6 @@ def test_streamed_body_over_the_cap_fails() -> None:
 
 
 def test_body_at_the_cap_is_returned_whole() -> None:
-    app = ScriptedApp(default=Step(200, b"z" * 10_000, action="chunked"))
+    app = ScriptedApp(default=Fault.answer(200, b"z" * 10_000, delivery="chunked"))
     with serve(app) as base, _session(max_response_bytes=10_000) as session:
         assert session.request("GET", f"{base}/big") == b"z" * 10_000

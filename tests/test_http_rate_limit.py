@@ -20,6 +20,21 @@ def _gaps(times: list[float]) -> list[float]:
     return [later - earlier for earlier, later in itertools.pairwise(ordered)]
 
 
+def assert_spaced(arrivals: list[float], interval: float) -> None:
+    """Spaced by the limiter, as a server sees it: the whole takes (n - 1) intervals, and no
+    interval holds three arrivals. (A request held up in the kernel can arrive just before
+    the next one on a loaded machine, so one short gap proves nothing; without the limiter
+    every arrival falls in the same few milliseconds.)"""
+    ordered = sorted(arrivals)
+    assert ordered[-1] - ordered[0] >= (len(ordered) - 1) * interval - TOLERANCE
+    crowded = [
+        (first, third)
+        for first, third in zip(ordered, ordered[2:], strict=False)
+        if third - first < interval - TOLERANCE
+    ]
+    assert crowded == [], f"three arrivals within {interval} s: {crowded}"
+
+
 def test_sequential_requests_are_spaced_by_the_rate() -> None:
     app = ScriptedApp()
     with serve(app) as base, PoliteSession(source="test", requests_per_second=10) as session:
@@ -54,8 +69,7 @@ def test_threads_and_sessions_share_one_limit_per_host() -> None:
     assert errors == []
     arrivals = [seen.arrived for seen in app.requests]
     assert len(arrivals) == 12
-    assert min(_gaps(arrivals)) >= 0.05 - TOLERANCE
-    assert max(arrivals) - min(arrivals) >= 11 * 0.05 - TOLERANCE
+    assert_spaced(arrivals, 0.05)
 
 
 def test_throttles_are_per_host_and_port() -> None:
@@ -95,5 +109,4 @@ def test_processes_on_one_machine_share_one_limit_per_host(tmp_path) -> None:
         assert [sender.wait(timeout=120) for sender in senders] == [0, 0]
     arrivals = [seen.arrived for seen in app.requests]
     assert len(arrivals) == 8
-    assert min(_gaps(arrivals)) >= 0.1 - TOLERANCE
-    assert max(arrivals) - min(arrivals) >= 7 * 0.1 - TOLERANCE
+    assert_spaced(arrivals, 0.1)

@@ -9,7 +9,8 @@ import random
 import pytest
 
 from connectors.http import PoliteSession, TransientHttpError, redact, redact_url, register_secret
-from sandbox.scripted import ScriptedApp, Step
+from sandbox.faults import Fault
+from sandbox.scripted import ScriptedApp
 from sandbox.server import serve
 
 SECRET = "c0ffee00c0ffee00c0ffee00c0ffee0042"
@@ -58,7 +59,9 @@ def test_short_strings_are_not_registered_as_secrets() -> None:
 
 def test_no_log_record_carries_the_key(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    app = ScriptedApp([Step(503, b"busy " + SECRET.encode())], default=Step(200, b"ok"))
+    app = ScriptedApp(
+        [Fault.answer(503, b"busy " + SECRET.encode())], default=Fault.answer(200, b"ok")
+    )
     with serve(app) as base:
         session = PoliteSession(
             source="Test source",
@@ -70,7 +73,7 @@ def test_no_log_record_carries_the_key(caplog: pytest.LogCaptureFixture) -> None
         )
         # A GET with the key in the URL is exactly what urllib3 prints at DEBUG.
         session.request("GET", f"{base}/esearch.fcgi", params={"api_key": SECRET, "db": "pubmed"})
-        app_down = ScriptedApp(default=Step(503, b"down"))
+        app_down = ScriptedApp(default=Fault.answer(503, b"down"))
         with serve(app_down) as other, pytest.raises(TransientHttpError):
             session.request("GET", f"{other}/efetch.fcgi?api_key={SECRET}")
         session.close()

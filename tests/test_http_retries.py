@@ -16,7 +16,8 @@ from connectors.http import (
     TransientHttpError,
     parse_retry_after,
 )
-from sandbox.scripted import ScriptedApp, Step
+from sandbox.faults import Fault
+from sandbox.scripted import ScriptedApp
 from sandbox.server import serve
 from schemas.errors import TransientError
 
@@ -39,7 +40,9 @@ def _session(**overrides: object) -> PoliteSession:
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 408])
 def test_server_errors_are_retried_until_success(status: int) -> None:
-    app = ScriptedApp([Step(status, b"busy"), Step(status, b"busy"), Step(200, b"done")])
+    app = ScriptedApp(
+        [Fault.answer(status, b"busy"), Fault.answer(status, b"busy"), Fault.answer(200, b"done")]
+    )
     with serve(app) as base, _session() as session:
         reply = session.fetch("GET", f"{base}/r")
     assert reply.body == b"done"
@@ -48,7 +51,9 @@ def test_server_errors_are_retried_until_success(status: int) -> None:
 
 
 def test_429_waits_as_long_as_retry_after_says() -> None:
-    app = ScriptedApp([Step(429, b"{}", headers={"Retry-After": "1"}), Step(200, b"done")])
+    app = ScriptedApp(
+        [Fault.answer(429, b"{}", headers={"Retry-After": "1"}), Fault.answer(200, b"done")]
+    )
     with serve(app) as base, _session() as session:
         assert session.request("GET", f"{base}/r") == b"done"
     first, second = (seen.arrived for seen in app.requests)
@@ -56,7 +61,7 @@ def test_429_waits_as_long_as_retry_after_says() -> None:
 
 
 def test_retry_after_longer_than_the_cap_fails_at_once() -> None:
-    app = ScriptedApp([Step(503, b"down for maintenance", headers={"Retry-After": "3600"})])
+    app = ScriptedApp([Fault.answer(503, b"down for maintenance", headers={"Retry-After": "3600"})])
     with (
         serve(app) as base,
         _session(backoff_cap=5.0) as session,
@@ -81,7 +86,7 @@ def test_retry_after_parses_seconds_and_http_dates() -> None:
 @pytest.mark.parametrize("action", ["reset", "short_body"])
 def test_broken_bodies_are_retried(action: str) -> None:
     body = b"<PubmedArticleSet>" + b"x" * 50_000 + b"</PubmedArticleSet>"
-    app = ScriptedApp([Step(200, body, action=action), Step(200, body)])
+    app = ScriptedApp([Fault.answer(200, body, delivery=action), Fault.answer(200, body)])
     with serve(app) as base, _session() as session:
         reply = session.fetch("GET", f"{base}/r")
     assert reply.body == body
@@ -89,14 +94,14 @@ def test_broken_bodies_are_retried(action: str) -> None:
 
 
 def test_read_timeout_is_retried() -> None:
-    app = ScriptedApp([Step(200, b"late", delay=1.0), Step(200, b"on time")])
+    app = ScriptedApp([Fault.answer(200, b"late", delay=1.0), Fault.answer(200, b"on time")])
     with serve(app) as base, _session(timeout=(2.0, 0.2)) as session:
         assert session.request("GET", f"{base}/r") == b"on time"
     assert len(app.requests) == 2
 
 
 def test_validator_can_ask_for_a_retry() -> None:
-    app = ScriptedApp([Step(200, b"<html>try later</html>"), Step(200, b"<ok/>")])
+    app = ScriptedApp([Fault.answer(200, b"<html>try later</html>"), Fault.answer(200, b"<ok/>")])
 
     def validate(reply: HttpReply) -> None:
         if not reply.body.startswith(b"<ok"):
@@ -109,7 +114,7 @@ def test_validator_can_ask_for_a_retry() -> None:
 
 def test_exhausted_retries_name_source_request_and_remedy_without_secrets() -> None:
     app = ScriptedApp(
-        default=Step(503, b'{"error":"overloaded","api_key":"' + SECRET.encode() + b'"}')
+        default=Fault.answer(503, b'{"error":"overloaded","api_key":"' + SECRET.encode() + b'"}')
     )
     with (
         serve(app) as base,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.crossref import crossref_demo_corpus
+from sandbox.crossref_corpus import crossref_demo_corpus
 from tests.flow_helpers import children_of, processes_naming, wait_until_gone, warehouse_rows
 
 BIBLIODUCK = str(Path(sys.executable).with_name("biblioduck"))

@@ -20,8 +20,9 @@ from sandbox.oaipmh import (
     OaiEmulator,
     OaiItem,
     dspace_replay,
+    pure_repository,
 )
-from sandbox.pure_corpus import FORMATS, pure_items, pure_repository
+from sandbox.pure_corpus import FORMATS, pure_items
 from sandbox.server import serve
 from schemas.record import Deletion, Record
 

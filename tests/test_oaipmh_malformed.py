@@ -14,11 +14,11 @@ from connectors.http import FatalHttpError, PoliteSession
 from connectors.oaipmh.client import OaiClient
 from connectors.oaipmh.errors import UnsupportedMetadataError
 from connectors.oaipmh.parse import parse_records
+from sandbox.faults import Fault
 from sandbox.oaipmh import (
     BROKEN_BOGUS_PATH,
     BROKEN_ENTITY_PATH,
     HTML_PATH,
-    Fault,
     OaiEmulator,
     build_emulator,
 )

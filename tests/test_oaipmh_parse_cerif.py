@@ -16,8 +16,8 @@ from connectors.oaipmh.client import OaiClient
 from connectors.oaipmh.envelope import MetadataFormat
 from connectors.oaipmh.errors import UnsupportedMetadataError
 from connectors.oaipmh.parse import parse_records
-from sandbox.oaipmh import PURE_PATH, OaiEmulator
-from sandbox.pure_corpus import SEED_DATESTAMP, SEED_IDENTIFIER, SEED_OUTPUT, pure_repository
+from sandbox.oaipmh import PURE_PATH, OaiEmulator, pure_repository
+from sandbox.pure_corpus import SEED_DATESTAMP, SEED_IDENTIFIER, SEED_OUTPUT
 from sandbox.server import serve
 from schemas.arrow import records_table
 from schemas.record import AbstractSection, Author, Deletion, Grant, Identifier, Record, Subject

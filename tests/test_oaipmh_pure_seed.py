@@ -13,8 +13,8 @@ import pytest
 
 from connectors.http import PoliteSession
 from connectors.oaipmh.client import OaiClient
-from sandbox.oaipmh import PURE_PATH, OaiEmulator
-from sandbox.pure_corpus import SEED_DATESTAMP, SEED_IDENTIFIER, SEED_OUTPUT, pure_repository
+from sandbox.oaipmh import PURE_PATH, OaiEmulator, pure_repository
+from sandbox.pure_corpus import SEED_DATESTAMP, SEED_IDENTIFIER, SEED_OUTPUT
 from sandbox.server import serve
 from schemas.record import Author, Deletion, Identifier, Link, Metric, Record, Subject
 

@@ -12,17 +12,15 @@ import pytest
 from connectors.http import PoliteSession, TransientHttpError
 from connectors.oaipmh.client import OaiClient, OaiPage
 from connectors.oaipmh.errors import BadResumptionToken
+from sandbox.faults import Fault, FaultPlan
 from sandbox.oaipmh import (
-    EXPIRE_TOKEN,
     PURE_PATH,
     ZENODO_PATH,
-    Fault,
-    FaultPlan,
     GeneratedRepository,
     OaiEmulator,
+    pure_repository,
     zenodo_replay,
 )
-from sandbox.pure_corpus import pure_repository
 from sandbox.server import serve
 from schemas.errors import MalformedPayloadError
 from schemas.record import Deletion, Record
@@ -60,7 +58,7 @@ def test_expired_tokens_and_503s_every_record_once(
     app, repository, url = portal
     expected = [item.identifier for item in repository.items]
     app.faults.at("ListRecords", 2, 5, fault=Fault.http_status(503, retry_after="0"))
-    app.faults.at("ListRecords", 4, fault=EXPIRE_TOKEN)
+    app.faults.at("ListRecords", 4, fault=Fault.expire())
     pages = list(_client(url).list_record_pages("oai_dc"))
     items = [item for page in pages for item in page.records()]
     assert _keys(items) == expected  # every one, once, in list order
@@ -80,7 +78,7 @@ def test_every_token_expiring_still_completes(
     portal: tuple[OaiEmulator, GeneratedRepository, str],
 ) -> None:
     app, repository, url = portal
-    app.faults.next("ListRecords", EXPIRE_TOKEN, times=200)
+    app.faults.next("ListRecords", Fault.expire(), times=200)
     pages = list(_client(url).list_record_pages("mods"))
     items = [item for page in pages for item in page.records()]
     assert _keys(items) == [item.identifier for item in repository.items]
@@ -90,7 +88,7 @@ def test_every_token_expiring_still_completes(
     assert [len(page.repeated) for page in pages] == [0, 1, 1, 1, 1, 1]
     assert pages[-1].restarts == 5
     token_requests = [r for r in app.requests if "resumptionToken" in r.query]
-    assert len(token_requests) == 5 and {r.fault for r in token_requests} == {"expire_token"}
+    assert len(token_requests) == 5 and {r.fault for r in token_requests} == {"expire"}
 
 
 def test_retry_after_is_honoured(portal: tuple[OaiEmulator, GeneratedRepository, str]) -> None:
@@ -119,7 +117,7 @@ def test_truncated_xml_is_malformed_not_short(
     portal: tuple[OaiEmulator, GeneratedRepository, str],
 ) -> None:
     app, _repository, url = portal
-    app.faults.at("ListRecords", 2, fault=Fault.truncated_xml())
+    app.faults.at("ListRecords", 2, fault=Fault.truncated())
     pages = _client(url).list_record_pages("oai_dc")
     assert len(next(pages).headers) == 10
     with pytest.raises(MalformedPayloadError, match=r"not well-formed XML at line \d+, column \d+"):
@@ -150,7 +148,7 @@ def test_a_run_that_dies_resumes_from_its_checkpoint(
 
 def test_zenodo_restarts_from_the_beginning(fixtures_dir: Path) -> None:
     """Zenodo lists out of datestamp order: the only safe restart is the harvest's start."""
-    faults = FaultPlan().at("ListRecords", 2, fault=EXPIRE_TOKEN)
+    faults = FaultPlan().at("ListRecords", 2, fault=Fault.expire())
     app = OaiEmulator({ZENODO_PATH: zenodo_replay(fixtures_dir)}, faults=faults)
     with serve(app) as base:
         pages = list(_client(base + ZENODO_PATH).list_record_pages("oai_dc"))
@@ -168,7 +166,7 @@ def test_zenodo_restarts_from_the_beginning(fixtures_dir: Path) -> None:
 def test_fruitless_restarts_give_up(fixtures_dir: Path) -> None:
     replay = zenodo_replay(fixtures_dir)
     app = OaiEmulator({ZENODO_PATH: replay})
-    app.faults.next("ListRecords", EXPIRE_TOKEN, times=50)
+    app.faults.next("ListRecords", Fault.expire(), times=50)
     with serve(app) as base:
         client = _client(base + ZENODO_PATH, max_restarts=2)
         seen: list[OaiPage] = []

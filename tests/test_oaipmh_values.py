@@ -35,6 +35,9 @@ from schemas.record import Identifier
         ("ISBN 978-3-16-148410-0", Identifier("isbn", "9783161484100")),
         ("90-5892-036-5", Identifier("other", "90-5892-036-5")),  # wrong check digit
         ("1566-5283", Identifier("issn", "1566-5283")),
+        ("1566-5284", Identifier("other", "1566-5284")),  # wrong check digit
+        ("DOI 10.1000/abc", Identifier("doi", "10.1000/abc")),
+        ("10.1000/has space", Identifier("other", "10.1000/has space")),
         ("https://zenodo.org/records/1", Identifier("url", "https://zenodo.org/records/1")),
         ("EIA;EIA-12-MKT", Identifier("other", "EIA;EIA-12-MKT")),
     ],
@@ -57,6 +60,18 @@ def test_blank_is_none() -> None:
         ("hdl", "https://hdl.handle.net/10379/1", Identifier("handle", "10379/1")),
         ("uri", "https://x.example", Identifier("url", "https://x.example")),
         ("PubMed", "123", Identifier("pmid", "123")),
+        ("PMID", "0042", Identifier("pmid", "42")),
+        ("pmc", "pmc12", Identifier("pmcid", "PMC12")),
+        (
+            "ORCID",
+            "https://orcid.org/0000-0002-1825-0097",
+            Identifier("orcid", "0000-0002-1825-0097"),
+        ),
+        # Declared but not one (wrong check digit, no "10."): kept as given under "other".
+        ("ORCID", "0000-0002-1825-0098", Identifier("other", "0000-0002-1825-0098")),
+        ("ISBN", "90-5892-036-5", Identifier("other", "90-5892-036-5")),
+        ("ISSN", "1566-5284", Identifier("other", "1566-5284")),
+        ("DOI", "zenodo.1", Identifier("other", "zenodo.1")),
         ("scopus", "85012345678", Identifier("scopus", "85012345678")),
     ],
 )

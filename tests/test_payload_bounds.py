@@ -16,11 +16,26 @@ import pytest
 from connectors.payload import PayloadTooLargeError, read_whole
 from tests.flow_helpers import warehouse_rows
 
-# What each format's bomb starts with: a document that then never ends.
+# What each bomb starts with (a document that then never ends), and its format.
 OPENINGS = {
-    "pubmed": b'<?xml version="1.0"?>\n<PubmedArticleSet>\n',
-    "crossref": b'{"status": "ok", "message-type": "work-list", "message": {"items": [',
-    "oai": b'<?xml version="1.0"?>\n<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">',
+    "pubmed": ("pubmed", b'<?xml version="1.0"?>\n<PubmedArticleSet>\n'),
+    "crossref": (
+        "crossref",
+        b'{"status": "ok", "message-type": "work-list", "message": {"items": [',
+    ),
+    "crossref-part": ("crossref", b'{"items": ['),  # a public-data-file part: streamed
+    "oai": (
+        "oai",
+        b'<?xml version="1.0"?>\n<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">',
+    ),
+}
+# What refuses each: libxml2's 10 MB limit on a text node (streamed XML), the document cap
+# (a document read whole), the cap on whitespace between two works (a streamed part).
+REFUSALS = {
+    "pubmed": "Text node too long",
+    "oai": "Text node too long",
+    "crossref": "67,108,864 bytes (the cap, BIBLIODUCK_MAX_DOCUMENT_BYTES)",
+    "crossref-part": "67,108,864 bytes of whitespace between two works",
 }
 
 
@@ -38,9 +53,9 @@ PROBE = """
 import json, sys
 from flows.pipeline import PARSERS
 from tests.test_payload_bounds import OPENINGS, gzip_bomb
-fmt = sys.argv[1]
+fmt, opening = OPENINGS[sys.argv[1]]
 try:
-    list(PARSERS[fmt](gzip_bomb(OPENINGS[fmt]), origin="bomb.gz"))
+    list(PARSERS[fmt](gzip_bomb(opening), origin="bomb.gz"))
     raised = None
 except Exception as error:
     raised = [type(error).__name__, str(error)]
@@ -50,11 +65,11 @@ print(json.dumps({"raised": raised, "peak_mb": int(hwm) / 1024}))
 """
 
 
-@pytest.mark.parametrize("fmt", sorted(OPENINGS))
-def test_a_gzip_bomb_is_refused_within_bounded_memory(fmt):
+@pytest.mark.parametrize("case", sorted(OPENINGS))
+def test_a_gzip_bomb_is_refused_within_bounded_memory(case):
     repo = Path(__file__).resolve().parent.parent
     probe = subprocess.run(
-        [sys.executable, "-c", PROBE, fmt],
+        [sys.executable, "-c", PROBE, case],
         cwd=repo,
         env={**os.environ, "PYTHONPATH": str(repo)},
         capture_output=True,
@@ -66,10 +81,7 @@ def test_a_gzip_bomb_is_refused_within_bounded_memory(fmt):
     kind, message = outcome["raised"]
     assert kind in ("PayloadTooLargeError", "MalformedPayloadError"), message
     assert message.startswith("bomb.gz: ")
-    if fmt == "pubmed":  # streamed: libxml2 refuses a text node over 10 MB first
-        assert "Text node too long" in message
-    else:  # read whole: the document cap
-        assert "67,108,864 bytes (the cap, BIBLIODUCK_MAX_DOCUMENT_BYTES)" in message
+    assert REFUSALS[case] in message
     assert outcome["peak_mb"] < 300
 
 
@@ -84,7 +96,7 @@ def test_a_cap_is_exact_and_configurable(monkeypatch):
 
 def test_import_of_a_bomb_exits_1_with_one_message_and_loads_nothing(tmp_path):
     bomb = tmp_path / "bomb.json.gz"
-    bomb.write_bytes(gzip_bomb(OPENINGS["crossref"]))
+    bomb.write_bytes(gzip_bomb(OPENINGS["crossref"][1]))
     db = tmp_path / "w.duckdb"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     env["BIBLIODUCK_DOWNLOAD_DIR"] = str(tmp_path / "downloads")

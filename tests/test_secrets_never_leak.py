@@ -12,7 +12,8 @@ from prefect.client.orchestration import get_client
 
 from flows.pubmed import pubmed_sync
 from sandbox.corpus import demo_corpus
-from sandbox.eutils import EutilsEmulator, Fault
+from sandbox.eutils import EutilsEmulator
+from sandbox.faults import Fault
 from sandbox.server import serve
 from schemas.errors import TransientError
 from tests.flow_helpers import fast_http

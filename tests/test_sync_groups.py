@@ -68,3 +68,50 @@ def test_fetching_stops_when_the_sync_stops():
     pages.close()  # the sync stopped (an error while loading, say): the thread has ended
     assert len(fetched) <= 4
     assert not any(t.name == "prefetch-pages" for t in threading.enumerate())
+
+
+def test_a_group_carrying_an_id_twice_loads_the_last_copy_and_records_the_earlier(tmp_path):
+    """Issue 15, item 4: two pages of one sync group with the same record (a source that
+    updated it between pages) end as one row, and the earlier copy as a 'superseded' version
+    with its payload, never dropped silently. The task is handed the warehouse's handle."""
+    from dataclasses import dataclass
+
+    from flows import pipeline
+    from flows.tasks import load_page
+    from schemas.batch import StateUpdate
+    from tests.records_factory import make_record
+    from warehouse.store import Warehouse, content_hash
+
+    @dataclass(frozen=True)
+    class Group:
+        pages: tuple[list[pipeline.Item], ...]
+
+        def items(self) -> list[pipeline.Item]:
+            return [item for page in self.pages for item in page]
+
+    earlier, later = make_record(3, title="Before"), make_record(3, title="After")
+    state = StateUpdate("pubmed", "eutils:mdat:q", "2026-11-01", None)
+    with Warehouse(tmp_path / "w.duckdb") as warehouse:
+        run_id = warehouse.start_run("pubmed", "test", {})
+        outcome = load_page(
+            warehouse.handle,
+            Group(([earlier, make_record(4)], [later])),
+            batch_id="efetch:q:0",
+            run_id=run_id,
+            state=state,
+            max_failed_fraction=0.5,
+            source="pubmed",
+        )
+        assert (outcome.counts.fetched, outcome.counts.inserted) == (3, 2)
+        assert warehouse.con.execute(
+            "SELECT source_id, title FROM source_records ORDER BY 1"
+        ).fetchall() == [("3", "After"), ("4", "A title")]
+        assert warehouse.con.execute(
+            "SELECT change, content_hash, batch_id FROM record_versions "
+            "WHERE source_id = '3' ORDER BY change"
+        ).fetchall() == [
+            ("insert", content_hash(later.raw), "efetch:q:0"),
+            ("superseded", content_hash(earlier.raw), "efetch:q:0"),
+        ]
+        assert warehouse.raw_payload(content_hash(earlier.raw)) == earlier.raw
+        assert warehouse.state("pubmed", "eutils:mdat:q") == ("2026-11-01", None)

@@ -11,11 +11,11 @@ import pyarrow as pa
 import pytest
 
 from schemas.batch import QuarantinedRow, StateUpdate, ValidatedBatch, ValidationSummary
-from schemas.errors import WarehouseBusyError
+from schemas.errors import FatalError, WarehouseBusyError
 from schemas.record import Deletion
 from tests.records_factory import make_record
 from warehouse.ddl import SCHEMA_VERSION
-from warehouse.store import Warehouse, content_hash, decode_payload
+from warehouse.store import FileBatches, Warehouse, content_hash, decode_payload, prepare_batch
 
 
 def batch(records=(), deletions=(), quarantined=()):
@@ -25,6 +25,17 @@ def batch(records=(), deletions=(), quarantined=()):
         list(quarantined),
         [ValidationSummary("records", len(records), 0, True, {})],
     )
+
+
+def load_batch(wh, validated, *, source, batch_id, run_id, fetched, state=None):
+    """A validated batch through the warehouse's one door."""
+    prepared = prepare_batch(validated, source=source, batch_id=batch_id, fetched=fetched)
+    return wh.load(prepared, run_id=run_id, state=state)
+
+
+def load_file(wh, entry, batches, *, run_id):
+    """A file's batches, with its ledger entry, through the warehouse's one door."""
+    return wh.load(FileBatches(entry, batches), run_id=run_id)
 
 
 @pytest.fixture
@@ -39,15 +50,15 @@ def rows(wh, sql):
 
 def test_first_load_inserts_and_second_identical_load_changes_nothing(warehouse):
     records = [make_record(1), make_record(2)]
-    first = warehouse.load_batch(
-        batch(records), source="pubmed", batch_id="b1", run_id=None, fetched=2
+    first = load_batch(
+        warehouse, batch(records), source="pubmed", batch_id="b1", run_id=None, fetched=2
     )
     assert (first.inserted, first.updated, first.unchanged) == (2, 0, 0)
     before = rows(
         warehouse, "SELECT source_id, title, content_hash, loaded_at FROM source_records ORDER BY 1"
     )
-    second = warehouse.load_batch(
-        batch(records), source="pubmed", batch_id="b1", run_id=None, fetched=2
+    second = load_batch(
+        warehouse, batch(records), source="pubmed", batch_id="b1", run_id=None, fetched=2
     )
     assert (second.inserted, second.updated, second.unchanged) == (0, 0, 2)
     assert (
@@ -62,12 +73,22 @@ def test_first_load_inserts_and_second_identical_load_changes_nothing(warehouse)
 
 
 def test_new_version_replaces_current_row_and_history_keeps_both(warehouse):
-    warehouse.load_batch(
-        batch([make_record(7, title="Old")]), source="pubmed", batch_id="b1", run_id=None, fetched=1
+    load_batch(
+        warehouse,
+        batch([make_record(7, title="Old")]),
+        source="pubmed",
+        batch_id="b1",
+        run_id=None,
+        fetched=1,
     )
     first_loaded = rows(warehouse, "SELECT first_loaded_at FROM source_records")[0][0]
-    counts = warehouse.load_batch(
-        batch([make_record(7, title="New")]), source="pubmed", batch_id="b2", run_id=None, fetched=1
+    counts = load_batch(
+        warehouse,
+        batch([make_record(7, title="New")]),
+        source="pubmed",
+        batch_id="b2",
+        run_id=None,
+        fetched=1,
     )
     assert counts.updated == 1
     assert rows(warehouse, "SELECT source_id, title FROM records") == [("7", "New")]
@@ -86,14 +107,16 @@ def test_new_version_replaces_current_row_and_history_keeps_both(warehouse):
 
 
 def test_older_source_version_does_not_overwrite_newer(warehouse):
-    warehouse.load_batch(
+    load_batch(
+        warehouse,
         batch([make_record(3, title="v2", version="0001:2024-02-01")]),
         source="pubmed",
         batch_id="b1",
         run_id=None,
         fetched=1,
     )
-    counts = warehouse.load_batch(
+    counts = load_batch(
+        warehouse,
         batch([make_record(3, title="v1", version="0001:2023-01-01")]),
         source="pubmed",
         batch_id="b2",
@@ -104,19 +127,57 @@ def test_older_source_version_does_not_overwrite_newer(warehouse):
     assert rows(warehouse, "SELECT title FROM records") == [("v2",)]
 
 
-def test_last_version_in_a_batch_wins(warehouse):
-    warehouse.load_batch(
-        batch([make_record(5, title="first"), make_record(5, title="second")]),
-        source="pubmed",
-        batch_id="b1",
-        run_id=None,
-        fetched=2,
+def test_last_version_in_a_batch_wins_and_the_earlier_copy_is_recorded(warehouse):
+    """Issue 15, item 4: one input (a page, a sync group of pages, an import) carrying an id
+    twice loads the last copy, and records the earlier one as a superseded version with its
+    payload; it is not dropped silently."""
+    from flows import pipeline
+
+    first, second = make_record(5, title="first"), make_record(5, title="second")
+    outcome = pipeline.process_items(
+        warehouse, [first, make_record(6), second], source="pubmed", batch_id="b1", run_id=None
     )
-    assert rows(warehouse, "SELECT title FROM source_records") == [("second",)]
+    assert (outcome.counts.fetched, outcome.counts.inserted) == (3, 2)
+    assert rows(warehouse, "SELECT source_id, title FROM source_records ORDER BY 1") == [
+        ("5", "second"),
+        ("6", "A title"),
+    ]
+    assert rows(
+        warehouse,
+        "SELECT source_id, change, content_hash FROM record_versions ORDER BY source_id, change",
+    ) == [
+        ("5", "insert", content_hash(second.raw)),
+        ("5", "superseded", content_hash(first.raw)),
+        ("6", "insert", content_hash(make_record(6).raw)),
+    ]
+    assert warehouse.raw_payload(content_hash(first.raw)) == first.raw
+    # The same input again changes nothing, the superseded copy included.
+    again = pipeline.process_items(
+        warehouse, [first, make_record(6), second], source="pubmed", batch_id="b1", run_id=None
+    )
+    assert (again.counts.inserted, again.counts.updated, again.counts.unchanged) == (0, 0, 2)
+    assert rows(warehouse, "SELECT count(*) FROM record_versions") == [(3,)]
+    assert rows(warehouse, "SELECT count(*) FROM raw_payloads") == [(3,)]
+
+
+def test_a_batch_to_load_carries_each_id_once(warehouse):
+    """Deduplication happens in validation, once: a batch that reaches the warehouse with an
+    id twice is a bug, refused before anything is written."""
+    with pytest.raises(FatalError, match="twice"):
+        load_batch(
+            warehouse,
+            batch([make_record(5, title="first"), make_record(5, title="second")]),
+            source="pubmed",
+            batch_id="b1",
+            run_id=None,
+            fetched=2,
+        )
+    assert rows(warehouse, "SELECT count(*) FROM source_records") == [(0,)]
 
 
 def test_deletions_hide_records_keep_history_and_are_idempotent(warehouse):
-    warehouse.load_batch(
+    load_batch(
+        warehouse,
         batch([make_record(1), make_record(2)]),
         source="pubmed",
         batch_id="b1",
@@ -124,8 +185,8 @@ def test_deletions_hide_records_keep_history_and_are_idempotent(warehouse):
         fetched=2,
     )
     gone = [Deletion("pubmed", "2", "DeleteCitation in x.xml"), Deletion("pubmed", "404")]
-    counts = warehouse.load_batch(
-        batch(deletions=gone), source="pubmed", batch_id="b2", run_id=None, fetched=2
+    counts = load_batch(
+        warehouse, batch(deletions=gone), source="pubmed", batch_id="b2", run_id=None, fetched=2
     )
     assert counts.deleted == 1
     assert rows(warehouse, "SELECT source_id FROM records") == [("1",)]
@@ -133,20 +194,21 @@ def test_deletions_hide_records_keep_history_and_are_idempotent(warehouse):
     assert rows(
         warehouse, "SELECT source_id, change, reason FROM record_versions WHERE change = 'delete'"
     ) == [("2", "delete", "DeleteCitation in x.xml")]
-    again = warehouse.load_batch(
-        batch(deletions=gone), source="pubmed", batch_id="b2", run_id=None, fetched=2
+    again = load_batch(
+        warehouse, batch(deletions=gone), source="pubmed", batch_id="b2", run_id=None, fetched=2
     )
     assert again.deleted == 0
     # The same record seen again after its deletion comes back (the source re-published it).
-    back = warehouse.load_batch(
-        batch([make_record(2)]), source="pubmed", batch_id="b3", run_id=None, fetched=1
+    back = load_batch(
+        warehouse, batch([make_record(2)]), source="pubmed", batch_id="b3", run_id=None, fetched=1
     )
     assert back.updated == 1
     assert rows(warehouse, "SELECT source_id FROM records ORDER BY 1") == [("1",), ("2",)]
 
 
 def test_a_deletion_in_the_same_batch_applies_after_the_record(warehouse):
-    warehouse.load_batch(
+    load_batch(
+        warehouse,
         batch([make_record(9)], [Deletion("pubmed", "9")]),
         source="pubmed",
         batch_id="b1",
@@ -166,8 +228,13 @@ def test_quarantine_keeps_reasons_and_payload_once(warehouse):
         b"<PubmedArticle/>",
     )
     for _ in range(2):
-        warehouse.load_batch(
-            batch(quarantined=[bad]), source="pubmed", batch_id="b1", run_id=None, fetched=1
+        load_batch(
+            warehouse,
+            batch(quarantined=[bad]),
+            source="pubmed",
+            batch_id="b1",
+            run_id=None,
+            fetched=1,
         )
     assert rows(
         warehouse,
@@ -189,8 +256,8 @@ def test_each_payload_is_stored_once_across_versions_and_quarantine(warehouse):
     once then loaded as a record, are not stored again."""
 
     def load(record, batch_id):
-        warehouse.load_batch(
-            batch([record]), source="pubmed", batch_id=batch_id, run_id=None, fetched=1
+        load_batch(
+            warehouse, batch([record]), source="pubmed", batch_id=batch_id, run_id=None, fetched=1
         )
 
     load(make_record(7, title="First"), "b1")
@@ -208,8 +275,8 @@ def test_each_payload_is_stored_once_across_versions_and_quarantine(warehouse):
     later = make_record(8)
     assert later.raw is not None
     held = QuarantinedRow("pubmed", "8", 0, ["records.some_expectation"], later.raw)
-    warehouse.load_batch(
-        batch(quarantined=[held]), source="pubmed", batch_id="b4", run_id=None, fetched=1
+    load_batch(
+        warehouse, batch(quarantined=[held]), source="pubmed", batch_id="b4", run_id=None, fetched=1
     )
     load(later, "b5")
     assert rows(warehouse, "SELECT source_id FROM records ORDER BY 1") == [("7",), ("8",)]
@@ -222,7 +289,8 @@ def test_each_payload_is_stored_once_across_versions_and_quarantine(warehouse):
 def test_state_and_run_counters_commit_with_the_batch(warehouse):
     run_id = warehouse.start_run("pubmed", "test", {"query": "q"})
     state = StateUpdate("pubmed", "eutils:mdat:q", "2026-11-01", {"done": ["a"]})
-    warehouse.load_batch(
+    load_batch(
+        warehouse,
         batch([make_record(1)]),
         source="pubmed",
         batch_id="b1",
@@ -241,15 +309,16 @@ def test_state_and_run_counters_commit_with_the_batch(warehouse):
 
 
 def test_a_failing_batch_leaves_no_trace(warehouse):
-    warehouse.load_batch(
-        batch([make_record(1)]), source="pubmed", batch_id="b1", run_id=None, fetched=1
+    load_batch(
+        warehouse, batch([make_record(1)]), source="pubmed", batch_id="b1", run_id=None, fetched=1
     )
     before = rows(warehouse, "SELECT * FROM source_records")
     state = StateUpdate("pubmed", "s", "2026-01-01", None)
     broken = make_record(2)
     broken.pub_year = "not a year"  # type: ignore[assignment]  # Arrow refuses it mid-load
     with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError)):
-        warehouse.load_batch(
+        load_batch(
+            warehouse,
             batch([make_record(1, title="changed"), broken]),
             source="pubmed",
             batch_id="b2",
@@ -265,8 +334,8 @@ def test_a_failing_batch_leaves_no_trace(warehouse):
 def test_reopening_migrates_idempotently_and_keeps_rows(tmp_path):
     path = tmp_path / "w.duckdb"
     with Warehouse(path) as wh:
-        wh.load_batch(
-            batch([make_record(1)]), source="pubmed", batch_id="b", run_id=None, fetched=1
+        load_batch(
+            wh, batch([make_record(1)]), source="pubmed", batch_id="b", run_id=None, fetched=1
         )
     with Warehouse(path) as wh:
         assert rows(wh, "SELECT count(*) FROM records") == [(1,)]
@@ -288,8 +357,8 @@ def test_payloads_stored_before_zstd_stay_readable(tmp_path):
     )
     con.close()
     with Warehouse(path) as wh:
-        wh.load_batch(
-            batch([make_record(5)]), source="pubmed", batch_id="b", run_id=None, fetched=1
+        load_batch(
+            wh, batch([make_record(5)]), source="pubmed", batch_id="b", run_id=None, fetched=1
         )
         assert wh.raw_payload("old") == old
         new = make_record(5).raw
@@ -391,15 +460,15 @@ def test_citation_counts_keep_their_history_across_versions(warehouse):
     first = make_record(
         1, payload="<r>v1</r>", metrics=[Metric("citations", 4, "scopus", dt.date(2026, 1, 1))]
     )
-    warehouse.load_batch(batch([first]), source="pubmed", batch_id="b1", run_id=None, fetched=1)
+    load_batch(warehouse, batch([first]), source="pubmed", batch_id="b1", run_id=None, fetched=1)
     same = make_record(
         1, payload="<r>v1b</r>", metrics=[Metric("citations", 4, "scopus", dt.date(2026, 1, 1))]
     )
-    warehouse.load_batch(batch([same]), source="pubmed", batch_id="b2", run_id=None, fetched=1)
+    load_batch(warehouse, batch([same]), source="pubmed", batch_id="b2", run_id=None, fetched=1)
     later = make_record(
         1, payload="<r>v2</r>", metrics=[Metric("citations", 6, "scopus", dt.date(2026, 6, 1))]
     )
-    warehouse.load_batch(batch([later]), source="pubmed", batch_id="b3", run_id=None, fetched=1)
+    load_batch(warehouse, batch([later]), source="pubmed", batch_id="b3", run_id=None, fetched=1)
     assert rows(
         warehouse, "SELECT name, provider, value, as_of FROM measurements ORDER BY as_of"
     ) == [
@@ -461,7 +530,8 @@ def test_a_file_appends_its_new_rows_whatever_the_batches_of_the_second_pass(tmp
     from warehouse.store import PAYLOADS_SCHEMA, LedgerEntry
 
     with Warehouse(tmp_path / "w.duckdb", row_group_size=16_384) as wh:
-        wh.load_batch(
+        load_batch(
+            wh,
             batch([make_record(1), make_record(3)]),
             source="pubmed",
             batch_id="b0",
@@ -483,7 +553,7 @@ def test_a_file_appends_its_new_rows_whatever_the_batches_of_the_second_pass(tmp
             ]
 
         entry = LedgerEntry("pubmed26n0001.xml.gz", "baseline", 2026, 1, "ab" * 16)
-        counts = wh.load_file(entry, batches, run_id=None)
+        counts = load_file(wh, entry, batches, run_id=None)
         assert passes == [True, False]
         assert (counts.inserted, counts.updated, counts.unchanged) == (2, 1, 1)
         assert rows(wh, "SELECT source_id, title FROM source_records ORDER BY source_id") == [
@@ -501,7 +571,7 @@ def test_a_batch_lets_go_of_its_payloads_before_the_transaction_ends(tmp_path):
     # memory through its load. Payloads of ~1 MB each (random, so zstd cannot shrink them).
     import weakref
 
-    from warehouse.store import prepare_batch
+    from warehouse import loading
 
     class Payloads(bytearray):  # a buffer whose release a weak reference reports
         pass
@@ -519,7 +589,7 @@ def test_a_batch_lets_go_of_its_payloads_before_the_transaction_ends(tmp_path):
 
     with Warehouse(tmp_path / "w.duckdb") as wh, wh.transaction() as con:
         before = pa.total_allocated_bytes()
-        wh.apply(con, prepared, run_id=None)
+        loading.apply(con, prepared, run_id=None)
         del prepared
         assert released == [True]
         assert pa.total_allocated_bytes() - before < 256 * 1024  # no copy held either
@@ -569,26 +639,27 @@ def test_a_record_a_later_file_deleted_stays_deleted_whatever_order_files_load_i
     gone = [Deletion("pubmed", "7", "DeleteCitation in pubmed26n1400.xml.gz")]
     with Warehouse(tmp_path / "w.duckdb", row_group_size=16_384) as wh:
         # Deleted before its baseline file was ever loaded: nothing to delete yet, remembered.
-        counts = wh.load_file(entry(1400, "update"), _file_batches([], gone), run_id=None)
+        counts = load_file(wh, entry(1400, "update"), _file_batches([], gone), run_id=None)
         assert counts.deleted == 0
         assert rows(wh, "SELECT source_id, file_order, file_name FROM tombstones") == [
             ("7", "2026.001400.update", "pubmed26n1400.xml.gz")
         ]
-        counts = wh.load_file(
-            entry(5, "baseline"), _file_batches([make_record(6), make_record(7)]), run_id=None
+        counts = load_file(
+            wh, entry(5, "baseline"), _file_batches([make_record(6), make_record(7)]), run_id=None
         )
         assert (counts.inserted, counts.stale) == (1, 1)
         assert rows(wh, "SELECT source_id FROM records") == [("6",)]
 
         # Loaded, deleted by a later file, then its file re-published and loaded again (both
         # paths of load_file: streamed, and batch by batch when a deletion comes first).
-        wh.load_file(entry(6, "baseline"), _file_batches([make_record(1)]), run_id=None)
-        counts = wh.load_file(
-            entry(1401, "update"), _file_batches([], [Deletion("pubmed", "1")]), run_id=None
+        load_file(wh, entry(6, "baseline"), _file_batches([make_record(1)]), run_id=None)
+        counts = load_file(
+            wh, entry(1401, "update"), _file_batches([], [Deletion("pubmed", "1")]), run_id=None
         )
         assert counts.deleted == 1
         for deletions_first in (False, True):
-            counts = wh.load_file(
+            counts = load_file(
+                wh,
                 entry(6, "baseline", md5="cd"),
                 _file_batches(
                     [make_record(1, title="Re-published")],
@@ -601,7 +672,8 @@ def test_a_record_a_later_file_deleted_stays_deleted_whatever_order_files_load_i
         assert rows(wh, "SELECT source_id FROM records ORDER BY 1") == [("6",)]
 
         # A later file carrying them again: NLM brought them back.
-        counts = wh.load_file(
+        counts = load_file(
+            wh,
             entry(1402, "update"),
             _file_batches([make_record(1, title="Back"), make_record(7)]),
             run_id=None,
@@ -613,9 +685,9 @@ def test_a_record_a_later_file_deleted_stays_deleted_whatever_order_files_load_i
             ("7", "A title"),
         ]
         # E-utilities and other batch loads are current by nature: tombstones do not apply.
-        wh.load_file(entry(1403, "update"), _file_batches([], gone), run_id=None)
-        counts = wh.load_batch(
-            batch([make_record(7)]), source="pubmed", batch_id="efetch", run_id=None, fetched=1
+        load_file(wh, entry(1403, "update"), _file_batches([], gone), run_id=None)
+        counts = load_batch(
+            wh, batch([make_record(7)]), source="pubmed", batch_id="efetch", run_id=None, fetched=1
         )
         assert counts.updated == 1
 
@@ -641,8 +713,9 @@ def test_migration_to_tombstones_keeps_the_deletions_bulk_files_already_applied(
         return renamed
 
     with Warehouse(path, row_group_size=16_384) as wh:
-        wh.load_file(baseline, named(_file_batches([make_record(1)]), baseline.name), run_id=None)
-        wh.load_file(
+        load_file(wh, baseline, named(_file_batches([make_record(1)]), baseline.name), run_id=None)
+        load_file(
+            wh,
             update,
             named(_file_batches([], [Deletion("pubmed", "1", "gone")]), update.name),
             run_id=None,
@@ -659,7 +732,8 @@ def test_migration_to_tombstones_keeps_the_deletions_bulk_files_already_applied(
         assert rows(wh, "SELECT source_id, file_order, file_name, reason FROM tombstones") == (
             expected
         )
-        counts = wh.load_file(
+        counts = load_file(
+            wh,
             dataclasses.replace(baseline, md5="cd" * 16),
             _file_batches([make_record(1)]),
             run_id=None,

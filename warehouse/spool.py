@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 
 from schemas.batch import ValidationSummary
 from schemas.errors import FatalError
-from warehouse.store import (
+from warehouse.prepare import (
     PAYLOADS_SCHEMA,
     PreparedBatch,
     PreparedChunk,

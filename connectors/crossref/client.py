@@ -21,11 +21,12 @@ How a harvest stays complete (see `CrossrefClient.iter_work_pages`):
   again; `WorkPage.total_results` lets a caller compare what it counted with what Crossref
   announced.
 
-Politeness: `mailto` goes in every query string and in the User-Agent (the polite pool);
-`x-rate-limit-limit`/`x-rate-limit-interval` answers lower the request rate (never above the
-session's own): the next request waits interval/limit seconds after the previous answer.
-Requests are sent one at a time, which any `x-concurrency-limit` allows. 429 and 503 are
-retried by the session, honouring `Retry-After`.
+Politeness: `mailto` goes in every query string and in the User-Agent (the polite pool). The
+client has the session follow the rate Crossref announces (`x-rate-limit-limit` /
+`x-rate-limit-interval`, never above the session's own; see
+`PoliteSession.follow_rate_limit_headers`): the next request waits interval/limit seconds after
+the previous answer. Requests are sent one at a time, which any `x-concurrency-limit` allows.
+429 and 503 are retried by the session, honouring `Retry-After`.
 """
 
 from __future__ import annotations
@@ -33,8 +34,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-import threading
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,7 +47,7 @@ from connectors.crossref.parse import (
     read_api_error,
     read_work_list,
 )
-from connectors.http import FatalHttpError, HttpReply, PoliteSession
+from connectors.http import FatalHttpError, HttpReply, PoliteSession, RateLimit
 from schemas.errors import TransientError
 
 __all__ = [
@@ -98,9 +97,6 @@ _WATERMARKS = {
     "deposited": ("from-update-date", ("from-update-date", "until-update-date")),
     "indexed": ("from-index-date", ("from-index-date", "until-index-date")),
 }
-_INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$", re.IGNORECASE)
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_REFUSAL = re.compile(r"was refused: HTTP \d+[^(]*\((?P<snippet>.*)\)\. ", re.DOTALL)
 _FAILED = re.compile(r'\s*\{"status"\s*:\s*"(?:failed|error)"')
 _MESSAGE_TYPE = re.compile(r'"message-type"\s*:\s*"([^"]*)"')
 _PROBLEM = re.compile(
@@ -188,22 +184,6 @@ class WorkReply:
         return self.body is not None
 
 
-@dataclass(frozen=True, slots=True)
-class RateLimit:
-    """The limits Crossref announced in its last response headers (None: not announced)."""
-
-    limit: int | None = None
-    interval: float | None = None  # seconds
-    concurrency: int | None = None
-
-    @property
-    def requests_per_second(self) -> float | None:
-        """limit / interval, when both are known."""
-        if self.limit and self.interval:
-            return self.limit / self.interval
-        return None
-
-
 class _Progress:
     """A harvest's watermark, and the order check that makes it safe to claim.
 
@@ -251,8 +231,9 @@ class CrossrefClient:
     """Crossref REST API client.
 
     Args:
-        session: a `PoliteSession` used by this client alone: the announced rate limit is
-            written into its `requests_per_second` (never above the value it started with).
+        session: a `PoliteSession` used by this client alone: the client has it follow the
+            rate limit Crossref announces, which is written into its `requests_per_second`
+            (never above the value it started with).
         base_url: the API root (the sandbox emulator passes its own).
         mailto: the contact address of the polite pool, sent as `mailto=` and in the
             User-Agent. Crossref asks every client for one.
@@ -273,11 +254,7 @@ class CrossrefClient:
         self._base_url = base_url.rstrip("/")
         self._mailto = mailto.strip() if mailto and mailto.strip() else None
         self._max_restarts = max_restarts
-        self._ceiling = session.requests_per_second
-        self._min_interval = 1.0 / session.requests_per_second
-        self._last_done: float | None = None
-        self._gate = threading.Lock()
-        self.rate_limit = RateLimit()
+        session.follow_rate_limit_headers()
         agent = session.user_agent
         if self._mailto is not None:
             agent = f"{agent} (mailto:{self._mailto})"
@@ -287,6 +264,11 @@ class CrossrefClient:
                 "slower and less reliable than the polite pool"
             )
         self._headers = {"User-Agent": agent}
+
+    @property
+    def rate_limit(self) -> RateLimit:
+        """The limits Crossref announced in its last answer's headers."""
+        return self._session.rate_limit
 
     # -- /works ---------------------------------------------------------------------------
 
@@ -443,58 +425,13 @@ class CrossrefClient:
     # -- transport ------------------------------------------------------------------------
 
     def _get(self, url: str, params: Mapping[str, str | int], origin: str) -> HttpReply:
-        self._wait_turn()
         try:
-            reply = self._session.fetch("GET", url, params=params, headers=self._headers)
+            return self._session.fetch("GET", url, params=params, headers=self._headers)
         except FatalHttpError as error:
             refusal = _refusal_of(error, origin)
             if refusal is not None:
                 raise refusal from None
             raise
-        finally:
-            with self._gate:
-                self._last_done = time.monotonic()
-        self._observe_limits(reply.headers)
-        return reply
-
-    def _wait_turn(self) -> None:
-        """Wait until the announced interval has passed since the previous answer.
-
-        Counted from the answer, not from the sending: the client cannot know when its
-        previous request reached Crossref (a new connection's set-up delays it), only that it
-        had arrived by the time the answer came back, so this is the spacing Crossref sees at
-        worst. The session's own host throttle only learns a lowered rate one request late;
-        this gate does not."""
-        with self._gate:
-            if self._last_done is None:
-                return
-            delay = self._last_done + self._min_interval - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-
-    def _observe_limits(self, headers: Mapping[str, str]) -> None:
-        limit = _positive_int(headers.get("x-rate-limit-limit") or headers.get("x-ratelimit-limit"))
-        interval = _interval_seconds(
-            headers.get("x-rate-limit-interval") or headers.get("x-ratelimit-interval")
-        )
-        concurrency = _positive_int(headers.get("x-concurrency-limit"))
-        announced = RateLimit(limit, interval, concurrency)
-        if announced == self.rate_limit:
-            return
-        self.rate_limit = announced
-        rate = announced.requests_per_second
-        new_rate = min(self._ceiling, rate) if rate else self._ceiling
-        if new_rate != self._session.requests_per_second:
-            log.info(
-                "Crossref announces %s requests per %s s (concurrency %s): %.2f requests/s",
-                limit,
-                interval,
-                concurrency,
-                new_rate,
-            )
-        self._session.requests_per_second = new_rate
-        with self._gate:
-            self._min_interval = 1.0 / new_rate
 
 
 def _watermark_field(filters: Mapping[str, FilterValue]) -> str:
@@ -548,44 +485,19 @@ def _day_of(date_time: str) -> dt.date:
     return dt.datetime.fromisoformat(date_time.replace("Z", "+00:00")).astimezone(dt.UTC).date()
 
 
-def _positive_int(value: str | None) -> int | None:
-    if value is None or not value.strip().isdigit():
-        return None
-    number = int(value.strip())
-    return number or None
-
-
-def _interval_seconds(value: str | None) -> float | None:
-    """Seconds from Crossref's interval header ("1s"; also "500ms", "1m", a bare number)."""
-    if value is None:
-        return None
-    match = _INTERVAL.match(value)
-    if match is None:
-        return None
-    seconds = float(match.group(1)) * _UNIT_SECONDS[(match.group(2) or "s").lower()]
-    return seconds or None
-
-
 def _refusal_of(
     error: FatalHttpError, origin: str
 ) -> CrossrefApiError | CrossrefNotFoundError | None:
-    """What Crossref said in a refused request's body, as a typed error (None: unknown)."""
-    body = getattr(error, "body", None)  # used if the session starts to carry the body
-    text: str | None = None
-    if isinstance(body, bytes | str):
-        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    else:
-        # The session puts the start of the error body in its message: "… was refused:
-        # HTTP 404 Not Found ({…}). Advice". Long bodies are cut there, hence the fallbacks.
-        match = _REFUSAL.search(str(error))
-        text = match.group("snippet") if match else None
-    if not text:
+    """What Crossref said in a refused request's body (the start the session keeps in
+    `FatalHttpError.body`), as a typed error (None: unknown)."""
+    if not error.body:
         return None
+    text = error.body.decode("utf-8", "replace")
     refusal = read_api_error(text, origin=origin, status=error.status)
     if refusal is not None or not _FAILED.match(text):
         return refusal
-    # A JSON error body cut short (the session keeps its first 300 characters): take what
-    # can be read of it.
+    # A JSON error body cut short (the session keeps its first 64 KiB): take what can be read
+    # of it.
     problems = [
         CrossrefProblem(kind, value, message + ("..." if cut else ""))
         for kind, value, message, cut in (

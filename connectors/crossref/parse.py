@@ -7,8 +7,9 @@ file path handed in. Error bodies are never records: `{"status": "failed", …}`
 
 Mapping choices that are not obvious from the field names:
 
-- `source_id` and `doi` are the DOI lower-cased, resolver prefix removed, every other character
-  kept exactly (SICI DOIs keep `<>;()`).
+- `source_id` and `doi` are the DOI in the one normal form of `schemas.identifiers`
+  (lower-cased, resolver prefix removed, every other character kept: SICI DOIs keep `<>;()`);
+  a `DOI` that is not `10.<digits>/<suffix>` gives None (validation quarantines the work).
 - `source_version` is `indexed.date-time` (else `deposited.date-time`, else None): Crossref
   re-indexes a work whenever anything in its JSON changes, citation counts included, so the
   indexed time orders every distinct payload, while `deposited` only moves with the publisher's
@@ -24,7 +25,8 @@ Mapping choices that are not obvious from the field names:
 - `journal` = `container-title[0]` (the book for a chapter, the proceedings for a paper),
   `journal_abbrev` = `short-container-title[0]`, both as plain text.
 - ISSN by `issn-type`: `issn_print`, `issn_electronic`; `issn` = print, else electronic, else
-  the first of `ISSN`. ISBNs (hyphens removed) and the landing page (`resource.primary.URL`,
+  the first of `ISSN`; all "1234-567X", one with a wrong check digit skipped. ISBNs (hyphens
+  removed, check digit verified, else dropped) and the landing page (`resource.primary.URL`,
   scheme "url") go to `identifiers` after the DOI.
 - `pages` = `page` as given, split at its first dash into `first_page`/`last_page` (end pages
   are not expanded); `article-number` → `elocation`. The literal string "null" that some
@@ -39,8 +41,9 @@ Mapping choices that are not obvious from the field names:
 - People: `author` (role author) then `editor` (role editor), in source order, positions 1-based
   per role. `given`/`family` make "Given Family"; a `name` without given/family is an
   organisation → `collective`. Entries with no name at all (seen in deposits) are skipped.
-  ORCID URLs become bare 0000-0000-0000-000X; affiliations are their `name`s. `sequence`
-  ("first"/"additional") is not kept apart: source order is the author order.
+  ORCID URLs become bare 0000-0000-0000-000X (None when the check digit is wrong);
+  affiliations are their `name`s. `sequence` ("first"/"additional") is not kept apart: source
+  order is the author order.
 - Abstract: the JATS string → plain text, one paragraph per `p`/`title`/list item separated
   by blank lines, a leading "Abstract" heading dropped, a section title joined to its first
   paragraph as "Title: text". One `AbstractSection` (kind "abstract"); a dataset's
@@ -58,9 +61,15 @@ Mapping choices that are not obvious from the field names:
 - `is-referenced-by-count` → Metric("citations", value, "crossref", as_of = the indexed date).
 - `publication_types` = [type]; `output_type` = [type, subtype] (subtype when given).
 - A value no column holds drops its field and the work still loads (one bad field must not
-  lose the page): a number beyond 64 bits, digits `int()` refuses ("²", 5,000 of them), a JSON
-  type where another is expected. A lone surrogate escape (`\\ud800`) becomes U+FFFD, as
-  invalid UTF-8 does. Only a document nested too deeply to decode is refused (malformed).
+  lose the page), named in `Record.dropped` for validation to count as a warning: a number
+  beyond 64 bits, digits `int()` refuses ("²", 5,000 of them), a JSON type where another is
+  expected (an `author` string, `date-parts` that are not a list of lists).
+- A work that cannot be represented faithfully is kept apart whole, with the reason in
+  `Record.unreadable` (validation quarantines it; its neighbours load): text that is not
+  valid Unicode (bytes that are not UTF-8, a lone surrogate escape such as `\\ud800`) and
+  `NaN`/`Infinity`, which Python's decoder takes but JSON does not allow. The XML parsers
+  refuse the same bytes; a JSON work can be cut out of its page, so only it is lost.
+- Only a document that is not JSON, or nested too deeply to decode, is refused (malformed).
 """
 
 from __future__ import annotations
@@ -69,11 +78,13 @@ import datetime as dt
 import html
 import itertools
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from connectors.crossref.items import ITEMS_OPENING, OPENING_PEEK, ItemsReader
 from connectors.payload import (
     GZIP_MAGIC,
     Source,
@@ -83,6 +94,7 @@ from connectors.payload import (
     read_whole,
 )
 from schemas.errors import FatalError, MalformedPayloadError
+from schemas.identifiers import normalise_doi, normalise_isbn, normalise_issn, normalise_orcid
 from schemas.record import (
     AbstractSection,
     Author,
@@ -116,9 +128,9 @@ SOURCE = "crossref"
 Work = Mapping[str, Any]
 
 _NOT_FOUND_TEXT = "Resource not found."
-_DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
-_ORCID = re.compile(r"(\d{4})-?(\d{4})-?(\d{4})-?(\d{3}[0-9X])$")
-# A `\ud800`-`\udfff` escape: the only way a lone surrogate gets into decoded JSON.
+# A surrogate code point in decoded text: a byte that is not UTF-8 (decoded with
+# `surrogateescape`) or a lone `\ud800`-`\udfff` escape. Either makes a work unreadable.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 # A markup tag: `<name …>`, `</name>`, `<prefix:name/>`. Requiring a letter right after `<`
 # leaves text such as "p < 0.05" (which Crossref abstracts carry unescaped) alone.
@@ -228,7 +240,7 @@ def read_api_error(
     if not stripped.startswith("{"):
         return None
     try:
-        document = _json_loads(stripped)
+        document = _json_loads(stripped).value
     except json.JSONDecodeError:
         return None
     if not isinstance(document, dict) or document.get("status") in (None, "ok"):
@@ -284,7 +296,7 @@ def read_work_list(body: bytes, *, origin: str) -> WorkList:
 
     Raises `CrossrefApiError`/`CrossrefNotFoundError` for Crossref error bodies and
     `MalformedPayloadError` for anything else that is not a work list."""
-    document = _load_json_document(body, origin)
+    document = _load_json_document(body, origin).value
     if not isinstance(document, dict) or document.get("message-type") != "work-list":
         kind = document.get("message-type") if isinstance(document, dict) else None
         raise MalformedPayloadError(
@@ -318,12 +330,20 @@ def iter_crossref_records(source: Source, *, origin: str) -> Iterator[Record]:
     Accepted forms: the API envelope (`work-list` with `items`, or a single `work`), a bare
     work object, a JSON array of works, `{"items": [...]}` (the public data file), and
     JSON-lines (one work per line, the dump form). `source` is bytes, a path or a binary file;
-    gzip is detected by its magic bytes. JSON-lines are streamed line by line; the other forms
-    are one JSON document and are decoded whole.
+    gzip is detected by its magic bytes. JSON-lines are streamed line by line and the public
+    data file's parts work by work (`connectors.crossref.items`); the other forms (API pages,
+    single works) are one JSON document, decoded whole under the document cap.
 
     Raises `CrossrefApiError`/`CrossrefNotFoundError` for Crossref error bodies and
-    `MalformedPayloadError` (naming the line, for JSON-lines) for broken payloads."""
+    `MalformedPayloadError` (naming the line, for JSON-lines) for broken payloads. A work
+    that cannot be represented faithfully comes as a `Record` with `unreadable` set."""
     with open_payload(source, origin) as stream:
+        opening = ITEMS_OPENING.match(stream.peek(OPENING_PEEK)[:OPENING_PEEK])
+        if opening is not None:  # a public-data-file part: its works streamed one by one
+            stream.read(opening.end())
+            for item, suspect in ItemsReader(stream, origin):
+                yield _record_of(item, suspect)
+            return
         first = read_line(stream, origin)
         first_object = _json_object_of(first)
         if first_object is not None:
@@ -336,18 +356,18 @@ def iter_crossref_records(source: Source, *, origin: str) -> Iterator[Record]:
                 lines = itertools.chain([first, *following], _lines(stream, origin))
                 yield from _iter_json_lines(lines, origin)
                 return
-            document: Any = first_object  # one document on one line: decoded once
+            document: _Decoded = first_object  # one document on one line: decoded once
         else:
             document = _load_json_document(first + read_document(stream, origin), origin)
-    error = _status_error(document, origin) if isinstance(document, dict) else None
+    error = _status_error(document.value, origin) if isinstance(document.value, dict) else None
     if error is not None:
         raise error
-    for index, item in enumerate(_works_of(document, origin)):
+    for index, item in enumerate(_works_of(document.value, origin)):
         if not isinstance(item, dict):
             raise MalformedPayloadError(
                 f"{origin}: work {index} is a JSON {type(item).__name__}, not a work object"
             )
-        yield parse_work(item)
+        yield _record_of(item, document.suspect)
 
 
 def _lines(stream: IO[bytes], origin: str) -> Iterator[bytes]:
@@ -355,16 +375,38 @@ def _lines(stream: IO[bytes], origin: str) -> Iterator[bytes]:
         yield line
 
 
-def _load_json_document(body: bytes, origin: str) -> Any:
+@dataclass(slots=True)
+class _Decoded:
+    """A decoded JSON document, and whether any of it may be unreadable: text that held
+    surrogates (bytes that are not UTF-8, lone surrogate escapes) or a NaN/Infinity. Only
+    then is each work searched for them, so a clean page pays one regex scan."""
+
+    value: Any
+    suspect: bool
+
+
+def _decode_text(body: bytes) -> str:
+    """UTF-8 text of a payload, each byte that is not UTF-8 kept as a surrogate
+    (`surrogateescape`) for the work that holds it to be found and quarantined: replacing
+    it with U+FFFD would load a guess, refusing the page would lose its good works."""
+    return body.decode("utf-8", errors="surrogateescape").lstrip("\ufeff")
+
+
+def _printable(text: str) -> str:
+    """`text` safe to print: surrogates as `\\udcxx` escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _load_json_document(body: bytes, origin: str) -> _Decoded:
     if body[:2] == GZIP_MAGIC:
         body = read_whole(body, origin)  # under the document cap
-    text = body.decode("utf-8", errors="replace").lstrip("\ufeff")
+    text = _decode_text(body)
     if text.strip() == _NOT_FOUND_TEXT:
         raise CrossrefNotFoundError(origin)
     try:
         return _json_loads(text)  # an error body's status is read from the document
     except json.JSONDecodeError as problem:
-        start = " ".join(text[:80].split())
+        start = _printable(" ".join(text[:80].split()))
         raise MalformedPayloadError(
             f"{origin}: not Crossref JSON ({problem.msg} at line {problem.lineno}, column "
             f"{problem.colno}); the body starts with {start!r}"
@@ -388,7 +430,8 @@ def _works_of(document: Any, origin: str) -> list[Any]:
         if kind == "work" and isinstance(message, dict):
             return [message]
         raise MalformedPayloadError(
-            f"{origin}: a Crossref {kind or 'unknown'!s} message is not a work or work list"
+            f"{origin}: a Crossref {_printable(str(kind or 'unknown'))} message is not a work "
+            "or work list"
         )
     if isinstance(document.get("items"), list):
         return document["items"]
@@ -399,59 +442,36 @@ def _works_of(document: Any, origin: str) -> list[Any]:
     )
 
 
-def _json_loads(text: str) -> Any:
+def _json_loads(text: str) -> _Decoded:
     """`json.loads`, with a document nested too deeply to decode reported as a decode error.
 
     Python's decoder recurses once per nesting level, so 100,000 `[` raise RecursionError, not
     a decode error. No Crossref work nests more than a few levels: such a document is refused
     as not Crossref JSON, like any other undecodable one."""
+    constants: list[str] = []
+
+    def constant(name: str) -> float:
+        constants.append(name)  # NaN, Infinity, -Infinity: Python's extension, not JSON
+        return float(name)
+
     try:
-        document = json.loads(text)
+        document = json.loads(text, parse_constant=constant)
     except RecursionError:
         raise json.JSONDecodeError("nested too deeply to decode", text, 0) from None
-    if _SURROGATE_ESCAPE.search(text) is not None:
-        document = _replace_lone_surrogates(document)
-    return document
+    suspect = bool(constants) or bool(_SURROGATE.search(text) or _SURROGATE_ESCAPE.search(text))
+    return _Decoded(document, suspect)
 
 
-def _replace_lone_surrogates(document: Any) -> Any:
-    """`document` with each lone surrogate (a `\\ud800` escape without its pair: valid JSON,
-    not encodable as UTF-8, so `raw` and every text column would fail) replaced by U+FFFD,
-    as invalid UTF-8 bytes are when the payload is decoded."""
-
-    def fixed(text: str) -> str:
-        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-
-    if isinstance(document, str):
-        return fixed(document)
-    # Iterative: a document may nest as deeply as the decoder allowed.
-    stack = [document]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            for key in list(node):
-                value = node.pop(key)
-                node[fixed(key)] = fixed(value) if isinstance(value, str) else value
-                stack.append(value)
-        elif isinstance(node, list):
-            for index, value in enumerate(node):
-                if isinstance(value, str):
-                    node[index] = fixed(value)
-                else:
-                    stack.append(value)
-    return document
-
-
-def _json_object_of(line: bytes) -> dict[str, Any] | None:
+def _json_object_of(line: bytes) -> _Decoded | None:
     """The JSON object that `line` is, or None."""
-    text = line.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
+    text = _decode_text(line).strip()
     if not text.startswith("{"):
         return None
     try:
         decoded = _json_loads(text)
     except json.JSONDecodeError:
         return None
-    return decoded if isinstance(decoded, dict) else None
+    return decoded if isinstance(decoded.value, dict) else None
 
 
 def _iter_json_lines(lines: Iterable[bytes], origin: str) -> Iterator[Record]:
@@ -459,11 +479,12 @@ def _iter_json_lines(lines: Iterable[bytes], origin: str) -> Iterator[Record]:
         if not line.strip():
             continue
         try:
-            item = _json_loads(line.decode("utf-8", errors="replace").lstrip("\ufeff"))
+            decoded = _json_loads(_decode_text(line))
         except json.JSONDecodeError as problem:
             raise MalformedPayloadError(
                 f"{origin}: line {number} is not JSON ({problem.msg} at column {problem.colno})"
             ) from None
+        item = decoded.value
         if not isinstance(item, dict):
             raise MalformedPayloadError(
                 f"{origin}: line {number} is a JSON {type(item).__name__}, not a work object"
@@ -471,7 +492,46 @@ def _iter_json_lines(lines: Iterable[bytes], origin: str) -> Iterator[Record]:
         error = _status_error(item, origin)
         if error is not None:
             raise error
-        yield parse_work(item)
+        yield _record_of(item, decoded.suspect)
+
+
+def _record_of(item: Work, suspect: bool) -> Record:
+    """`parse_work(item)`, or, when the work holds what no column can faithfully hold, a
+    record carrying only its id, its raw payload and the reason (for quarantine)."""
+    reason = _unreadable_reason(item) if suspect else None
+    if reason is None:
+        return parse_work(item)
+    doi = item.get("DOI")
+    readable_doi = isinstance(doi, str) and not _SURROGATE.search(doi)
+    source_id = normalise_doi(doi) if readable_doi else None
+    # ASCII escapes keep the evidence storable: surrogates cannot be encoded as UTF-8.
+    raw = json.dumps(item, sort_keys=True, ensure_ascii=True, separators=(",", ":")).encode()
+    record = Record(source=SOURCE, source_id=source_id, raw=raw, unreadable=reason)
+    record.doi = source_id
+    return record
+
+
+def _unreadable_reason(item: Work) -> str | None:
+    """Why `item` cannot be represented faithfully ("NaN in is-referenced-by-count"), naming
+    the first such value by its path, or None. Iterative: a work may nest as deeply as the
+    decoder allowed."""
+    stack: list[tuple[str, Any]] = [("", item)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, str):
+            if _SURROGATE.search(node):
+                return f"text that is not valid UTF-8 in {path or 'the work'}"
+        elif isinstance(node, float) and not math.isfinite(node):
+            name = "NaN" if math.isnan(node) else ("Infinity" if node > 0 else "-Infinity")
+            return f"{name} (not allowed in JSON) in {path or 'the work'}"
+        elif isinstance(node, dict):
+            for key, value in reversed(node.items()):
+                if _SURROGATE.search(key):
+                    return f"a key that is not valid UTF-8 in {path or 'the work'}"
+                stack.append((f"{path}.{key}" if path else key, value))
+        elif isinstance(node, list):
+            stack.extend((f"{path}[{i}]", value) for i, value in reversed(list(enumerate(node))))
+    return None
 
 
 def _status_error(item: Mapping[str, Any], origin: str) -> CrossrefApiError | None:
@@ -540,7 +600,76 @@ def parse_work(item: Work) -> Record:
     record.references = parse_references(item.get("reference"))
     record.grants = parse_grants(item.get("funder"))
     record.license = parse_license(item.get("license"))
+    record.dropped = dropped_fields(item)
     return record
+
+
+# The JSON shape of each work field `parse_work` reads: a value of another shape is dropped by
+# the readers (no column holds it) and named by `dropped_fields`, for validation to count.
+_TEXT_LISTS = ("title", "subtitle", "original-title", "short-container-title", "container-title")
+_OBJECT_LISTS = (
+    "author", "editor", "reference", "funder", "license", "assertion", "issn-type", "isbn-type",
+    "update-to", "updated-by",
+)  # fmt: skip
+_SCALARS = (
+    "DOI", "type", "subtype", "publisher", "language", "volume", "issue", "page",
+    "article-number", "abstract", "description",
+)  # fmt: skip
+_DATE_OBJECTS = ("issued", *(key for key, _kind in _PART_DATES))
+_OBJECTS = ("relation", "resource", *(key for key, _kind in _STAMP_DATES))
+_LISTS = ("subject", "ISSN", "ISBN")
+
+
+def dropped_fields(item: Work) -> list[str]:
+    """Each field of `item` whose value has a JSON type its reader cannot use, e.g.
+    "author: a JSON string, not a list" or "issued.date-parts: …". Empty for a sound work."""
+    dropped: list[str] = []
+
+    def wrong(path: str, value: Any, wanted: str) -> None:
+        dropped.append(f"{path}: a JSON {_json_type(value)}, not {wanted}")
+
+    for key in (*_TEXT_LISTS, *_OBJECT_LISTS, *_LISTS):
+        value = item.get(key)
+        if value is not None and not isinstance(value, list):
+            wrong(key, value, "a list")
+        elif key in _OBJECT_LISTS and value:
+            for index, entry in enumerate(value):
+                if not isinstance(entry, dict):
+                    wrong(f"{key}[{index}]", entry, "an object")
+    for key in _SCALARS:
+        value = item.get(key)
+        if isinstance(value, dict | list):
+            wrong(key, value, "a string")
+    for key in (*_DATE_OBJECTS, *_OBJECTS):
+        value = item.get(key)
+        if value is not None and not isinstance(value, dict):
+            wrong(key, value, "an object")
+        elif key in _DATE_OBJECTS and value is not None and "date-parts" in value:
+            parts = value["date-parts"]
+            if not isinstance(parts, list) or not parts or not isinstance(parts[0], list):
+                wrong(f"{key}.date-parts", parts, "a list of lists")
+            elif parts[0] and parts[0][0] is not None and _int_or_none(parts[0][0]) is None:
+                wrong(f"{key}.date-parts[0][0]", parts[0][0], "a year")
+    count = item.get("is-referenced-by-count")
+    if count is not None and _int_or_none(count) is None:
+        dropped.append(
+            f"is-referenced-by-count: {_shorten(_printable(repr(count)))} is not a count a "
+            "64-bit integer holds"
+        )
+    return dropped
+
+
+def _json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
 
 
 # --- small readers ---------------------------------------------------------------------------
@@ -568,34 +697,6 @@ def _scalar(value: Any) -> str | None:
     return text
 
 
-def normalise_doi(value: str | None) -> str | None:
-    """A DOI without resolver prefix, lower-cased; every other character kept exactly."""
-    if value is None:
-        return None
-    doi = _DOI_PREFIX.sub("", value.strip()).strip().lower()
-    return doi or None
-
-
-def normalise_orcid(value: Any) -> str | None:
-    """Bare 0000-0000-0000-000X from an ORCID URL or id; None when it holds no ORCID."""
-    text = _scalar(value)
-    if text is None:
-        return None
-    match = _ORCID.search(text.upper())
-    return "-".join(match.groups()) if match else None
-
-
-def normalise_isbn(value: Any) -> str | None:
-    """An ISBN without hyphens, spaces or id.crossref.org prefix, upper-case (the X)."""
-    text = _scalar(value)
-    if text is None:
-        return None
-    if "/" in text:
-        text = text.rsplit("/", 1)[1]
-    text = text.replace("-", "").replace(" ", "").upper()
-    return text or None
-
-
 def plain_text(value: str | None) -> str | None:
     """Markup removed, entities decoded, whitespace runs collapsed; None when blank."""
     if value is None:
@@ -614,7 +715,7 @@ def parse_identifiers(item: Work, doi: str | None) -> list[Identifier]:
         entry.get("value") for entry in _list(item.get("isbn-type")) if isinstance(entry, dict)
     ]
     for value in typed or _list(item.get("ISBN")):
-        candidates.append(("isbn", normalise_isbn(value)))
+        candidates.append(("isbn", normalise_isbn(_scalar(value))))
     resource = item.get("resource")
     if isinstance(resource, dict) and isinstance(resource.get("primary"), dict):
         candidates.append(("url", _scalar(resource["primary"].get("URL"))))
@@ -644,18 +745,20 @@ def parse_title(item: Work) -> tuple[str | None, str | None]:
 
 
 def parse_issns(item: Work) -> tuple[str | None, str | None, str | None]:
-    """(print, electronic, preferred) ISSNs: preferred = print, else electronic, else first."""
+    """(print, electronic, preferred) ISSNs, each "1234-567X" (`normalise_issn`; one with a
+    wrong check digit is skipped): preferred = print, else electronic, else the first of ISSN."""
     issn_print = issn_electronic = None
     for entry in _list(item.get("issn-type")):
         if not isinstance(entry, dict):
             continue
-        value = _scalar(entry.get("value"))
+        value = normalise_issn(_scalar(entry.get("value")))
         kind = (_scalar(entry.get("type")) or "").lower()
         if kind == "print" and issn_print is None:
             issn_print = value
         elif kind == "electronic" and issn_electronic is None:
             issn_electronic = value
-    preferred = issn_print or issn_electronic or _scalar(_first(item.get("ISSN")))
+    listed = (normalise_issn(_scalar(value)) for value in _list(item.get("ISSN")))
+    preferred = issn_print or issn_electronic or next(filter(None, listed), None)
     return issn_print, issn_electronic, preferred
 
 
@@ -823,7 +926,7 @@ def parse_people(people: Any, role: str) -> list[Author]:
                 given=given,
                 suffix=_scalar(person.get("suffix")),
                 collective=collective,
-                orcid=normalise_orcid(person.get("ORCID")),
+                orcid=normalise_orcid(_scalar(person.get("ORCID"))),
                 affiliations=affiliations,
                 role=role,
             )
@@ -945,7 +1048,7 @@ def parse_references(references: Any) -> list[Reference]:
         doi = normalise_doi(_scalar(entry.get("DOI")))
         if doi is not None:
             identifiers.append(Identifier("doi", doi))
-        isbn = normalise_isbn(entry.get("ISBN"))
+        isbn = normalise_isbn(_scalar(entry.get("ISBN")))
         if isbn is not None:
             identifiers.append(Identifier("isbn", isbn))
         result.append(

@@ -61,10 +61,10 @@ from connectors.oaipmh.values import (
     clean,
     html_to_text,
     normalise_identifier,
-    normalise_orcid,
     parse_iso_date,
     parse_number,
 )
+from schemas.identifiers import normalise_issn, normalise_orcid
 from schemas.record import AbstractSection, Author, Grant, Identifier, Record, Subject
 
 __all__ = [
@@ -293,16 +293,16 @@ def _fill_host(record: Record, publication: Element) -> None:
             record.journal = parse_title(host)
             record.journal_abbrev = _original_text(_children(host, "NameAbbreviation"))
         for issn in _children(host, "ISSN"):
-            value = normalise_identifier("issn", _text(issn))
+            value = normalise_issn(_text(issn))
             if value is None:
                 continue
             medium = (issn.get("medium") or "").strip()
             if medium == _MEDIUM_PRINT and record.issn_print is None:
-                record.issn_print = value.value
+                record.issn_print = value
             elif medium == _MEDIUM_ONLINE and record.issn_electronic is None:
-                record.issn_electronic = value.value
+                record.issn_electronic = value
             elif not medium and record.issn is None:
-                record.issn = value.value
+                record.issn = value
     record.issn = record.issn_print or record.issn or record.issn_electronic
 
 

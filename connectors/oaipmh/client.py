@@ -17,10 +17,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import requests
 from lxml import etree
 
-from connectors.http import FatalHttpError, PoliteSession, host_throttle
+from connectors.http import FatalHttpError, PoliteSession
 from connectors.oaipmh.envelope import (
     MetadataFormat,
     OaiHeader,
@@ -49,7 +48,6 @@ DateLike = dt.date | dt.datetime | str
 _ACCEPT = {"Accept": "text/xml, application/xml;q=0.9, */*;q=0.1"}
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SECOND = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})Z$")
-_MAX_ERROR_BODY = 1024 * 1024
 
 
 def format_datestamp(value: DateLike, *, seconds: bool, end_of_day: bool = False) -> str:
@@ -91,7 +89,9 @@ class OaiPage:
 
     `body` is the raw response; `headers` every header on it in order; `repeated` the
     (identifier, datestamp) keys this harvest yielded before (a list restarted after an
-    expired token lists some again: `records()` and `new_headers` leave them out).
+    expired token lists some again: `records()` and `new_headers` leave them out); `parsed`
+    the new records of a ListRecords page, read from the same parse of the response as its
+    headers (a page is parsed once).
 
     Checkpoint: `resume_from` is a datestamp from which a later harvest (inclusive `from`)
     misses nothing that this one had not yet yielded when the page was produced: the largest
@@ -112,6 +112,7 @@ class OaiPage:
     resume_from: str | None
     token: ResumptionToken | None
     restarts: int = 0
+    parsed: tuple[Record | Deletion, ...] | None = field(default=None, repr=False, compare=False)
 
     @property
     def complete(self) -> bool:
@@ -125,6 +126,8 @@ class OaiPage:
 
     def records(self) -> list[Record | Deletion]:
         """The page's new records, parsed (ListRecords pages only)."""
+        if self.parsed is not None:
+            return list(self.parsed)
         return parse_records(
             self.body, origin=self.request, endpoint=self.endpoint, skip=self.repeated
         )
@@ -356,6 +359,12 @@ class OaiClient:
             token = resumption_token(container)
             complete = token is None or token.value is None
             number += 1
+            parsed = None
+            if verb == "ListRecords":
+                found = records_from_response(
+                    root, origin=described, endpoint=self.base_url, skip=repeated
+                )
+                parsed = tuple(found)
             yield OaiPage(
                 endpoint=self.base_url,
                 verb=verb,
@@ -369,6 +378,7 @@ class OaiClient:
                 resume_from=progress.resume_point(complete=complete),
                 token=token,
                 restarts=restarts,
+                parsed=parsed,
             )
             if token is None or token.value is None:
                 return
@@ -395,7 +405,7 @@ class OaiClient:
             if refused.status is None or not 400 <= refused.status < 500:
                 raise
             # Zenodo answers OAI errors with 422: read them as OAI errors, not HTTP failures.
-            answer = self._error_body(refused, params)
+            answer = self._error_body(refused)
             if answer is None:
                 raise
             try:
@@ -413,28 +423,9 @@ class OaiClient:
         )
         return root, reply.body, described
 
-    def _error_body(
-        self, refused: FatalHttpError, params: dict[str, str]
-    ) -> tuple[int, bytes] | None:
-        # PoliteSession keeps only a 300-character snippet of a refused body, and Zenodo's
-        # error code comes later than that. Until the session can hand a 4xx body back, read
-        # it once more: OAI-PMH requests are safe GETs, and errors are rare (one per
-        # harvest at most: noRecordsMatch at the end of an incremental one).
-        body = getattr(refused, "body", None)
-        if isinstance(body, bytes) and refused.status is not None:
-            return refused.status, body
-        host_throttle(self.base_url).wait(1.0 / self.session.requests_per_second)
-        try:
-            with requests.get(
-                self.base_url,
-                params=params,
-                headers={"User-Agent": self.session.user_agent, **_ACCEPT},
-                timeout=self.session.timeout,
-                stream=True,
-            ) as response:
-                if not 400 <= response.status_code < 500:
-                    return None
-                data = response.raw.read(_MAX_ERROR_BODY, decode_content=True)
-                return response.status_code, data
-        except requests.RequestException:
+    @staticmethod
+    def _error_body(refused: FatalHttpError) -> tuple[int, bytes] | None:
+        # The start of the refused body the session keeps (Zenodo's OAI error comes in it).
+        if refused.body is None or refused.status is None:
             return None
+        return refused.status, refused.body

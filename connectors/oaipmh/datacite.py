@@ -35,11 +35,11 @@ from connectors.oaipmh.values import (
     clean,
     html_to_text,
     normalise_identifier,
-    normalise_orcid,
     parse_iso_date,
     parse_number,
     snake_case,
 )
+from schemas.identifiers import normalise_orcid
 from schemas.record import (
     AbstractSection,
     Author,

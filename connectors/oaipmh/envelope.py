@@ -38,7 +38,7 @@ Element = etree._Element
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 _O = f"{{{OAI_NS}}}"
-_ROOT = f"{_O}OAI-PMH"
+ROOT_TAG = f"{_O}OAI-PMH"
 
 
 def _parser() -> etree.XMLParser:
@@ -133,7 +133,7 @@ def parse_response(
         OaiProtocolError: the response carries an OAI `<error>` (the subclass of its code).
     """
     origin = f"{source}: {request}"
-    if _looks_like_html(body, content_type):
+    if looks_like_html(body, content_type):
         raise MalformedPayloadError(
             f"{origin} answered an HTML page ({content_type or 'no Content-Type'}), not "
             "OAI-PMH XML: check that the base URL is the OAI-PMH endpoint itself (Pure: "
@@ -152,7 +152,7 @@ def parse_response(
         raise MalformedPayloadError(
             f"{origin}: not well-formed XML at line {line}, column {column}: {error.msg}"
         ) from None
-    if root.tag != _ROOT:
+    if root.tag != ROOT_TAG:
         raise MalformedPayloadError(
             f"{origin}: the root element is <{etree.QName(root).localname}> "
             f"({etree.QName(root).namespace or 'no namespace'}), not an OAI-PMH response"
@@ -174,7 +174,7 @@ def check_errors(root: Element, *, source: str, request: str, status: int | None
     raise error_for_code(first.get("code"), message, source=source, request=request, status=status)
 
 
-def _looks_like_html(body: bytes, content_type: str | None) -> bool:
+def looks_like_html(body: bytes, content_type: str | None) -> bool:
     head = body[:512].lstrip().lower()
     if head.startswith((b"<!doctype html", b"<html")):
         return True

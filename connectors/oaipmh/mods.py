@@ -40,12 +40,12 @@ from connectors.oaipmh.values import (
     clean,
     html_to_text,
     normalise_identifier,
-    normalise_orcid,
     parse_iso_date,
     parse_number,
     parse_page_count,
     split_pages,
 )
+from schemas.identifiers import normalise_issn, normalise_orcid
 from schemas.record import AbstractSection, Author, Identifier, Metric, Record, Subject
 
 __all__ = [
@@ -245,9 +245,9 @@ def _fill_host(record: Record, host: Element) -> None:
         if tag == f"{_M}titleInfo" and record.journal is None:
             record.journal = _text(child.find(f"{_M}title"))
         elif tag == f"{_M}identifier" and (child.get("type") or "").lower() == "issn":
-            issn = normalise_identifier("issn", _text(child))
+            issn = normalise_issn(_text(child))
             if issn is not None and record.issn is None:
-                record.issn = issn.value
+                record.issn = issn
         elif tag == f"{_M}part":
             _fill_part(record, child)
 

@@ -12,17 +12,31 @@ response's `<request>` element), `identifiers` start with ("oai", identifier), `
 
 from __future__ import annotations
 
+import io
 from collections.abc import Collection, Iterator
+from typing import IO
 
 from lxml import etree
 
 from connectors.oaipmh.cerif import CERIF_NAMESPACES, fill_from_cerif
 from connectors.oaipmh.datacite import DATACITE_NAMESPACES, fill_from_datacite
 from connectors.oaipmh.dublin_core import OAI_DC_NS, fill_from_oai_dc
-from connectors.oaipmh.envelope import OAI_NS, parse_header, parse_response
+from connectors.oaipmh.envelope import (
+    OAI_NS,
+    ROOT_TAG,
+    check_errors,
+    looks_like_html,
+    parse_header,
+    parse_response,
+)
 from connectors.oaipmh.errors import NoRecordsMatch, UnsupportedMetadataError
 from connectors.oaipmh.mods import MODS_NS, fill_from_mods
-from connectors.payload import Source, read_whole
+from connectors.payload import (
+    PayloadTooLargeError,
+    Source,
+    max_document_bytes,
+    open_payload,
+)
 from schemas.errors import MalformedPayloadError
 from schemas.record import Deletion, Identifier, Record
 
@@ -34,6 +48,7 @@ SOURCE = "oai"
 _O = f"{{{OAI_NS}}}"
 _OAI_DATACITE_NS = "http://schema.datacite.org/oai/oai-1.1/"
 _LIST_VERBS = ("ListRecords", "GetRecord")
+_VERB_TAGS = frozenset(f"{_O}{verb}" for verb in _LIST_VERBS)
 
 
 def parse_records(
@@ -166,9 +181,89 @@ def _datacite_resource(wrapper: Element, origin: str, identifier: str) -> Elemen
 
 
 def iter_oai_records(source: Source, *, origin: str) -> Iterator[Record | Deletion]:
-    """The records and deletions of a saved ListRecords/GetRecord response (gzip detected).
+    """The records and deletions of a saved ListRecords/GetRecord response (gzip detected),
+    as `parse_records` reads them, but streamed: a harvest saved as one file may hold any
+    number of records, and memory holds one (`endpoint` from the `<request>` element)."""
+    with open_payload(source, origin) as stream:
+        head = stream.peek(512)[:512]
+        if looks_like_html(head, None):
+            raise MalformedPayloadError(
+                f"{origin}: response answered an HTML page, not OAI-PMH XML"
+            )
+        _skip_blank_lines(stream, origin)
+        if not stream.peek(1):
+            raise MalformedPayloadError(
+                f"{origin}: response answered an empty body, not OAI-PMH XML"
+            )
+        yield from _streamed_records(stream, origin)
 
-    A response is one page (a few MB at most), so it is read whole; `endpoint` comes from the
-    response's `<request>` element."""
-    body = read_whole(source, origin)  # gunzipped, under the document cap
-    yield from parse_records(body, origin=origin)
+
+def _skip_blank_lines(stream: io.BufferedReader, origin: str) -> None:
+    """Stray blank lines before the XML declaration (a classic of PHP repositories) make
+    libxml2 refuse the whole document; they carry nothing. Past the document cap they are a
+    gzip bomb of whitespace."""
+    skipped = 0
+    while chunk := stream.peek(1 << 16):
+        blank = len(chunk) - len(chunk.lstrip())
+        if blank == 0:
+            return
+        stream.read(blank)
+        skipped += blank
+        if skipped > max_document_bytes():
+            raise PayloadTooLargeError(
+                f"{origin}: more than {max_document_bytes():,} bytes of whitespace before the "
+                "XML (the cap, BIBLIODUCK_MAX_DOCUMENT_BYTES); refused as a gzip bomb"
+            )
+
+
+def _streamed_records(stream: IO[bytes], origin: str) -> Iterator[Record | Deletion]:
+    events = etree.iterparse(
+        stream,
+        events=("start", "end"),
+        resolve_entities=False,
+        load_dtd=False,
+        no_network=True,
+        remove_comments=True,
+        huge_tree=False,
+    )
+    endpoint: str | None = None
+    root: Element | None = None
+    try:
+        for event, element in events:
+            if root is None:
+                root = element
+                if root.tag != ROOT_TAG:
+                    raise MalformedPayloadError(
+                        f"{origin}: response: the root element is "
+                        f"<{etree.QName(root).localname}> "
+                        f"({etree.QName(root).namespace or 'no namespace'}), not an OAI-PMH "
+                        "response"
+                    )
+                continue
+            if event != "end":
+                continue
+            if element is root:  # errors come before any list, but are read as a whole
+                try:
+                    check_errors(root, source=origin, request="response", status=200)
+                except NoRecordsMatch:
+                    return
+                return
+            parent = element.getparent()
+            if element.tag == f"{_O}error":
+                continue  # kept for check_errors
+            if element.tag == f"{_O}request" and parent is root:
+                endpoint = element.text.strip() if element.text else None
+            elif element.tag == f"{_O}record" and parent is not None and parent.tag in _VERB_TAGS:
+                parsed = parse_record(element, endpoint=endpoint, origin=origin)
+                if parsed is not None:
+                    yield parsed
+            if parent is not None and (parent is root or parent.tag in _VERB_TAGS):
+                # Done with it: a record, a token, or anything else on these two levels.
+                element.clear(keep_tail=True)
+                while element.getprevious() is not None:
+                    del parent[0]
+    except etree.XMLSyntaxError as error:
+        line, column = error.position or (0, 0)
+        raise MalformedPayloadError(
+            f"{origin}: response: not well-formed XML at line {line}, column {column}: {error.msg}"
+        ) from None

@@ -1,5 +1,6 @@
-"""Value normalisation shared by the OAI-PMH metadata parsers: identifiers (DOI, handle, ISBN,
-ISSN, ORCID, URL), partial ISO dates with their precision, page ranges, person names written
+"""Value normalisation shared by the OAI-PMH metadata parsers: identifiers by scheme or by form
+(the normal forms of DOI, PMID, PMCID, ORCID, ISBN and ISSN are `schemas.identifiers`', shared
+with every source), partial ISO dates with their precision, page ranges, person names written
 "Family, Given", and descriptions that arrive as (escaped) HTML. Pure functions."""
 
 from __future__ import annotations
@@ -11,6 +12,14 @@ from html.parser import HTMLParser
 
 from lxml import etree
 
+from schemas.identifiers import (
+    normalise_doi,
+    normalise_isbn,
+    normalise_issn,
+    normalise_orcid,
+    normalise_pmcid,
+    normalise_pmid,
+)
 from schemas.record import Identifier
 
 __all__ = [
@@ -18,9 +27,7 @@ __all__ = [
     "classify_identifier",
     "clean",
     "html_to_text",
-    "normalise_doi",
     "normalise_identifier",
-    "normalise_orcid",
     "parse_iso_date",
     "parse_number",
     "parse_page_count",
@@ -29,14 +36,7 @@ __all__ = [
     "split_pages",
 ]
 
-_DOI = re.compile(
-    r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*|info:doi/)?(10\.\d{4,9}/\S+)$", re.IGNORECASE
-)
 _HANDLE = re.compile(r"^(?:https?://hdl\.handle\.net/|hdl:|info:hdl/)(\d[\w.]*/\S+)$", re.I)
-_ISSN = re.compile(r"^(?:issn:?\s*)?(\d{4})-?(\d{3}[\dX])$", re.IGNORECASE)
-_ISBN_PREFIX = re.compile(r"^isbn(?:-1[03])?:?\s*", re.IGNORECASE)
-_ISBN_CHARS = re.compile(r"^[\dX\s-]+$", re.IGNORECASE)
-_ORCID = re.compile(r"(?<![0-9X])(\d{4})-?(\d{4})-?(\d{4})-?(\d{3}[0-9X])$")
 _URL = re.compile(r"^https?://\S+$", re.IGNORECASE)
 _ISO_DATE = re.compile(
     r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?(?:[T ][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$"
@@ -69,6 +69,15 @@ _SCHEME_ALIASES = {
     "arxiv": "arxiv",
     "purl": "url",
 }
+# Schemes with one normal form for every source (schemas.identifiers).
+_NORMALISE = {
+    "doi": normalise_doi,
+    "isbn": normalise_isbn,
+    "issn": normalise_issn,
+    "orcid": normalise_orcid,
+    "pmcid": normalise_pmcid,
+    "pmid": normalise_pmid,
+}
 
 
 def all_text(element: etree._Element) -> str:
@@ -92,41 +101,10 @@ def snake_case(text: str) -> str:
 # --- identifiers -----------------------------------------------------------------------------
 
 
-def normalise_doi(text: str | None) -> str | None:
-    """A bare lower-case DOI from "10.…", "doi:10.…", "https://doi.org/10.…"; None otherwise."""
-    if text is None:
-        return None
-    match = _DOI.match(text.strip())
-    return match.group(1).lower() if match else None
-
-
-def normalise_orcid(text: str | None) -> str | None:
-    """Bare 0000-0000-0000-000X from "https://orcid.org/…" or 16 digits; None otherwise."""
-    if text is None:
-        return None
-    match = _ORCID.search(text.strip().upper())
-    return "-".join(match.groups()) if match else None
-
-
-def _isbn(text: str) -> str | None:
-    """The ISBN's digits (X upper-cased) when `text` is an ISBN-10/13 with a valid check digit."""
-    text = _ISBN_PREFIX.sub("", text.strip())
-    if not _ISBN_CHARS.match(text):
-        return None
-    digits = re.sub(r"[\s-]", "", text).upper()
-    if len(digits) == 10 and digits[:9].isdigit():
-        total = sum((10 - i) * int(c) for i, c in enumerate(digits[:9]))
-        check = 10 if digits[9] == "X" else int(digits[9]) if digits[9].isdigit() else -1
-        return digits if (total + check) % 11 == 0 else None
-    if len(digits) == 13 and digits.isdigit():
-        total = sum(int(c) * (1 if i % 2 == 0 else 3) for i, c in enumerate(digits[:12]))
-        return digits if (10 - total % 10) % 10 == int(digits[12]) else None
-    return None
-
-
 def classify_identifier(text: str | None) -> Identifier | None:
     """An undeclared identifier (dc:identifier, dc:relation) by its form: doi, handle, oai, urn,
-    isbn (valid check digit), issn, url, else "other" as given. None when blank."""
+    issn, isbn (ISSN and ISBN only with a right check digit), url, else "other" as given. None
+    when blank."""
     value = clean(text)
     if value is None:
         return None
@@ -141,10 +119,10 @@ def classify_identifier(text: str | None) -> Identifier | None:
         return Identifier("oai", value)
     if lowered.startswith("urn:"):
         return Identifier("urn", value)
-    issn = _ISSN.match(value)
-    if issn:
-        return Identifier("issn", f"{issn.group(1)}-{issn.group(2).upper()}")
-    isbn = _isbn(value)
+    issn = normalise_issn(value)
+    if issn is not None:
+        return Identifier("issn", issn)
+    isbn = normalise_isbn(value)
     if isbn is not None:
         return Identifier("isbn", isbn)
     if _URL.match(value):
@@ -154,8 +132,9 @@ def classify_identifier(text: str | None) -> Identifier | None:
 
 def normalise_identifier(scheme: str | None, text: str | None) -> Identifier | None:
     """A declared identifier (DataCite identifierType, MODS identifier@type): the scheme
-    lower-cased (hdl → handle, uri → url, pubmed → pmid), the value normalised for the
-    schemes that have a normal form (doi, handle, isbn, issn, orcid). Undeclared: by form."""
+    lower-cased (hdl → handle, uri → url, pubmed → pmid, pmc → pmcid), the value normalised for
+    the schemes that have a normal form (doi, pmid, pmcid, orcid, isbn, issn: scheme "other"
+    with the value as given when it does not normalise; handle). Undeclared: by form."""
     value = clean(text)
     if value is None:
         return None
@@ -163,19 +142,16 @@ def normalise_identifier(scheme: str | None, text: str | None) -> Identifier | N
         return classify_identifier(value)
     name = scheme.strip().lower()
     name = _SCHEME_ALIASES.get(name, name)
-    if name == "doi":
-        doi = normalise_doi(value)
-        return Identifier("doi", doi) if doi else Identifier("other", value)
+    normalise = _NORMALISE.get(name)
+    if normalise is not None:
+        # A declared identifier that is not one (a DOI without "10.", a wrong check digit) is
+        # kept as given under "other": it is still what the repository said, but it must not
+        # be matched, or stored in doi/issn/pmid, as if it were one.
+        normal = normalise(value)
+        return Identifier(name, normal) if normal is not None else Identifier("other", value)
     if name == "handle":
         handle = _HANDLE.match(value)
         return Identifier("handle", handle.group(1) if handle else value)
-    if name == "isbn":
-        return Identifier("isbn", _isbn(value) or re.sub(r"[\s-]", "", value).upper())
-    if name == "issn":
-        issn = _ISSN.match(value)
-        return Identifier("issn", f"{issn.group(1)}-{issn.group(2).upper()}" if issn else value)
-    if name == "orcid":
-        return Identifier("orcid", normalise_orcid(value) or value)
     return Identifier(name, value)
 
 

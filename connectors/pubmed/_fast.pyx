@@ -24,8 +24,16 @@ under the GIL like the Python parser.
 It also writes a record's own XML (`raw_xml`, the payload) from the same C tree, byte for
 byte what lxml's `tostring` gives, or hands over to lxml where it cannot be sure.
 
-Keep the two in step: a mapping change in `parse`, `fields` or `dates` must be made here
-too. tests/test_pubmed_compiled.py compares both on ~50,000 real records and edge cases.
+The rule for changing the mapping (one rule, for everyone):
+
+1. Change the Python reference first (`parse.parse_pubmed_article_python`, `fields`, `dates`)
+   and its tests; run them with the compiled parser off (`BIBLIODUCK_PURE_PARSER=1`).
+2. Run tests/test_pubmed_compiled.py: it compares both parsers on every fixture, both full
+   files (~50,000 records) and the edge cases, and each failure names every field that
+   differs ("title: compiled 'x' != python 'y'"): those are the fields to port here.
+3. Port them, rebuild (`make install` does: its stamp depends on this file), and run it
+   again until it passes. Never change only this file: the Python reference is
+   the specification, and the only parser where compiling is not possible.
 """
 
 from lxml.includes.etreepublic cimport _Document, _Element
@@ -47,8 +55,13 @@ from connectors.pubmed.fields import (
     inner_xml as _py_inner_xml,
     join_abstract as _join_abstract,
     normalise_identifier as _normalise_identifier,
-    normalise_orcid as _normalise_orcid,
     split_page_range as _split_page_range,
+)
+from schemas.identifiers import (
+    normalise_doi as _normalise_doi,
+    normalise_orcid as _normalise_orcid,
+    normalise_pmcid as _normalise_pmcid,
+    normalise_pmid as _normalise_pmid,
 )
 from schemas.record import (
     AbstractSection,
@@ -997,20 +1010,23 @@ cdef object _id_type(xmlNode* c, const char* name):
 
 
 cdef inline object _identifier(object scheme, object value):
-    """`fields.normalise_identifier`, with the common schemes short-cut."""
+    """`fields.normalise_identifier`, with the common schemes short-cut: the same
+    `schemas.identifiers` functions, called directly; a value they refuse (blank, or kept as
+    "other") takes the general path."""
     if value is None:
         return None
-    if scheme is None or scheme == "pubmed":
-        value = value.strip()
-        return _new2(_IDENTIFIER, "pmid", value) if value else None
     cdef object normal
-    if scheme == "doi":
-        normal = value.strip()
-        if normal.startswith("10."):  # no resolver prefix to remove
-            return _new2(_IDENTIFIER, "doi", normal.lower())
+    if scheme is None or scheme == "pubmed":
+        normal = _normalise_pmid(value)
+        if normal is not None:
+            return _new2(_IDENTIFIER, "pmid", normal)
+    elif scheme == "doi":
+        normal = _normalise_doi(value)
+        if normal is not None:
+            return _new2(_IDENTIFIER, "doi", normal)
     elif scheme == "pmc":
-        normal = value.strip().upper()
-        if normal.startswith("PMC"):  # nothing to add
+        normal = _normalise_pmcid(value)
+        if normal is not None:
             return _new2(_IDENTIFIER, "pmcid", normal)
     return _normalise_identifier(scheme, value)
 

@@ -13,6 +13,14 @@ import re
 
 from lxml import etree
 
+from schemas.identifiers import (
+    normalise_doi,
+    normalise_isbn,
+    normalise_issn,
+    normalise_orcid,
+    normalise_pmcid,
+    normalise_pmid,
+)
 from schemas.record import (
     AbstractSection,
     Author,
@@ -28,8 +36,15 @@ Element = etree._Element
 
 # IdType / EIdType values → Identifier schemes (others are kept lower-cased as given).
 _SCHEMES = {"pubmed": "pmid", "pmc": "pmcid", "pmcid": "pmcid"}
-_DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
-_ORCID = re.compile(r"(?<![0-9X])(\d{4})-?(\d{4})-?(\d{4})-?(\d{3}[0-9X])$")
+# Schemes with one normal form for every source (schemas.identifiers).
+_NORMALISE = {
+    "doi": normalise_doi,
+    "isbn": normalise_isbn,
+    "issn": normalise_issn,
+    "orcid": normalise_orcid,
+    "pmcid": normalise_pmcid,
+    "pmid": normalise_pmid,
+}
 _PAGE = re.compile(r"^([^\d-]*)(\d+)([^\d-]*)$")
 _PAGE_RANGE_SEPARATORS = re.compile(r"[,;]")
 
@@ -86,8 +101,11 @@ def attribute(element: Element, name: str) -> str | None:
 
 def normalise_identifier(scheme: str | None, value: str | None) -> Identifier | None:
     """An `Identifier` from an IdType/EIdType and its text (IdType defaults to "pubmed", as
-    in the DTD); None when the value is blank. DOIs lose any resolver prefix and are
-    lower-cased, PMCIDs get their "PMC" prefix, ISBNs lose hyphens."""
+    in the DTD); None when the value is blank. DOI, PMID, PMCID, ISBN, ISSN and ORCID values
+    take their one normal form (`schemas.identifiers`: a bare lower-case DOI, "PMC" + digits,
+    an ISBN without hyphens, …); one that has none (a DOI with a space, a wrong check digit)
+    is kept as given under scheme "other", as the OAI-PMH parsers do. Other schemes (pii,
+    mid, bookaccession) keep their value as given."""
     if value is None:
         return None
     value = value.strip()
@@ -95,15 +113,11 @@ def normalise_identifier(scheme: str | None, value: str | None) -> Identifier | 
         return None
     scheme = (scheme or "pubmed").strip().lower()
     scheme = _SCHEMES.get(scheme, scheme)
-    if scheme == "doi":
-        value = _DOI_PREFIX.sub("", value).lower()
-    elif scheme == "pmcid":
-        value = value.upper()
-        if value.isdigit():
-            value = "PMC" + value
-    elif scheme == "isbn":
-        value = value.replace("-", "").replace(" ", "").upper()
-    return Identifier(scheme, value) if value else None
+    normalise = _NORMALISE.get(scheme)
+    if normalise is None:
+        return Identifier(scheme, value)
+    normal = normalise(value)
+    return Identifier(scheme, normal) if normal is not None else Identifier("other", value)
 
 
 def parse_identifiers(
@@ -297,18 +311,6 @@ def _read_people(people: Element, person_tag: str, role: str, into: list[Author]
                 person.name = f"{person.given} {person.family}"
             else:
                 person.name = person.family or person.given
-
-
-def normalise_orcid(text: str | None) -> str | None:
-    """Bare 0000-0000-0000-000X from "https://orcid.org/…", "0000000218250097", …; None when
-    the text holds no 16-character ORCID (e.g. a digit missing). The check digit is not
-    verified."""
-    if text is None:
-        return None
-    match = _ORCID.search(text.strip().upper())
-    if match is None:
-        return None
-    return "-".join(match.groups())
 
 
 # --- pages -----------------------------------------------------------------------------------

@@ -14,29 +14,16 @@ import functools
 import hashlib
 import logging
 import os
-import random
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import SplitResult, urljoin, urlsplit
 
-import requests
-import urllib3
 from lxml import etree
 
-from connectors.http import (
-    RETRY_STATUSES,
-    FatalHttpError,
-    PoliteSession,
-    TransientHttpError,
-    host_throttle,
-    parse_retry_after,
-    redact,
-    redact_url,
-)
+from connectors.http import DOWNLOAD_CHUNK_BYTES, PoliteSession, redact, redact_url
 from schemas.errors import FatalError, MalformedPayloadError
 
 __all__ = [
@@ -74,11 +61,16 @@ BULK_NAME_RE = re.compile(r"pubmed(\d{2})n(\d{4})\.xml\.gz")
 # `MD5(pubmed26n1334.xml.gz)= 3cf5…` as NLM writes it (OpenSSL's BSD-style digest line).
 _SIDECAR_RE = re.compile(r"\s*MD5\((?P<name>[^()\s]+)\)\s*=\s*(?P<digest>[0-9A-Fa-f]{32})\s*")
 
-_CHUNK_BYTES = 1024 * 1024
-# A dropped connection that still moved the file forward resets the failure count (a 30 MB file
-# over a flaky link may need many resumes); this caps the attempts of one download in total.
-_TOTAL_ATTEMPTS_FACTOR = 4
-_rng = random.Random()  # noqa: S311 (retry jitter, not cryptography)
+# What a person should do when NLM's server refuses a request or the attempts run out.
+_REFUSAL_ADVICE = {
+    404: (
+        "The file is not on the server: list the directory again (NLM removes update files "
+        "when a new baseline is published) and check the base URL."
+    ),
+    401: "The server refuses this client; check the base URL and any proxy in between.",
+    403: "The server refuses this client; check the base URL and any proxy in between.",
+}
+_DOWNLOAD_ADVICE = "If it keeps failing, check the network and NLM's service status."
 
 
 class ChecksumMismatchError(FatalError):
@@ -251,7 +243,9 @@ def _is_in_directory(target: SplitResult, directory: SplitResult, name: str) -> 
 
 def bulk_session(*, requests_per_second: float = 3.0, **settings: Any) -> PoliteSession:
     """A polite session for NLM's file server: 3 requests per second (what NCBI asks of
-    E-utilities clients) unless told otherwise; other keywords go to `PoliteSession`."""
+    E-utilities clients) unless told otherwise, and NLM's meaning of a refusal in its
+    messages; other keywords go to `PoliteSession`."""
+    settings.setdefault("refusal_advice", _REFUSAL_ADVICE)
     return PoliteSession(source=SOURCE, requests_per_second=requests_per_second, **settings)
 
 
@@ -335,15 +329,15 @@ def download(
     dest_dir: Path | str,
     *,
     session: PoliteSession | None = None,
-    chunk_bytes: int = _CHUNK_BYTES,
+    chunk_bytes: int = DOWNLOAD_CHUNK_BYTES,
 ) -> Path:
     """Download `bulk_file` into `dest_dir` and return its path once its md5 matches the
     sidecar's.
 
-    The body streams to `dest_dir/NAME.part` (never held in memory); a dropped connection
-    resumes with `Range: bytes=N-` (a server answering 200 instead restarts from zero), as does
-    a `.part` an earlier run left behind. Transient failures (429, 5xx, resets, timeouts) are
-    retried with backoff, using `session`'s attempts, backoff and throttle. The verified file is
+    The body streams to `dest_dir/NAME.part` through `PoliteSession.download` (never held in
+    memory); a dropped connection resumes with `Range: bytes=N-` (a server answering 200
+    instead restarts from zero), as does a `.part` an earlier run left behind. Transient
+    failures (429, 5xx, resets, timeouts) are retried by `session`'s policy. The verified file is
     renamed into place atomically. An existing `NAME` whose md5 still matches the sidecar is
     returned without downloading; one that does not match is deleted and downloaded again.
 
@@ -378,7 +372,10 @@ def download(
             )
             target.unlink()
         inherited = part.is_file() and part.stat().st_size > 0
-        _fetch_to_part(bulk_file, part, polite, chunk_bytes)
+        fetch = functools.partial(
+            polite.download, bulk_file.url, part, chunk_bytes=chunk_bytes, advice=_DOWNLOAD_ADVICE
+        )
+        fetch()
         actual = file_md5(part)
         if actual != expected and inherited:
             # The .part of an earlier run may hold bytes of another version of the file: its
@@ -393,7 +390,7 @@ def download(
                 expected,
             )
             part.unlink()
-            _fetch_to_part(bulk_file, part, polite, chunk_bytes)
+            fetch()
             actual = file_md5(part)
         if actual != expected:
             part.unlink(missing_ok=True)
@@ -402,258 +399,6 @@ def download(
         _fsync_directory(folder)
     log.info("%s: downloaded %s (md5 %s)", SOURCE, target, expected)
     return target
-
-
-class _Retry(Exception):
-    """One attempt failed in a way worth another (internal to `_fetch_to_part`)."""
-
-    def __init__(self, what: str, *, status: int | None = None, retry_after: float | None = None):
-        super().__init__(what)
-        self.what = what
-        self.status = status
-        self.retry_after = retry_after
-
-
-def _fetch_to_part(
-    bulk_file: BulkFile, part: Path, polite: PoliteSession, chunk_bytes: int
-) -> None:
-    """Bring `part` to the complete file, resuming from its current size."""
-    throttle = host_throttle(bulk_file.url)
-    interval = 1.0 / polite.requests_per_second
-    described = f"download of {bulk_file.name} from {redact_url(bulk_file.url)}"
-    failures = 0  # consecutive failed attempts without progress
-    attempts = 0
-    with requests.Session() as http:
-        http.headers["User-Agent"] = polite.user_agent
-        while True:
-            attempts += 1
-            offset = part.stat().st_size if part.exists() else 0
-            throttle.wait(interval)
-            try:
-                if _attempt(http, bulk_file, part, offset, polite.timeout, chunk_bytes):
-                    return
-                failures = 0  # a partial 206 by the server's choice: go on from the new offset
-                continue
-            except _Retry as failed:
-                problem = failed
-            progressed = (part.stat().st_size if part.exists() else 0) > offset
-            failures = 1 if progressed else failures + 1
-            delay = _retry_delay(polite, problem, failures, attempts, bulk_file, part, described)
-            log.warning(
-                "%s: %s: %s; retrying in %.2f s (%d attempt(s) so far)",
-                SOURCE,
-                described,
-                problem.what,
-                delay,
-                attempts,
-            )
-            if delay > 0:
-                time.sleep(delay)
-
-
-def _retry_delay(
-    polite: PoliteSession,
-    problem: _Retry,
-    failures: int,
-    attempts: int,
-    bulk_file: BulkFile,
-    part: Path,
-    described: str,
-) -> float:
-    """Seconds to wait before the next attempt, or raise `TransientHttpError` when there is
-    none: the same full-jitter backoff and `Retry-After` rules as `PoliteSession`."""
-    kept = part.stat().st_size if part.exists() else 0
-    resume = (
-        f"The {kept} bytes received so far are kept in {part}; running the download again "
-        "resumes from there."
-        if kept
-        else "Run the download again later."
-    )
-    if failures >= polite.max_attempts or attempts >= polite.max_attempts * _TOTAL_ATTEMPTS_FACTOR:
-        raise TransientHttpError(
-            f"{SOURCE}: {described} failed after {attempts} attempt(s): {problem.what}. "
-            f"{resume} If it keeps failing, check the network and NLM's service status.",
-            status=problem.status,
-            retry_after=problem.retry_after,
-            attempts=attempts,
-        )
-    ceiling = min(polite.backoff_cap, polite.backoff_base * 2 ** (failures - 1))
-    jitter = _rng.uniform(0.0, ceiling) if ceiling > 0 else 0.0
-    if problem.retry_after is None:
-        return jitter
-    if problem.retry_after > polite.backoff_cap:
-        raise TransientHttpError(
-            f"{SOURCE}: {described}: {problem.what}; the server asked to wait "
-            f"{problem.retry_after:.0f} s, more than the {polite.backoff_cap:.0f} s this "
-            f"session waits. {resume}",
-            status=problem.status,
-            retry_after=problem.retry_after,
-            attempts=attempts,
-        )
-    return max(problem.retry_after, jitter)
-
-
-def _attempt(
-    http: requests.Session,
-    bulk_file: BulkFile,
-    part: Path,
-    offset: int,
-    timeout: tuple[float, float],
-    chunk_bytes: int,
-) -> bool:
-    """One GET appending to `part` from `offset`; True when the file is complete."""
-    # identity: the .gz must arrive byte for byte as published, never re-encoded in transit.
-    headers = {"Accept-Encoding": "identity"}
-    if offset:
-        headers["Range"] = f"bytes={offset}-"
-    described = f"GET {redact_url(bulk_file.url)}"
-    try:
-        response = http.get(bulk_file.url, headers=headers, stream=True, timeout=timeout)
-    except requests.exceptions.SSLError as exc:
-        raise FatalHttpError(
-            f"{SOURCE}: {described}: TLS failed ({_cause(exc)}). Check the URL and the "
-            "system's certificates; retrying will not help."
-        ) from None
-    except (
-        requests.exceptions.InvalidURL,
-        requests.exceptions.MissingSchema,
-        requests.exceptions.InvalidSchema,
-        requests.exceptions.TooManyRedirects,
-    ) as exc:
-        raise FatalHttpError(
-            f"{SOURCE}: {described}: unusable request ({_cause(exc)}). Check the base URL."
-        ) from None
-    except requests.exceptions.RequestException as exc:
-        raise _Retry(f"connection failed ({_cause(exc)})") from None
-
-    with response:
-        status = response.status_code
-        if status in RETRY_STATUSES:
-            raise _Retry(
-                f"HTTP {status} {response.reason or ''}".rstrip(),
-                status=status,
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
-            )
-        if status == 416:
-            total = _content_range(response.headers.get("Content-Range"))[2]
-            if offset and total == offset:
-                return True  # the .part already holds the whole file
-            _truncate(part)
-            raise _Retry(f"the server refused to resume at byte {offset}; restarting", status=416)
-        if status == 206:
-            start, _end, total = _content_range(response.headers.get("Content-Range"))
-            if start != offset:
-                _truncate(part)
-                raise _Retry(
-                    f"asked for bytes from {offset}, got Content-Range "
-                    f"{response.headers.get('Content-Range')!r}; restarting from zero",
-                    status=206,
-                )
-            append = True
-        elif status == 200:
-            if offset:
-                log.info(
-                    "%s: %s ignored the Range header; restarting %s from zero",
-                    SOURCE,
-                    redact_url(bulk_file.url),
-                    bulk_file.name,
-                )
-            append, total = False, _content_length(response)
-        else:
-            raise FatalHttpError(
-                f"{SOURCE}: {described} was refused: HTTP {status} {response.reason or ''}".rstrip()
-                + f". {_advice(status)}",
-                status=status,
-            )
-        _stream_body(response, part, append, chunk_bytes, described)
-
-    size = part.stat().st_size
-    if total is None or size == total:
-        return True  # no total announced: a cleanly ended body is the whole file
-    if size > total:
-        _truncate(part)
-        raise _Retry(f"received {size} bytes of a {total}-byte file; restarting from zero")
-    if size == offset:
-        raise _Retry(f"the server sent no bytes from {offset} on", status=status)
-    return False  # a 206 for part of the rest, by the server's choice: ask for more
-
-
-def _stream_body(
-    response: requests.Response, part: Path, append: bool, chunk_bytes: int, described: str
-) -> None:
-    """Copy the response body to `part` as it arrives, in the bytes the server sent."""
-    declared = _content_length(response)
-    received = 0
-    try:
-        handle = part.open("ab" if append else "wb")
-    except OSError as exc:
-        raise _disk_error(part, exc) from exc
-    with handle:
-        # read1 hands over whatever has arrived (up to chunk_bytes) at once, so a connection
-        # reset loses nothing already received: read(n) would drop its partly filled buffer.
-        raw = response.raw
-        while True:
-            try:
-                chunk: bytes = raw.read1(chunk_bytes, decode_content=False)
-            except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException) as exc:
-                raise _Retry(_broke_off(received, declared, exc)) from None
-            except OSError as exc:  # a socket error urllib3 did not wrap
-                raise _Retry(_broke_off(received, declared, exc)) from None
-            if not chunk:
-                break
-            try:
-                handle.write(chunk)
-            except OSError as exc:
-                raise _disk_error(part, exc) from exc
-            received += len(chunk)
-        try:
-            handle.flush()
-            os.fsync(handle.fileno())
-        except OSError as exc:
-            raise _disk_error(part, exc) from exc
-    if declared is not None and received != declared:
-        raise _Retry(f"the body broke off after {received} of {declared} bytes ({described})")
-
-
-def _broke_off(received: int, declared: int | None, exc: BaseException) -> str:
-    of = f" of {declared}" if declared is not None else ""
-    return f"the body broke off after {received}{of} bytes ({_cause(exc)})"
-
-
-def _content_length(response: requests.Response) -> int | None:
-    value = response.headers.get("Content-Length")
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-_CONTENT_RANGE_RE = re.compile(r"\s*bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*", re.IGNORECASE)
-
-
-def _content_range(value: str | None) -> tuple[int | None, int | None, int | None]:
-    """(start, end, total) of `bytes START-END/TOTAL` or `bytes */TOTAL`; None where absent."""
-    match = _CONTENT_RANGE_RE.fullmatch(value or "")
-    if match is None:
-        return None, None, None
-    start = int(match[1]) if match[1] else None
-    end = int(match[2]) if match[2] else None
-    total = int(match[3]) if match[3] != "*" else None
-    return start, end, total
-
-
-def _truncate(part: Path) -> None:
-    try:
-        part.unlink(missing_ok=True)
-    except OSError as exc:
-        raise _disk_error(part, exc) from exc
-
-
-def _disk_error(part: Path, exc: OSError) -> FatalError:
-    return FatalError(
-        f"{SOURCE}: cannot write {part}: {exc}. Free disk space or choose another "
-        "destination directory."
-    )
 
 
 def _fsync_directory(folder: Path) -> None:
@@ -668,22 +413,6 @@ def _fsync_directory(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def _cause(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return redact(text if len(text) <= 300 else text[:297] + "...")
-
-
-def _advice(status: int) -> str:
-    if status == 404:
-        return (
-            "The file is not on the server: list the directory again (NLM removes update files "
-            "when a new baseline is published) and check the base URL."
-        )
-    if status in (401, 403):
-        return "The server refuses this client; check the base URL and any proxy in between."
-    return "Retrying will not help; check the base URL and the request."
 
 
 @contextlib.contextmanager

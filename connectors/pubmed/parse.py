@@ -132,6 +132,7 @@ def iter_pubmed_records(source: Source, *, origin: str) -> Iterator[Record | Del
                     _check_root(element.getroottree().getroot().tag, origin)
                     root_checked = True
                 tag = element.tag
+                _check_not_nested(element, origin)
                 if tag == "PubmedArticle":
                     items: list[Record] | list[Deletion] = [parse_pubmed_article(element)]
                 elif tag == "PubmedBookArticle":
@@ -150,6 +151,17 @@ def iter_pubmed_records(source: Source, *, origin: str) -> Iterator[Record | Del
         if not root_checked:
             root = context.root
             _check_root(None if root is None else root.tag, origin)
+
+
+def _check_not_nested(element: Element, origin: str) -> None:
+    """A record inside another record is not PubMed XML (the DTD forbids it), and freeing the
+    inner one would cut the outer one short by as much as the parser had read: refused."""
+    for ancestor in element.iterancestors():
+        if ancestor.tag in _RECORD_TAGS:
+            raise MalformedPayloadError(
+                f"{origin}: a <{element.tag}> inside a <{ancestor.tag}> at line "
+                f"{element.sourceline}: not PubMed XML"
+            )
 
 
 def _check_root(tag: object, origin: str) -> None:

@@ -4,7 +4,7 @@ as files to import, and read by the raw baselines.
 
 - PubMed: `sandbox.corpus.synthetic_corpus(n)` (the sandbox's load-test corpus: consecutive
   PMIDs, ~88 % of them on one day, so a sync splits by date and then by term).
-- Crossref: the 150 works of `sandbox.crossref.crossref_demo_corpus()`, then copies of them
+- Crossref: the 150 works of `sandbox.crossref_corpus.crossref_demo_corpus()`, then copies of them
   under new DOIs (links between the works of one copy renamed alike) until `n`. The copies
   leave out the 1,200-author consortium paper: one work in 150 with 1,200 authors would be
   most of the bytes, which is not what Crossref's works look like.

@@ -38,13 +38,14 @@ STAGES = ("raw", "parse", "prepare", "validate", "store")
 
 def _store_seconds(db: Path, prepared: Any) -> float:
     """Seconds to append one file's finished rows in one transaction and commit."""
+    from warehouse.loading import stored_rows
     from warehouse.store import PAYLOAD_ENCODING, Warehouse
 
     now = dt.datetime.now(dt.UTC)
     with Warehouse(db, memory_limit="4GB") as warehouse:
         con = warehouse.con
         con.execute("SET threads = 1")
-        rows = Warehouse._stored_rows(prepared.records, {}, None, now)
+        rows = stored_rows(prepared.records, {}, None, now)
         versions = prepared.records.select(["source", "source_id", "content_hash"])
         con.register("_rows", rows)
         con.register("_payloads", prepared.payloads)

@@ -23,7 +23,7 @@ import sys
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -269,14 +269,6 @@ def last_copies(records: list[Record]) -> tuple[list[Record], list[Record]]:
     )
 
 
-@dataclass(slots=True)
-class ValidatedInput(ValidatedBatch):
-    """A validated batch with the earlier copies of the ids its input carried twice
-    (`superseded`: recorded as superseded versions when it loads)."""
-
-    superseded: list[Record] = field(default_factory=list)
-
-
 def suites_for(source: str) -> tuple[str, ...]:
     """The suites a batch of `source` is validated with."""
     return SHARED_SUITES + SOURCE_SUITES.get(source, ())
@@ -354,7 +346,7 @@ def validate_batch(
     batch_id: str,
     max_failed_fraction: float = 0.5,
     min_failed_to_reject: int = 10,
-) -> ValidatedInput:
+) -> ValidatedBatch:
     """Validate a parsed batch, the last copy of each id (`last_copies`: the earlier ones are
     returned as `superseded`); raise `BatchRejectedError` when most of it fails."""
     records, superseded = last_copies([i for i in items if isinstance(i, Record)])
@@ -378,7 +370,7 @@ def validate_batch(
         )
         for i in sorted(failed)
     ]
-    return ValidatedInput(
+    return ValidatedBatch(
         records=good,
         deletions=deletions,
         quarantined=quarantined,

@@ -39,6 +39,8 @@ class ValidatedBatch:
     deletions: list[Deletion]
     quarantined: list[QuarantinedRow]
     summaries: list[ValidationSummary]
+    # Earlier copies of ids the input carried twice: recorded as superseded versions.
+    superseded: list[Record] = field(default_factory=list)
 
     @property
     def failed_rows(self) -> int:

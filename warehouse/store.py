@@ -175,9 +175,6 @@ class Warehouse:
         """Note a file that could not be loaded (it stays to be loaded by the next run)."""
         ledger.mark_file_failed(self.con, entry, run_id=run_id, error=error)
 
-    # benchmarks/floor.py times the row building on its own; `warehouse.loading.stored_rows`.
-    _stored_rows = staticmethod(loading.stored_rows)
-
     # ---- reading ------------------------------------------------------------------------------
 
     def raw_payload(self, digest: str) -> bytes | None:

@@ -178,6 +178,21 @@ def warm_up() -> None:
     _validator()
 
 
+# Record types a source publishes without a title, so that lacking one is not a broken record:
+# PubMed's published errata (an empty ArticleTitle, e.g. PMID 33977567 in pubmed21n1298),
+# Crossref's issues, volumes and components (a figure or table of an article).
+TITLE_OPTIONAL = {
+    "pubmed": frozenset({"Published Erratum"}),
+    "crossref": frozenset({"journal-issue", "journal-volume", "component"}),
+}
+
+
+def title_optional(record: Record) -> bool:
+    """Whether `record`'s type is one its source publishes without a title."""
+    optional = TITLE_OPTIONAL.get(record.source)
+    return optional is not None and not optional.isdisjoint(record.publication_types)
+
+
 def records_frame(records: list[Record], first_row: int = 0) -> pd.DataFrame:
     """The columns the `records` suite reads, one row per record (rows numbered on from
     `first_row`)."""
@@ -190,7 +205,12 @@ def records_frame(records: list[Record], first_row: int = 0) -> pd.DataFrame:
             "pmid": [r.pmid for r in records],
             "doi": [r.doi for r in records],
             "issn": [r.issn for r in records],
-            "has_title": [bool(r.title or r.vernacular_title) for r in records],
+            # A title is critical where the record's type requires one (`title_optional`);
+            # every record without one is also counted (`untitled`, a warning).
+            "has_title": [
+                bool(r.title or r.vernacular_title) or title_optional(r) for r in records
+            ],
+            "untitled": [not (r.title or r.vernacular_title) for r in records],
             "pub_year": pd.array([r.pub_year for r in records], dtype="Int64"),
             "author_count": [len(r.authors) for r in records],
             "unreadable": [r.unreadable for r in records],

@@ -26,7 +26,9 @@ WORK_FILES = {
     "habanero__works_cursor_page3.json": 20,
     "habanero__works_sample2.json": 2,
 }
-UNTITLED = "10.7752/jpes.2018.03256"  # a journal-issue without a title
+# A journal-issue without a title: loaded (Crossref publishes issues untitled), counted as a
+# warning (quarantined until issue 17 made the title rule depend on the record type).
+UNTITLED = "10.7752/jpes.2018.03256"
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +44,7 @@ def test_every_recorded_work_imports_once(imported) -> None:
     assert [(Path(f["file"]).name, f["fetched"]) for f in first["files"]] == list(
         WORK_FILES.items()
     )
-    assert (first["fetched"], first["inserted"], first["quarantined"]) == (70, 69, 1)
+    assert (first["fetched"], first["inserted"], first["quarantined"]) == (70, 70, 0)
     assert warehouse_rows(db, "SELECT source, kind, status FROM runs") == [
         ("crossref", "import", "completed")
     ]
@@ -51,10 +53,16 @@ def test_every_recorded_work_imports_once(imported) -> None:
         "SELECT source, count(*), count(DISTINCT doi), count(*) FILTER (WHERE doi = lower(doi)), "
         "count(title), count(journal), count(pub_year), count(*) FILTER (WHERE len(authors) > 0), "
         "count(*) FILTER (WHERE len(metrics) = 1) FROM records GROUP BY source",
-    ) == [("crossref", 69, 69, 69, 69, 64, 62, 57, 69)]
-    assert warehouse_rows(db, "SELECT source_id, failed_expectations FROM quarantine") == [
-        (UNTITLED, ["records.expect_column_values_to_be_in_set(has_title)"])
-    ]
+    ) == [("crossref", 70, 70, 70, 69, 65, 63, 57, 70)]
+    assert warehouse_rows(db, "SELECT source_id, failed_expectations FROM quarantine") == []
+    assert warehouse_rows(
+        db, f"SELECT publication_types, title FROM records WHERE doi = '{UNTITLED}'"
+    ) == [(["journal-issue"], None)]
+    assert warehouse_rows(
+        db,
+        "SELECT sum(CAST(failures->>'$.\"records.expect_column_values_to_be_in_set(untitled)"
+        "[warning]\"' AS INT)) FROM validation_results WHERE suite = 'records'",
+    ) == [(1,)]
     before = warehouse_rows(db, "SELECT count(*) FROM validation_results")
     # The same files again: known by their content, nothing is read or written but a run row.
     again = import_files(paths=paths, fmt="crossref", db=str(db))
@@ -72,8 +80,8 @@ def test_every_recorded_work_imports_once(imported) -> None:
         ("import", "completed", 0),
     ]
     assert warehouse_rows(db, "SELECT count(*) FROM validation_results") == before
-    assert warehouse_rows(db, "SELECT count(*) FROM quarantine") == [(1,)]
-    assert warehouse_rows(db, "SELECT count(*) FROM record_versions") == [(69,)]
+    assert warehouse_rows(db, "SELECT count(*) FROM quarantine") == [(0,)]
+    assert warehouse_rows(db, "SELECT count(*) FROM record_versions") == [(70,)]
 
 
 def test_an_import_labels_its_bookkeeping_with_its_format(imported) -> None:

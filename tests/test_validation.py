@@ -7,7 +7,7 @@ import json
 import pytest
 
 from expectations.validate import SUITE_DIR, SUITES, BatchRejectedError, validate_batch
-from schemas.record import Author, Deletion
+from schemas.record import Author, Deletion, Record
 from tests.records_factory import make_record
 
 
@@ -150,3 +150,29 @@ def test_great_expectations_analytics_are_off():
     from expectations.validate import _validator
 
     assert _validator().context.config.analytics_enabled is False
+
+
+def test_a_title_is_critical_only_where_the_record_type_requires_one():
+    # PubMed publishes errata with an empty ArticleTitle (PMID 33977567), Crossref issues,
+    # volumes and components without titles: loaded, and counted as untitled (a warning).
+    erratum = make_record(1, title=None, publication_types=["Published Erratum"])  # type: ignore[arg-type]
+    article = make_record(2, title=None, publication_types=["Journal Article"])  # type: ignore[arg-type]
+    issue = Record(source="crossref", source_id="10.1234/i", doi="10.1234/i", source_version="v")
+    issue.publication_types, issue.pub_year = ["journal-issue"], 2020
+    chapter = Record(source="crossref", source_id="10.1234/c", doi="10.1234/c", source_version="v")
+    chapter.publication_types, chapter.pub_year = ["book-chapter"], 2020
+    pubmed = validate_batch([erratum, article], source="pubmed", batch_id="p")
+    crossref = validate_batch([issue, chapter], source="crossref", batch_id="c")
+    assert [r.source_id for r in pubmed.records + crossref.records] == ["1", "10.1234/i"]
+    assert [
+        (q.source_id, q.failed_expectations) for q in pubmed.quarantined + crossref.quarantined
+    ] == [
+        ("2", ["records.expect_column_values_to_be_in_set(has_title)"]),
+        ("10.1234/c", ["records.expect_column_values_to_be_in_set(has_title)"]),
+    ]
+    for validated in (pubmed, crossref):
+        records_summary = next(s for s in validated.summaries if s.suite == "records")
+        assert (
+            records_summary.failures["records.expect_column_values_to_be_in_set(untitled)[warning]"]
+            == 2
+        )

@@ -457,6 +457,58 @@ def import_command(
         raise typer.Exit(1)
 
 
+@app.command()
+def reparse(
+    source: Annotated[
+        str | None, typer.Option("--source", help="pubmed, crossref or oai (default: all).")
+    ] = None,
+    quarantined: Annotated[
+        bool,
+        typer.Option(
+            "--quarantined", help="Validate quarantined payloads again; load those that pass."
+        ),
+    ] = False,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Parse and validate the stored payloads again with this version's parsers and rules."""
+    if source is not None and source not in ("pubmed", "crossref", "oai"):
+        errors.print(Text(f"error: --source must be pubmed, crossref or oai, not {source!r}"))
+        raise typer.Exit(2)
+    _quiet_prefect()
+    from flows.orchestration import run_flow
+    from flows.reparse import reparse as reparse_flow
+
+    result = _run(
+        lambda: run_flow(reparse_flow, db=str(db), source=source, quarantined=quarantined)
+    )
+    table = Table(title=Text("Reparse" + (" of quarantined payloads" if quarantined else "")))
+    for column in (
+        "source",
+        "read",
+        "equal",
+        "rewritten",
+        "inserted",
+        "still failing",
+        "id changed",
+        "unreadable",
+    ):
+        table.add_column(column, justify="right" if column != "source" else "left")
+    for name, counts in result["sources"].items():
+        table.add_row(
+            *_cells(
+                name,
+                counts["read"],
+                counts["equal"],
+                counts["updated"],
+                counts["inserted"],
+                counts["now_failing"],
+                counts["id_changed"],
+                counts["unreadable"],
+            )
+        )
+    console.print(table)
+
+
 @app.command("notify-failures")
 def notify_failures_command(
     webhook_url: Annotated[

@@ -100,7 +100,7 @@ OPERATIONAL_TABLES = [
     """CREATE TABLE IF NOT EXISTS record_versions (
         source VARCHAR NOT NULL,
         source_id VARCHAR NOT NULL,
-        change VARCHAR NOT NULL,          -- insert, update, delete, superseded
+        change VARCHAR NOT NULL,          -- insert, update, delete, superseded, reparsed
         content_hash VARCHAR,             -- NULL for a deletion
         source_version VARCHAR,
         reason VARCHAR,

@@ -77,15 +77,15 @@ def apply_records(
     counts = LoadCounts(fetched=prepared.fetched, quarantined=prepared.quarantine.num_rows)
     if not prepared.records.num_rows:
         return counts, None
-    actions, first_loaded = _classify(con, prepared.records, file)
+    actions, first_loaded = _classify(con, prepared.records, file, reparsed=prepared.reparsed)
     counts.inserted = actions.count("insert")
-    counts.updated = actions.count("update")
+    counts.updated = actions.count("update") + actions.count("reparsed")
     counts.unchanged = actions.count("unchanged")
     counts.stale = actions.count("stale")
     if not (counts.inserted or counts.updated):
         return counts, None
-    mask = [a in ("insert", "update") for a in actions]
-    changes = pa.array([a for a in actions if a in ("insert", "update")], pa.string())
+    mask = [a in _WRITTEN for a in actions]
+    changes = pa.array([a for a in actions if a in _WRITTEN], pa.string())
     _write_records(
         con,
         prepared,
@@ -96,6 +96,10 @@ def apply_records(
         now,
     )
     return counts, Selection(mask, first_loaded)
+
+
+# What a record's classification writes: a new row, and a version with that change.
+_WRITTEN = frozenset({"insert", "update", "reparsed"})
 
 
 def append_records(con: duckdb.DuckDBPyConnection, rows: pa.Table | pa.RecordBatchReader) -> None:
@@ -135,10 +139,16 @@ def apply_rest(
 
 
 def _classify(
-    con: duckdb.DuckDBPyConnection, records: pa.Table, file: LedgerEntry | None = None
+    con: duckdb.DuckDBPyConnection,
+    records: pa.Table,
+    file: LedgerEntry | None = None,
+    *,
+    reparsed: bool = False,
 ) -> tuple[list[str], dict[tuple[str, str], dt.datetime]]:
     """(insert/update/unchanged/stale per record, first_loaded_at of the stored ones).
-    Records of bulk `file` that a later file deleted are stale too."""
+    Records of bulk `file` that a later file deleted are stale too. In a `reparsed` batch a
+    record whose payload is stored unchanged is 'reparsed' (its row is rewritten), not
+    'unchanged'."""
     keys = records.select(["source", "source_id"])
     con.register("_incoming_keys", keys)
     try:
@@ -180,7 +190,7 @@ def _classify(
             continue
         stored_hash, deleted, stored_version, _first_loaded = existing
         if stored_hash == digest and not deleted:
-            actions.append("unchanged")
+            actions.append("reparsed" if reparsed else "unchanged")
         elif stored_version is not None and version is not None and stored_version > version:
             actions.append("stale")
         else:

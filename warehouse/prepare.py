@@ -91,6 +91,9 @@ class PreparedBatch:
     # Copies of an id that a later copy in the same file replaced before they were loaded:
     # recorded as versions ('superseded', with their payloads), never silently dropped.
     superseded: pa.Table = field(default_factory=_no_superseded)
+    # Re-parsed from stored payloads by newer code (`biblioduck reparse`): a record whose
+    # payload is stored unchanged replaces its row anyway, as version change 'reparsed'.
+    reparsed: bool = False
 
 
 def prepare_batch(
@@ -100,6 +103,7 @@ def prepare_batch(
     batch_id: str,
     fetched: int,
     superseded: Sequence[Record] = (),
+    reparsed: bool = False,
 ) -> PreparedBatch:
     """Turn a validated batch into Arrow tables. Its records carry each source id once (the
     last copy of the input); `superseded` are the earlier copies validation set aside, recorded
@@ -142,6 +146,7 @@ def prepare_batch(
         ),
         summaries=list(batch.summaries),
         superseded=_superseded_table(superseded, old_hashes),
+        reparsed=reparsed,
     )
 
 

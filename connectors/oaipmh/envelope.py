@@ -41,7 +41,8 @@ _O = f"{{{OAI_NS}}}"
 ROOT_TAG = f"{_O}OAI-PMH"
 
 
-def _parser() -> etree.XMLParser:
+def safe_parser() -> etree.XMLParser:
+    """An XML parser that resolves no entity and loads no DTD or network resource."""
     # A new parser per call: lxml parsers are not thread-safe, clients may be shared.
     return etree.XMLParser(
         resolve_entities=False,
@@ -146,7 +147,7 @@ def parse_response(
         # libxml2 refuse the whole document; they carry nothing.
         body = body.lstrip()
     try:
-        root = etree.fromstring(body, _parser())
+        root = etree.fromstring(body, safe_parser())
     except etree.XMLSyntaxError as error:
         line, column = error.position or (0, 0)
         raise MalformedPayloadError(

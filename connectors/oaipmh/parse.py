@@ -28,6 +28,7 @@ from connectors.oaipmh.envelope import (
     looks_like_html,
     parse_header,
     parse_response,
+    safe_parser,
 )
 from connectors.oaipmh.errors import NoRecordsMatch, UnsupportedMetadataError
 from connectors.oaipmh.mods import MODS_NS, fill_from_mods
@@ -99,6 +100,20 @@ def records_from_response(
             if parsed is not None:
                 records.append(parsed)
     return records
+
+
+def parse_stored_record(raw: bytes, *, endpoint: str | None, origin: str) -> Record | Deletion:
+    """A record again from its stored payload (`Record.raw`: one `<record>` element's XML)."""
+    try:
+        element = etree.fromstring(raw, safe_parser())
+    except etree.XMLSyntaxError as error:
+        raise MalformedPayloadError(f"{origin}: not well-formed XML: {error.msg}") from None
+    if element.tag != f"{_O}record":
+        raise MalformedPayloadError(f"{origin}: not an OAI-PMH <record>")
+    parsed = parse_record(element, endpoint=endpoint, origin=origin)
+    if parsed is None:  # only for keys in `skip`, and none is given
+        raise MalformedPayloadError(f"{origin}: the stored record was skipped")
+    return parsed
 
 
 def parse_record(

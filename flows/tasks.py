@@ -1,6 +1,7 @@
 """Prefect tasks every flow shares: load fetched pages (parse, validate, load), in groups. A
-page's records are made and consumed inside its task: nothing Prefect sees
-holds them (see `flows.orchestration`)."""
+page's records are consumed inside its task (made there too, but for OAI-PMH pages, which
+their client parses once while reading their resumption token); Prefect never walks them:
+every task argument is handed over `quote`d (see `flows.orchestration`)."""
 
 from __future__ import annotations
 

@@ -36,6 +36,10 @@ sync_app = typer.Typer(help="Fetch what changed at a source and load it.", no_ar
 app.add_typer(sync_app, name="sync")
 backfill_app = typer.Typer(help="Load a source's history in bulk.", no_args_is_help=True)
 app.add_typer(backfill_app, name="backfill")
+works_app = typer.Typer(
+    help="Canonical works: source records merged by DOI, PMID or PMCID.", no_args_is_help=True
+)
+app.add_typer(works_app, name="works")
 
 # soft_wrap: long lines (paths, messages) stay whole, so scripts and people can read them.
 console = Console(soft_wrap=True)
@@ -507,6 +511,72 @@ def reparse(
             )
         )
     console.print(table)
+
+
+@works_app.command("build")
+def works_build(db: DbOption = DEFAULT_DB) -> None:
+    """Recompute every work from the current records (the demo does it after its syncs)."""
+    from warehouse.store import Warehouse
+    from warehouse.works import build_works
+
+    def build() -> Any:
+        with Warehouse(db) as warehouse:
+            return build_works(warehouse.con)
+
+    built = _run(build)
+    console.print(
+        Text(
+            f"{built.records:,} current records are {built.works:,} works ({built.merged:,} "
+            f"merged, {built.conflicts} shared identifiers not merged) in {built.seconds} s"
+        )
+    )
+
+
+@works_app.command("show")
+def works_show(
+    ref: Annotated[str, typer.Argument(help="A work id (W…), or a DOI, PMID or PMCID.")],
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """A work as merged: each field with the member it came from, and its members."""
+    from warehouse.store import Warehouse
+    from warehouse.works import SURVIVORSHIP, find_work, work_details
+
+    def details() -> dict[str, Any]:
+        with Warehouse(db, read_only=True) as warehouse:
+            work_id = find_work(warehouse.con, ref)
+            if work_id is None:
+                raise UsageError(f"works show: no current record has {ref!r} (run `works build`?)")
+            return work_details(warehouse.con, work_id)
+
+    found = _run(details)
+    work = found["work"]
+    merged = Table(title=Text(f"Work {work['work_id']} ({work['member_count']} members)"))
+    for column in ("field", "value", "from"):
+        merged.add_column(column, overflow="fold")
+    chosen = ["pub_date", "authors", *SURVIVORSHIP]
+    for name in chosen:
+        value = work.get(name)
+        if name == "authors" and value is not None:
+            value = "; ".join(a["name"] or "" for a in value)
+        merged.add_row(*_cells(name, _shorten(value), work.get(f"{name}_from")))
+    console.print(merged)
+    members = Table(title=Text("Members"))
+    for column in ("source", "source_id", "matched on", "kind", "title"):
+        members.add_column(column, overflow="fold")
+    for row in found["members"]:
+        members.add_row(*_cells(*row))
+    console.print(members)
+    for scheme, value, carriers, reason in found["conflicts"]:
+        console.print(
+            Text(
+                f"not merged: {scheme} {value} is also carried by {', '.join(carriers)} ({reason})"
+            )
+        )
+
+
+def _shorten(value: object, limit: int = 200) -> object:
+    text = str(value) if value is not None else None
+    return text if text is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
 @app.command("notify-failures")

@@ -25,6 +25,8 @@ from sandbox.oaipmh import PURE_PATH
 from sandbox.oaipmh import build_emulator as build_oai_emulator
 from sandbox.server import serve
 from warehouse.status import read_only_query
+from warehouse.store import Warehouse
+from warehouse.works import build_works
 
 # Matches every record of the emulator's corpus, as it does on PubMed itself.
 DEMO_QUERY = "all[sb]"
@@ -45,6 +47,8 @@ EXAMPLES = [
     'biblioduck query "select a.name, count(*) n from records, unnest(authors) t(a) '
     'group by 1 order by n desc limit 5"',
     "biblioduck query --format csv \"select * from record_subjects where scheme = 'mesh'\"",
+    'biblioduck query "select work_id, sources, doi, pmid, title, title_from from works '
+    'where member_count > 1 limit 5"',
     "biblioduck status",
 ]
 
@@ -127,6 +131,17 @@ def run_demo(db: Path, *, console: Console) -> dict[str, Any]:
     for name, result in results.items():
         for reason, count in sorted(result["quarantine_reasons"].items()):
             console.print(Text(f"  {name}: quarantined {count} record(s): {reason}"))
+
+    with Warehouse(db) as warehouse:
+        built = build_works(warehouse.con)
+    console.print(
+        Text(
+            f"Works: {built.records:,} current records are {built.works:,} works, "
+            f"{built.merged:,} of them merged across sources by DOI, PMID or PMCID "
+            f"({built.conflicts} shared identifiers not merged: table work_conflicts; "
+            "view `works`)."
+        )
+    )
 
     columns, rows = read_only_query(db, LANDED_SQL)
     landed = Table(title=Text(f"What is in {db} (view `records`)"))

@@ -14,6 +14,7 @@ import duckdb
 import pyarrow as pa
 
 from schemas.arrow import record_schema
+from warehouse.works import WORK_TABLES, works_view_sql
 
 # 2: raw_payloads.raw_bytes, zstd payloads; 3: raw_payloads without a key; 4: tombstones
 SCHEMA_VERSION = 4
@@ -254,7 +255,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
     """Create what is missing and add record columns new to the canonical record."""
     con.execute("BEGIN")
     try:
-        for statement in OPERATIONAL_TABLES:
+        for statement in OPERATIONAL_TABLES + WORK_TABLES:
             con.execute(statement)
         con.execute("ALTER TABLE raw_payloads ADD COLUMN IF NOT EXISTS raw_bytes BIGINT")
         _drop_payload_key(con)
@@ -274,6 +275,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(RECORDS_VIEW)
         for statement in CHILD_VIEWS:
             con.execute(statement)
+        con.execute(works_view_sql())
         current = con.execute("SELECT max(version) FROM schema_info").fetchone()
         if current is None or current[0] is None or current[0] < SCHEMA_VERSION:
             if current is not None and current[0] is not None and current[0] < 4:

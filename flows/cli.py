@@ -1,4 +1,4 @@
-"""The `biblioduck` command line: demo, sync, import, status, query.
+"""The `biblioduck` command line: demo, sync, import, status, query, search, index, export.
 
 Exit codes: 0 done; 1 the run failed (the message says why and what to do); 2 bad usage.
 Every command takes `--db PATH` (default data/biblioduck.duckdb, or BIBLIODUCK_DB).
@@ -170,6 +170,8 @@ def demo(db: DbOption = DEFAULT_DB) -> None:
 
     with _progress_bar():
         _run(lambda: run_demo(db, console=console))
+    # The full-text index `search` reads (rebuilt only if the records changed).
+    _say_index(_run(lambda: _refresh_index(db)))
 
 
 @sync_app.command("pubmed")
@@ -676,6 +678,82 @@ def status(db: DbOption = DEFAULT_DB) -> None:
         console.print(files)
 
 
+LimitOption = Annotated[
+    int | None,
+    typer.Option(
+        "--limit",
+        min=1,
+        help="Rows to show at most (default: a screenful in table output, every row in csv "
+        "and json).",
+    ),
+]
+# Table cells longer than this are cut (`--format csv` or `json` gives them whole).
+CELL_CHARS = 120
+
+
+def _screenful() -> int:
+    return max(10, console.size.height - 10)
+
+
+def _cell_text(value: object) -> str:
+    """A value as it reads: text, ISO dates (timestamps to the second), lists and structs as
+    compact JSON; one line, cut at CELL_CHARS."""
+    from warehouse.export import text_cell
+
+    if isinstance(value, dt.datetime):
+        text = value.isoformat(sep=" ", timespec="seconds")
+    else:
+        text = " ".join(text_cell(value).split())
+    return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
+
+
+def _columns_that_fit(columns: list[str], cells: list[list[str]]) -> int:
+    """How many of the first columns a table shows: each needs the width of its header or its
+    longest cell (at most 30 characters: longer ones wrap), and 3 for borders and padding."""
+    room = console.size.width - 1
+    shown = 0
+    for i, name in enumerate(columns):
+        longest = max((len(row[i]) for row in cells), default=0)
+        room -= min(max(len(name), longest, 4), 30) + 3
+        if room < 0 and shown:
+            break
+        shown += 1
+    return shown
+
+
+def _print_table(columns: list[str], rows: list[Any], left_out: int) -> None:
+    cells = [[_cell_text(v) for v in row] for row in rows]
+    shown = _columns_that_fit(columns, cells)
+    table = Table()
+    for column in columns[:shown]:
+        table.add_column(Text(column), overflow="fold")
+    for row, texts in zip(rows, cells, strict=True):
+        table.add_row(
+            *(
+                Text("NULL", style="dim") if value is None else Text(text)
+                for value, text in zip(row[:shown], texts[:shown], strict=True)
+            )
+        )
+    console.print(table)
+    if shown < len(columns):
+        hidden = columns[shown:]
+        console.print(
+            Text(
+                f"{len(hidden)} more column{'s' if len(hidden) > 1 else ''} not shown: "
+                f"{', '.join(hidden)} (select fewer columns, or --format csv or json)",
+                style="dim",
+            )
+        )
+    if left_out:
+        console.print(
+            Text(
+                f"{left_out} more row{'s' if left_out > 1 else ''} not shown (--limit N shows "
+                "more; --format csv or json writes every row)",
+                style="dim",
+            )
+        )
+
+
 @app.command()
 def query(
     sql: Annotated[
@@ -686,38 +764,266 @@ def query(
         ),
     ],
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    limit: LimitOption = None,
     db: DbOption = DEFAULT_DB,
 ) -> None:
-    """Run read-only SQL against the warehouse (views: records, record_authors, …)."""
+    """Run read-only SQL against the warehouse (views: records, record_authors, …).
+
+    csv and json write lists and structs as JSON, dates and times as ISO 8601; a table shows
+    a screenful of rows and the columns that fit, and says what it left out."""
     if sql == "-":
         sql = sys.stdin.read()
     if fmt not in ("table", "csv", "json"):
         errors.print(f"[bold red]error:[/] --format must be table, csv or json, not {fmt!r}")
         raise typer.Exit(2)
+    from warehouse.export import json_row, text_cell
     from warehouse.status import read_only_query
 
     columns, rows = _run(lambda: read_only_query(db, sql))
+    cap = limit if limit is not None else (_screenful() if fmt == "table" else None)
+    left_out = max(0, len(rows) - cap) if cap is not None else 0
+    if left_out:
+        rows = rows[:cap]
     if fmt == "csv":
         writer = csv.writer(sys.stdout)
         writer.writerow(columns)
-        writer.writerows(rows)
+        writer.writerows([text_cell(v) for v in row] for row in rows)
     elif fmt == "json":
         sys.stdout.write(
-            json.dumps(
-                [dict(zip(columns, r, strict=True)) for r in rows],
-                default=str,
-                ensure_ascii=False,
-                indent=1,
-            )
-            + "\n"
+            json.dumps([json_row(columns, r) for r in rows], ensure_ascii=False, indent=1) + "\n"
         )
     else:
-        table = Table()
-        for column in columns:
-            table.add_column(column)
-        for row in rows:
-            table.add_row(*_cells(*row))
+        _print_table(columns, rows, left_out)
+        return
+    if left_out:
+        errors.print(Text(f"{left_out} more rows not written (--limit {cap})", style="dim"))
+
+
+@app.command()
+def search(
+    words: Annotated[
+        str, typer.Argument(help="What to look for, e.g. 'interleukin cancer therapy'.")
+    ],
+    source: Annotated[
+        str | None, typer.Option("--source", help="Only records of this source (pubmed, …).")
+    ] = None,
+    year_from: Annotated[
+        int | None, typer.Option("--year-from", help="Published in this year or later.")
+    ] = None,
+    year_to: Annotated[
+        int | None, typer.Option("--year-to", help="Published in this year or earlier.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Hits to show.")] = 10,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Full-text search of titles, abstracts and subject terms (MeSH, keywords), best first.
+
+    BM25 ranking, English stemming and stop words, accents folded. The index is built at the
+    end of each load (and by `biblioduck index`)."""
+    if fmt not in ("table", "csv", "json"):
+        errors.print(f"[bold red]error:[/] --format must be table, csv or json, not {fmt!r}")
+        raise typer.Exit(2)
+    if year_from is not None and year_to is not None and year_from > year_to:
+        errors.print(Text("error: --year-from is after --year-to", style="bold red"))
+        raise typer.Exit(2)
+    from warehouse.search import search as run_search
+
+    result = _run(
+        lambda: run_search(
+            db, words, source=source, year_from=year_from, year_to=year_to, limit=limit
+        )
+    )
+    if result.stale:
+        errors.print(Text(f"warning: {result.stale}", style="yellow"))
+    fields = ("score", "source", "source_id", "year", "journal", "title", "snippet")
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(fields)
+        for hit in result.hits:
+            writer.writerow(
+                [
+                    f"{hit.score:.4f}",
+                    *(hit.source, hit.source_id, hit.year, hit.journal, hit.title, hit.snippet),
+                ]
+            )
+        return
+    if fmt == "json":
+        rows = [
+            dict(
+                zip(
+                    fields,
+                    (
+                        round(h.score, 4),
+                        h.source,
+                        h.source_id,
+                        h.year,
+                        h.journal,
+                        h.title,
+                        h.snippet,
+                    ),
+                    strict=True,
+                )
+            )
+            for h in result.hits
+        ]
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
+        return
+    table = Table(
+        caption=Text(
+            f"{len(result.hits)} best of {result.documents} records indexed, "
+            f"in {result.seconds * 1000:.0f} ms"
+        )
+    )
+    table.add_column("score", justify="right")
+    table.add_column("record", overflow="fold")
+    table.add_column("title and where the words are", ratio=1)
+    for hit in result.hits:
+        record = Text(f"{hit.source} {hit.source_id}\n{hit.year or ''}")
+        if hit.journal:
+            journal = hit.journal if len(hit.journal) <= 40 else hit.journal[:39] + "…"
+            record.append(f"\n{journal}", style="dim")
+        text = Text(hit.title or "(no title)", style="bold")
+        text.append("\n")
+        last = 0
+        for start, end in hit.matches:
+            text.append(hit.snippet[last:start])
+            text.append(f"**{hit.snippet[start:end]}**", style="bold yellow")
+            last = end
+        text.append(hit.snippet[last:])
+        table.add_row(Text(f"{hit.score:.2f}"), record, text)
+    if result.hits:
         console.print(table)
+    else:
+        console.print(Text(f"No record matches {words!r}."))
+
+
+@app.command("index")
+def index_command(
+    force: Annotated[
+        bool, typer.Option("--force", help="Rebuild even if the records did not change.")
+    ] = False,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """(Re)build the full-text index `search` reads, if the records changed since it was built.
+
+    A load does this at its end; this is for a warehouse loaded before, or to force it."""
+    result = _run(lambda: _refresh_index(db, force=force))
+    _say_index(result)
+
+
+def _refresh_index(db: Path, *, force: bool = False) -> dict[str, Any]:
+    from schemas.errors import FatalError
+    from warehouse.search import refresh_search_index
+    from warehouse.store import Warehouse
+
+    if not db.exists():
+        raise FatalError(
+            f"no warehouse at {db}: run `biblioduck demo` or a sync first, "
+            "or point --db / BIBLIODUCK_DB at an existing file"
+        )
+    with Warehouse(db) as warehouse:
+        return refresh_search_index(warehouse.con, force=force)
+
+
+def _say_index(result: dict[str, Any]) -> None:
+    if result["rebuilt"]:
+        console.print(
+            Text(
+                f"search index rebuilt: {result['documents']} records in {result['seconds']:.1f} s"
+            )
+        )
+    else:
+        console.print(
+            Text(f"search index up to date: {result['documents']} records, nothing changed")
+        )
+
+
+@app.command("export")
+def export_command(
+    relation: Annotated[
+        str | None,
+        typer.Argument(help="A table or view to export whole: records, record_authors, …"),
+    ] = None,
+    to: Annotated[
+        Path | None,
+        typer.Option("--to", help="The file (or, with --partition-by, folder) to write."),
+    ] = None,
+    sql: Annotated[
+        str | None,
+        typer.Option(
+            "--query",
+            help="Export what this SQL returns instead (read-only, as `query`); '-' reads it "
+            "from standard input.",
+        ),
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format", help="parquet, csv or jsonl (default: from --to's suffix, else parquet)."
+        ),
+    ] = None,
+    partition_by: Annotated[
+        str | None,
+        typer.Option(
+            "--partition-by",
+            help="Columns to split the export by, e.g. source,pub_year: a folder of "
+            "col=value/ folders (Hive style).",
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace --to if it exists.")
+    ] = False,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Write a table, a view or a query's result to Parquet, CSV or JSON lines.
+
+    Parquet keeps nested types (lists, structs); CSV and JSON lines write them as JSON. The
+    SQL runs read-only, as `query`'s: only --to is written."""
+    if to is None:
+        errors.print(Text("error: export: --to PATH is required", style="bold red"))
+        raise typer.Exit(2)
+    if sql == "-":
+        sql = sys.stdin.read()
+    if fmt is None:
+        suffix = to.suffix.lower().lstrip(".")
+        fmt = {"csv": "csv", "jsonl": "jsonl", "ndjson": "jsonl"}.get(suffix, "parquet")
+    columns = [c.strip() for c in partition_by.split(",")] if partition_by else []
+    if any(not c for c in columns):
+        errors.print(Text("error: export: --partition-by takes col,col", style="bold red"))
+        raise typer.Exit(2)
+    from warehouse.export import export
+
+    with Progress(
+        TextColumn("exporting"),
+        TextColumn("{task.completed:,} rows"),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
+        disable=not errors.is_terminal,
+    ) as bar:
+        task = bar.add_task("export", total=None)
+        result = _run(
+            lambda: export(
+                db,
+                to,
+                fmt=fmt,
+                relation=relation,
+                sql=sql,
+                partition_by=columns,
+                overwrite=overwrite,
+                progress=lambda rows: bar.update(task, completed=rows),
+            )
+        )
+    size = result["bytes"] / 1e6
+    files = f"{result['files']} files, " if columns else ""
+    console.print(
+        Text(
+            f"exported {result['rows']:,} row{'' if result['rows'] == 1 else 's'} "
+            f"({result['columns']} columns) to {result['path']} "
+            f"as {result['format']}: {files}{size:.1f} MB in {result['seconds']:.1f} s"
+        )
+    )
 
 
 def main() -> None:

@@ -42,7 +42,8 @@ from flows.summary import add_reasons
 from flows.writer import BulkWriter
 from schemas.batch import LoadCounts
 from schemas.errors import FatalError, MalformedPayloadError
-from warehouse.store import LedgerEntry
+from warehouse.derived import refresh_derived
+from warehouse.store import LedgerEntry, Warehouse
 
 if TYPE_CHECKING:
     from prefect.task_runners import TaskRunner
@@ -383,7 +384,14 @@ def load_files(
             raise
         finally:
             shutil.rmtree(prepare.spool_dir, ignore_errors=True)
+    if _changed_records(outcome.run):
+        with Warehouse(settings.db) as warehouse:
+            refresh_derived(warehouse.con, logger, max_records=settings.derive_max_records)
     return outcome
+
+
+def _changed_records(run: dict[str, Any]) -> bool:
+    return any(run.get(key) for key in ("inserted", "updated", "deleted"))
 
 
 def _load_one(

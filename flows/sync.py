@@ -26,6 +26,7 @@ from flows.settings import Settings
 from flows.summary import RUN_FIELDS, add_reasons, reasons_text, summary_markdown
 from flows.tasks import PREFETCH_PAGES, Fetched, in_groups, load_page, prefetched
 from schemas.batch import LoadCounts, StateUpdate
+from warehouse.derived import refresh_derived
 from warehouse.store import Warehouse
 
 Logger = logging.Logger | logging.LoggerAdapter[logging.Logger]
@@ -74,6 +75,8 @@ def run_sync(harvest: Harvest, settings: Settings) -> dict[str, Any]:
             # The window is complete: move the watermark and clear the checkpoint.
             warehouse.save_state(StateUpdate(harvest.source, harvest.scope, new_watermark, None))
             run = warehouse.finish_run(run_id, status="completed")
+            if any(run[key] for key in ("inserted", "updated", "deleted")):
+                refresh_derived(warehouse.con, logger, max_records=settings.derive_max_records)
         except Exception as exc:
             # Any failure, ours or not, must leave the run row, and its summary, saying so.
             error = harvest.describe_error(exc)

@@ -33,6 +33,7 @@ from schemas.arrow import record_schema, records_table
 from schemas.batch import LoadCounts, StateUpdate, ValidatedBatch
 from schemas.errors import BiblioduckError, FatalError
 from schemas.record import Deletion, Record
+from warehouse.derived import refresh_derived
 from warehouse.prepare import decode_payload, prepare_batch
 from warehouse.store import Warehouse
 
@@ -187,6 +188,8 @@ def reparse(
             results[name] = _reparse_source(
                 warehouse, name, quarantined, settings.max_failed_fraction, logger
             )
+        if any(r["inserted"] or r["updated"] for r in results.values()):
+            refresh_derived(warehouse.con, logger, max_records=settings.derive_max_records)
     return {"quarantined": quarantined, "sources": results}
 
 

@@ -35,7 +35,7 @@ def role_of(command: str, *, root: bool) -> str:
     """What a process of the tree is, from its command line."""
     if root:
         return "cli"
-    if "flows.writer" in command:
+    if "processes.writer" in command:
         return "writer"
     if "uvicorn" in command or "prefect.server" in command or "prefect server" in command:
         return "prefect-server"

@@ -81,7 +81,7 @@ def _tree_usage(root: int) -> dict[int, tuple[int, float, str]]:
             pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
         except (OSError, IndexError, ValueError):
             continue
-        role = "flow" if pid == root else "writer" if "flows.writer" in command else "worker"
+        role = "flow" if pid == root else "writer" if "processes.writer" in command else "worker"
         usage[pid] = (pages * os.sysconf("SC_PAGE_SIZE"), cpu.get(pid, 0.0), role)
     return usage
 

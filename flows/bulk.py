@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from expectations.validate import validate_file, validation_frames, warm_up
-from flows import memory, pipeline
+from flows import pipeline
 from flows.jobs import FileToLoad, LocalFile
-from flows.writer import die_with_parent
+from processes import memory
+from processes.writer import die_with_parent
 from schemas.batch import ValidationSummary
 from schemas.record import Deletion, Record
 from warehouse.prepare import prepare_chunk

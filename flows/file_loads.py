@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from expectations.validate import warm_up
-from flows import memory, progress
+from flows import progress
 from flows.bulk import (
     CHUNK_SIZE,
     ParsedPart,
@@ -39,7 +39,8 @@ from flows.jobs import FileToLoad, LocalFile
 from flows.orchestration import run_logger
 from flows.settings import Settings
 from flows.summary import add_reasons
-from flows.writer import BulkWriter
+from processes import memory
+from processes.writer import BulkWriter
 from schemas.batch import LoadCounts
 from schemas.errors import FatalError, MalformedPayloadError
 from warehouse.derived import refresh_derived

@@ -20,11 +20,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flows import memory, progress
+from flows import progress
 from flows.jobs import FileToLoad, LocalFile, TarMember
 from flows.orchestration import publish_summary, run_logger
 from flows.settings import load_settings
 from flows.summary import RUN_FIELDS, summary_markdown
+from processes import memory
 from schemas.errors import FatalError, UsageError
 from warehouse.store import IMPORT_KIND, LedgerEntry, Warehouse
 

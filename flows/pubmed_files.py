@@ -15,12 +15,12 @@ from typing import Any
 from prefect import flow
 
 from connectors.pubmed.files import BulkFile, BulkKind, bulk_session, fetch_md5, list_files
-from flows import memory
 from flows.file_loads import FILE_RATE, load_files
 from flows.jobs import NlmFile
 from flows.orchestration import publish_summary, run_logger
 from flows.settings import Settings, load_settings
 from flows.summary import RUN_FIELDS, summary_markdown
+from processes import memory
 from warehouse.store import LedgerEntry, Warehouse
 
 SOURCE = "pubmed"

@@ -20,11 +20,12 @@ from typing import Any
 from prefect.cache_policies import NO_CACHE
 
 from connectors.harvest import Harvest, HarvestPage, Outlook, Parsable, RestartWindow, Window
-from flows import memory, pipeline, progress
+from flows import pipeline, progress
 from flows.orchestration import publish_summary, run_logger, tracked_task
 from flows.settings import Settings
 from flows.summary import RUN_FIELDS, add_reasons, reasons_text, summary_markdown
 from flows.tasks import PREFETCH_PAGES, Fetched, in_groups, load_page, prefetched
+from processes import memory
 from schemas.batch import LoadCounts, StateUpdate
 from warehouse.derived import refresh_derived
 from warehouse.store import Warehouse

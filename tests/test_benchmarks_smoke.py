@@ -381,7 +381,7 @@ def test_ways_in_names_the_processes_of_a_command_tree() -> None:
 
     python = "/work/.venv/bin/python3.11"
     assert role_of(f"{python} .venv/bin/biblioduck import x", root=True) == "cli"
-    assert role_of(f"{python} -m flows.writer 4 8756 /tmp/w.duckdb", root=False) == "writer"
+    assert role_of(f"{python} -m processes.writer 4 8756 /tmp/w.duckdb", root=False) == "writer"
     assert (
         role_of(f"{python} -m uvicorn --app-dir x prefect.server.api.server:create_app", root=False)
         == "prefect-server"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from flows.bulk import PreparedFile
-from flows.writer import BulkWriter
+from processes.writer import BulkWriter
 from schemas.errors import FatalError, WarehouseBusyError
 from tests.records_factory import make_record
 from warehouse.spool import spool_chunk

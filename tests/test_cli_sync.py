@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli.main import app
 from sandbox.corpus import demo_corpus
 from sandbox.crossref import CrossrefEmulator
 from sandbox.crossref_corpus import crossref_demo_corpus

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli.main import app
 from flows.importing import run_import
 from tests.flow_helpers import warehouse_rows
 from warehouse.export import text_cell

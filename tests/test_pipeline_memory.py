@@ -18,7 +18,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 _CYCLE = """
 import gc, weakref
-from flows import memory
+from processes import memory
 
 class Cycle:
     def __init__(self):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli.main import app
 from tests.flow_helpers import warehouse_rows
 from warehouse.store import Warehouse
 

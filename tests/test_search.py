@@ -14,7 +14,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli.main import app
 from flows.importing import run_import
 from schemas.errors import FatalError
 from tests.flow_helpers import warehouse_rows

@@ -118,7 +118,7 @@ def test_the_demos_shared_dois_are_works_of_two_and_a_rebuild_changes_nothing(
 ) -> None:
     from typer.testing import CliRunner
 
-    from flows.cli import app
+    from cli.main import app
 
     db = tmp_path / "demo.duckdb"
     assert CliRunner().invoke(app, ["demo", "--db", str(db)]).exit_code == 0

@@ -31,7 +31,7 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
 
-from flows.memory import libc_function
+from processes.memory import libc_function
 from schemas.batch import LoadCounts
 from schemas.errors import FatalError
 
@@ -57,7 +57,7 @@ class BulkWriter:
             [
                 sys.executable,
                 "-m",
-                "flows.writer",
+                "processes.writer",
                 str(child.fileno()),
                 str(os.getpid()),
                 str(db),
@@ -197,7 +197,7 @@ def _picklable(error: BaseException) -> BaseException:
 
 def serve(conn: Connection, warehouse: Any) -> None:
     """Answer calls until told to stop (None) or the pipe closes."""
-    from flows import memory
+    from processes import memory
 
     def progress(applied: int) -> None:
         conn.send(("progress", applied))
@@ -250,7 +250,7 @@ def main(argv: list[str]) -> int:
     die_with_parent(int(parent))
     sys.meta_path.insert(0, _WithoutPandas())
     conn = Connection(int(fd))
-    from flows import memory
+    from processes import memory
     from warehouse.store import Warehouse
 
     memory.tune_gc()

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
+from schemas.identifiers import orcid_check_character
+
 __all__ = [
     "PUBMED_DOCTYPE",
     "CorpusRecord",
@@ -265,12 +267,8 @@ def _orcid(rng: random.Random) -> str:
     """A random ORCID iD with a valid ISO 7064 MOD 11-2 check character."""
     block = rng.choice(("0000-0001", "0000-0002", "0000-0003", "0009-0005"))
     base = block.replace("-", "") + f"{rng.randrange(10**8):08d}"
-    total = 0
-    for digit in base[:15]:  # the 16th character is the check itself
-        total = (total + int(digit)) * 2
-    check = (12 - total % 11) % 11
-    tail = f"{base[8:12]}-{base[12:15]}{'X' if check == 10 else check}"
-    return f"{block}-{tail}"
+    # The 16th character is the check itself, over the first 15.
+    return f"{block}-{base[8:12]}-{base[12:15]}{orcid_check_character(base[:15])}"
 
 
 def _initials(given: str) -> str:

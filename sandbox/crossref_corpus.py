@@ -13,6 +13,7 @@ from typing import Any
 from lxml import etree
 
 from sandbox.corpus import DEMO_FIRST_DAY, DEMO_LAST_DAY, demo_corpus
+from schemas.identifiers import orcid_check_character
 
 __all__ = ["crossref_demo_corpus"]
 
@@ -91,20 +92,12 @@ def _lifecycle(rng: random.Random, deposited_day: dt.date) -> dict[str, Any]:
     return {"created": _stamp(created), "deposited": _stamp(deposited), "indexed": _stamp(indexed)}
 
 
-def _orcid_check(base: str) -> str:
-    total = 0
-    for digit in base:
-        total = (total + int(digit)) * 2
-    check = (12 - total % 11) % 11
-    return "X" if check == 10 else str(check)
-
-
 def _person(rng: random.Random, *, sequence: str, orcid: bool = False) -> dict[str, Any]:
     person: dict[str, Any] = {}
     if orcid:
         digits = "".join(str(rng.randrange(10)) for _ in range(15))
         base = f"0000{digits[3:14]}"  # an iD ends in its ISO 7064 check character
-        iid = f"{base}{_orcid_check(base)}"
+        iid = f"{base}{orcid_check_character(base)}"
         person["ORCID"] = f"https://orcid.org/{iid[:4]}-{iid[4:8]}-{iid[8:12]}-{iid[12:]}"
         person["authenticated-orcid"] = rng.random() < 0.5
     person.update(

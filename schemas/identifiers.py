@@ -14,6 +14,7 @@ import re
 from urllib.parse import unquote
 
 __all__ = [
+    "NORMALISERS",
     "doi_key",
     "normalise_doi",
     "normalise_isbn",
@@ -21,6 +22,7 @@ __all__ = [
     "normalise_orcid",
     "normalise_pmcid",
     "normalise_pmid",
+    "orcid_check_character",
 ]
 
 # Resolver prefixes in front of a DOI. The URL forms are percent-encoded (a DOI's "<", ";",
@@ -121,12 +123,12 @@ def normalise_orcid(value: str | None) -> str | None:
     if match is None:
         return None
     digits = "".join(match.groups())
-    if _orcid_check(digits[:15]) != digits[15]:
+    if orcid_check_character(digits[:15]) != digits[15]:
         return None
     return "-".join(match.groups())
 
 
-def _orcid_check(digits: str) -> str:
+def orcid_check_character(digits: str) -> str:
     """ISO 7064 MOD 11-2 check character of the first 15 digits of an ORCID iD."""
     total = 0
     for digit in digits:
@@ -175,3 +177,14 @@ def normalise_issn(value: str | None) -> str | None:
     if digits[7] != ("X" if check == 10 else str(check)):
         return None
     return f"{digits[:4]}-{digits[4:]}"
+
+
+# Each scheme's normal form by its name, for a parser that reads the scheme from the source.
+NORMALISERS = {
+    "doi": normalise_doi,
+    "isbn": normalise_isbn,
+    "issn": normalise_issn,
+    "orcid": normalise_orcid,
+    "pmcid": normalise_pmcid,
+    "pmid": normalise_pmid,
+}

@@ -13,12 +13,10 @@ from html.parser import HTMLParser
 from lxml import etree
 
 from schemas.identifiers import (
+    NORMALISERS,
     normalise_doi,
     normalise_isbn,
     normalise_issn,
-    normalise_orcid,
-    normalise_pmcid,
-    normalise_pmid,
 )
 from schemas.record import Identifier
 
@@ -68,15 +66,6 @@ _SCHEME_ALIASES = {
     "pmc": "pmcid",
     "arxiv": "arxiv",
     "purl": "url",
-}
-# Schemes with one normal form for every source (schemas.identifiers).
-_NORMALISE = {
-    "doi": normalise_doi,
-    "isbn": normalise_isbn,
-    "issn": normalise_issn,
-    "orcid": normalise_orcid,
-    "pmcid": normalise_pmcid,
-    "pmid": normalise_pmid,
 }
 
 
@@ -142,7 +131,7 @@ def normalise_identifier(scheme: str | None, text: str | None) -> Identifier | N
         return classify_identifier(value)
     name = scheme.strip().lower()
     name = _SCHEME_ALIASES.get(name, name)
-    normalise = _NORMALISE.get(name)
+    normalise = NORMALISERS.get(name)
     if normalise is not None:
         # A declared identifier that is not one (a DOI without "10.", a wrong check digit) is
         # kept as given under "other": it is still what the repository said, but it must not

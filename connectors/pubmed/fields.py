@@ -14,12 +14,8 @@ import re
 from lxml import etree
 
 from schemas.identifiers import (
-    normalise_doi,
-    normalise_isbn,
-    normalise_issn,
+    NORMALISERS,
     normalise_orcid,
-    normalise_pmcid,
-    normalise_pmid,
 )
 from schemas.record import (
     AbstractSection,
@@ -36,15 +32,6 @@ Element = etree._Element
 
 # IdType / EIdType values → Identifier schemes (others are kept lower-cased as given).
 _SCHEMES = {"pubmed": "pmid", "pmc": "pmcid", "pmcid": "pmcid"}
-# Schemes with one normal form for every source (schemas.identifiers).
-_NORMALISE = {
-    "doi": normalise_doi,
-    "isbn": normalise_isbn,
-    "issn": normalise_issn,
-    "orcid": normalise_orcid,
-    "pmcid": normalise_pmcid,
-    "pmid": normalise_pmid,
-}
 _PAGE = re.compile(r"^([^\d-]*)(\d+)([^\d-]*)$")
 _PAGE_RANGE_SEPARATORS = re.compile(r"[,;]")
 
@@ -113,7 +100,7 @@ def normalise_identifier(scheme: str | None, value: str | None) -> Identifier | 
         return None
     scheme = (scheme or "pubmed").strip().lower()
     scheme = _SCHEMES.get(scheme, scheme)
-    normalise = _NORMALISE.get(scheme)
+    normalise = NORMALISERS.get(scheme)
     if normalise is None:
         return Identifier(scheme, value)
     normal = normalise(value)

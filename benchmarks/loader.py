@@ -35,8 +35,8 @@ def prepare_spools(work: Path, baseline: list[tuple[str, Path]]) -> Path:
     """Prepare `baseline` ((served name, path) pairs) once, as a bulk worker would; returns the
     pickle of their `PreparedFile`s (their spools stay in `work`)."""
     from connectors.pubmed.files import fetch_md5, list_files
-    from flows.bulk import PrepareSettings, start_worker
-    from flows.jobs import NlmFile
+    from flows.bulk import start_worker
+    from flows.jobs import NlmFile, PrepareSettings
     from sandbox.nlm_files import NlmFileServer
     from sandbox.server import serve
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from expectations.validate import validate_file, validation_frames, warm_up
 from flows import pipeline
-from flows.jobs import FileToLoad, LocalFile
+from flows.jobs import FileToLoad, LocalFile, PrepareSettings
 from processes import memory
 from processes.writer import die_with_parent
 from schemas.batch import ValidationSummary
@@ -65,20 +65,6 @@ class PreparedFile:
             path.unlink(missing_ok=True)
 
 
-@dataclass(frozen=True, slots=True)
-class PrepareSettings:
-    """What a worker needs (picklable; no secrets: the file server needs none)."""
-
-    download_dir: Path
-    spool_dir: Path
-    batch_size: int
-    max_failed_fraction: float
-    requests_per_second: float
-    max_attempts: int
-    backoff_base: float
-    keep_download: bool = False
-
-
 def start_worker() -> None:
     """Initialise a worker process: it dies with the process that started it (a killed run
     leaves no worker behind), GC thresholds for batch work, validation suites built, and what
@@ -91,9 +77,15 @@ def start_worker() -> None:
 
 
 def prepare(job: FileToLoad, settings: PrepareSettings) -> PreparedFile:
-    """`job.prepare(settings)`: what a worker process is handed (a module-level function)."""
+    """Open the job's bytes (an NLM file is downloaded first), then parse, spool and validate
+    them: what a worker process is handed (a module-level function)."""
     memory.tune_gc()
-    return job.prepare(settings)
+    with job.opened(settings) as opened:
+        prepared = prepare_path(
+            opened.payload, name=job.name, fmt=job.fmt, md5=job.md5, settings=settings
+        )
+    prepared.download_seconds = opened.fetch_seconds
+    return prepared
 
 
 @dataclass(slots=True)

@@ -27,7 +27,6 @@ from flows.bulk import (
     CHUNK_SIZE,
     ParsedPart,
     PreparedFile,
-    PrepareSettings,
     prepare,
     prepare_share,
     share_out,
@@ -35,7 +34,7 @@ from flows.bulk import (
     start_worker,
     validated_file,
 )
-from flows.jobs import FileToLoad, LocalFile
+from flows.jobs import FileToLoad, LocalFile, PrepareSettings
 from flows.orchestration import run_logger
 from flows.settings import Settings
 from flows.summary import add_reasons

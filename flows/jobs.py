@@ -1,12 +1,15 @@
 """The files a load works through, as a worker process is handed them: an NLM bulk file to
-download, a local file, a member of a tar. Light on purpose (each `prepare` imports the
-parsing machinery when it runs): `biblioduck import` plans with them, and a re-import of files
-loaded already must not pay for importing parsers.
+download, a local file, a member of a tar. Light on purpose: `biblioduck import` plans with
+them, and a re-import of files
+loaded already must not pay for importing parsers. A job only opens its bytes;
+`flows.bulk.prepare` parses, validates and spools them.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +18,29 @@ from schemas.errors import MalformedPayloadError
 
 if TYPE_CHECKING:
     from connectors.pubmed.files import BulkFile
-    from flows.bulk import PreparedFile, PrepareSettings
+
+
+@dataclass(frozen=True, slots=True)
+class PrepareSettings:
+    """What a worker needs to open and prepare a file (picklable; no secrets: the file server
+    needs none)."""
+
+    download_dir: Path
+    spool_dir: Path
+    batch_size: int
+    max_failed_fraction: float
+    requests_per_second: float
+    max_attempts: int
+    backoff_base: float
+    keep_download: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """A job's bytes, ready to parse (a path or the bytes), and the seconds fetching took."""
+
+    payload: Path | bytes
+    fetch_seconds: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,16 +49,17 @@ class NlmFile:
 
     file: BulkFile
     md5: str
+    fmt: str = "pubmed"
 
     @property
     def name(self) -> str:
         return self.file.name
 
-    def prepare(self, settings: PrepareSettings) -> PreparedFile:
-        """Download, verify, parse, spool and validate the file. Raises the connector's errors
-        (ChecksumMismatchError, TransientHttpError, …) and BatchRejectedError unchanged."""
+    @contextmanager
+    def opened(self, settings: PrepareSettings) -> Iterator[Opened]:
+        """The file downloaded and verified (deleted afterwards unless kept). Raises the
+        connector's errors (ChecksumMismatchError, TransientHttpError, …) unchanged."""
         from connectors.pubmed.files import bulk_session, download
-        from flows.bulk import prepare_path
 
         started = time.perf_counter()
         session = bulk_session(
@@ -43,16 +69,11 @@ class NlmFile:
         )
         with session:
             path = download(self.file, settings.download_dir, session=session)
-        downloaded = time.perf_counter()
         try:
-            result = prepare_path(
-                path, name=self.name, fmt="pubmed", md5=self.md5, settings=settings
-            )
+            yield Opened(path, time.perf_counter() - started)
         finally:
             if not settings.keep_download:
                 path.unlink(missing_ok=True)
-        result.download_seconds = downloaded - started
-        return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +87,9 @@ class LocalFile:
     fmt: str
     md5: str
 
-    def prepare(self, settings: PrepareSettings) -> PreparedFile:
-        from flows.bulk import prepare_path
-
-        return prepare_path(
-            self.path, name=self.name, fmt=self.fmt, md5=self.md5, settings=settings
-        )
+    @contextmanager
+    def opened(self, settings: PrepareSettings) -> Iterator[Opened]:
+        yield Opened(self.path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +104,8 @@ class TarMember:
     fmt: str
     md5: str
 
-    def prepare(self, settings: PrepareSettings) -> PreparedFile:
-        from flows.bulk import prepare_path
-
+    @contextmanager
+    def opened(self, settings: PrepareSettings) -> Iterator[Opened]:
         with open(self.archive, "rb") as handle:
             handle.seek(self.offset)
             payload = handle.read(self.size)
@@ -97,7 +114,7 @@ class TarMember:
                 f"{self.archive}: member {self.name} is cut short ({len(payload)} of "
                 f"{self.size} bytes)"
             )
-        return prepare_path(payload, name=self.name, fmt=self.fmt, md5=self.md5, settings=settings)
+        yield Opened(payload)
 
 
 FileToLoad = NlmFile | LocalFile | TarMember

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import duckdb
 import pyarrow as pa
@@ -19,8 +19,16 @@ from warehouse.connection import now as clock
 from warehouse.prepare import PAYLOAD_ENCODING, PreparedBatch, kept
 from warehouse.runs import add_to_run, write_state
 
-if TYPE_CHECKING:
-    from warehouse.ledger import LedgerEntry
+
+class FilePlace(Protocol):
+    """A bulk file as loading needs it (`warehouse.ledger.LedgerEntry` is one): its name, and
+    its place in NLM's order (None for a file outside it, as most imports are)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def file_order(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +49,7 @@ def apply(
     *,
     run_id: str | None,
     state: StateUpdate | None = None,
-    file: LedgerEntry | None = None,
+    file: FilePlace | None = None,
 ) -> LoadCounts:
     """Apply a prepared batch inside the caller's open transaction.
 
@@ -69,7 +77,7 @@ def apply_records(
     prepared: PreparedBatch,
     run_id: str | None,
     now: dt.datetime,
-    file: LedgerEntry | None = None,
+    file: FilePlace | None = None,
 ) -> tuple[LoadCounts, Selection | None]:
     """Classify a batch's records and write everything their changes need except the new
     rows themselves: payloads, history, measurements; the old rows of updated records go.
@@ -141,7 +149,7 @@ def apply_rest(
 def _classify(
     con: duckdb.DuckDBPyConnection,
     records: pa.Table,
-    file: LedgerEntry | None = None,
+    file: FilePlace | None = None,
     *,
     reparsed: bool = False,
 ) -> tuple[list[str], dict[tuple[str, str], dt.datetime]]:
@@ -345,7 +353,7 @@ def apply_deletions(
     prepared: PreparedBatch,
     run_id: str | None,
     now: dt.datetime,
-    file: LedgerEntry | None = None,
+    file: FilePlace | None = None,
 ) -> int:
     con.register("_deletions", prepared.deletions)
     try:

@@ -836,38 +836,34 @@ def search(
     )
     if result.stale:
         errors.print(Text(f"warning: {result.stale}", style="yellow"))
-    fields = ("score", "source", "source_id", "year", "journal", "title", "snippet")
+    if fmt == "table":
+        _print_hits(result, words)
+    else:
+        _write_hits(result, fmt)
+
+
+SEARCH_FIELDS = ("score", "source", "source_id", "year", "journal", "title", "snippet")
+
+
+def _write_hits(result: Any, fmt: str) -> None:
+    """Search hits as csv or json on stdout (snippets plain)."""
+    rows = [
+        (round(h.score, 4), h.source, h.source_id, h.year, h.journal, h.title, h.snippet)
+        for h in result.hits
+    ]
     if fmt == "csv":
         writer = csv.writer(sys.stdout)
-        writer.writerow(fields)
-        for hit in result.hits:
-            writer.writerow(
-                [
-                    f"{hit.score:.4f}",
-                    *(hit.source, hit.source_id, hit.year, hit.journal, hit.title, hit.snippet),
-                ]
-            )
+        writer.writerow(SEARCH_FIELDS)
+        writer.writerows([f"{row[0]:.4f}", *row[1:]] for row in rows)
         return
-    if fmt == "json":
-        rows = [
-            dict(
-                zip(
-                    fields,
-                    (
-                        round(h.score, 4),
-                        h.source,
-                        h.source_id,
-                        h.year,
-                        h.journal,
-                        h.title,
-                        h.snippet,
-                    ),
-                    strict=True,
-                )
-            )
-            for h in result.hits
-        ]
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
+    listed = [dict(zip(SEARCH_FIELDS, row, strict=True)) for row in rows]
+    sys.stdout.write(json.dumps(listed, ensure_ascii=False, indent=1) + "\n")
+
+
+def _print_hits(result: Any, words: str) -> None:
+    """Search hits as a table, the matching words highlighted."""
+    if not result.hits:
+        console.print(Text(f"No record matches {words!r}."))
         return
     table = Table(
         caption=Text(
@@ -892,10 +888,7 @@ def search(
             last = end
         text.append(hit.snippet[last:])
         table.add_row(Text(f"{hit.score:.2f}"), record, text)
-    if result.hits:
-        console.print(table)
-    else:
-        console.print(Text(f"No record matches {words!r}."))
+    console.print(table)
 
 
 @app.command("index")
@@ -1015,8 +1008,12 @@ def export_command(
                 progress=lambda rows: bar.update(task, completed=rows),
             )
         )
+    _say_exported(result, partitioned=bool(columns))
+
+
+def _say_exported(result: dict[str, Any], *, partitioned: bool) -> None:
     size = result["bytes"] / 1e6
-    files = f"{result['files']} files, " if columns else ""
+    files = f"{result['files']} files, " if partitioned else ""
     console.print(
         Text(
             f"exported {result['rows']:,} row{'' if result['rows'] == 1 else 's'} "

@@ -295,23 +295,7 @@ class CrossrefClient:
         if not 1 <= rows <= MAX_ROWS:
             raise ValueError(f"rows must be between 1 and {MAX_ROWS}, not {rows}")
         chosen = dict(filters or {})
-        unknown = sorted(set(chosen) - WORK_FILTERS)
-        if unknown:
-            raise ValueError(
-                f"unknown Crossref /works filter(s) {', '.join(unknown)}; known: "
-                + ", ".join(sorted(WORK_FILTERS))
-            )
-        date_field = _watermark_field(chosen)
-        from_filter = _WATERMARKS[date_field][0]
-        start = _as_date(chosen.get(from_filter), from_filter)
-        if resume is not None:
-            if resume.date_field != date_field:
-                raise ValueError(
-                    f"the checkpoint is about {resume.date_field!r}, these filters about "
-                    f"{date_field!r}"
-                )
-            if resume.resume_from is not None and (start is None or resume.resume_from > start):
-                start = resume.resume_from
+        date_field, from_filter, start = _harvest_start(chosen, resume)
         progress = _Progress(Checkpoint(date_field, start, resume.max_seen if resume else None))
         url = f"{self._base_url}/works"
         cursor = "*"
@@ -507,3 +491,28 @@ def _refusal_of(
     ]
     kind = _MESSAGE_TYPE.search(text)
     return CrossrefApiError(origin, kind.group(1) if kind else None, problems, status=error.status)
+
+
+def _harvest_start(
+    chosen: Mapping[str, FilterValue], resume: Checkpoint | None
+) -> tuple[str, str, dt.date | None]:
+    """(date field, its from- filter, the first day) of a harvest: the filter's day, moved
+    forward to a resumed checkpoint's. ValueError for unknown filters or a checkpoint about
+    another date field."""
+    unknown = sorted(set(chosen) - WORK_FILTERS)
+    if unknown:
+        raise ValueError(
+            f"unknown Crossref /works filter(s) {', '.join(unknown)}; known: "
+            + ", ".join(sorted(WORK_FILTERS))
+        )
+    date_field = _watermark_field(chosen)
+    from_filter = _WATERMARKS[date_field][0]
+    start = _as_date(chosen.get(from_filter), from_filter)
+    if resume is not None:
+        if resume.date_field != date_field:
+            raise ValueError(
+                f"the checkpoint is about {resume.date_field!r}, these filters about {date_field!r}"
+            )
+        if resume.resume_from is not None and (start is None or resume.resume_from > start):
+            start = resume.resume_from
+    return date_field, from_filter, start

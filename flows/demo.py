@@ -152,7 +152,8 @@ def run_demo(db: Path, *, console: Console) -> dict[str, Any]:
     console.print(landed)
     _print_seed(db, console)
     console.print(
-        "Query it (or open the file with any DuckDB client, e.g. `duckdb " + str(db) + "`):"
+        f"Query it (or open the file with any DuckDB client, e.g. `.venv/bin/duckdb -readonly "
+        f"{db}`):"
     )
     for example in EXAMPLES:
         console.print(Text(f"  .venv/bin/{example}"), soft_wrap=True)

@@ -29,9 +29,15 @@ def warehouse_text(path) -> str:
     con = duckdb.connect(str(path), read_only=True)
     try:
         parts = []
-        tables = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
+        # Every schema's tables: the search index keeps its own (fts_main_search_documents).
+        tables = [
+            f'"{schema}"."{name}"'
+            for schema, name in con.execute(
+                "SELECT schema_name, table_name FROM duckdb_tables()"
+            ).fetchall()
+        ]
         for table in tables:
-            for row in con.execute(f'SELECT * FROM "{table}"').fetchall():
+            for row in con.execute(f"SELECT * FROM {table}").fetchall():
                 parts.append(repr(row))
         stored = "SELECT encoding, payload, raw_bytes FROM raw_payloads"
         for row in con.execute(stored).fetchall():

@@ -215,9 +215,15 @@ CHILD_VIEWS = [
     FROM source_records, unnest(authors) AS t(a)
     WHERE NOT deleted""",
     """CREATE OR REPLACE VIEW record_subjects AS
-    SELECT source, source_id, s.scheme, s.term, s.code, s.major, s.qualifiers
+    SELECT source, source_id, s.scheme, s.term, s.code, s.major, s.qualifiers,
+           pub_year, journal
     FROM source_records, unnest(subjects) AS t(s)
     WHERE NOT deleted""",
+    # One row per affiliation of each author (role 'author', as in `records.authors`).
+    """CREATE OR REPLACE VIEW record_affiliations AS
+    SELECT source, source_id, a.position, a.name, a.orcid, affiliation, pub_year
+    FROM source_records, unnest(authors) AS t(a), unnest(a.affiliations) AS u(affiliation)
+    WHERE NOT deleted AND a.role = 'author'""",
     """CREATE OR REPLACE VIEW deleted_records AS
     SELECT source, source_id, deleted_at, run_id FROM source_records WHERE deleted""",
 ]

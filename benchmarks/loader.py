@@ -35,7 +35,7 @@ def prepare_spools(work: Path, baseline: list[tuple[str, Path]]) -> Path:
     """Prepare `baseline` ((served name, path) pairs) once, as a bulk worker would; returns the
     pickle of their `PreparedFile`s (their spools stay in `work`)."""
     from connectors.pubmed.files import fetch_md5, list_files
-    from flows.bulk import start_worker
+    from flows.bulk import prepare, start_worker
     from flows.jobs import NlmFile, PrepareSettings
     from sandbox.nlm_files import NlmFileServer
     from sandbox.server import serve
@@ -53,7 +53,7 @@ def prepare_spools(work: Path, baseline: list[tuple[str, Path]]) -> Path:
     served = {"baseline": baseline, "updatefiles": []}
     with serve(NlmFileServer(served)) as url:
         files = list_files(f"{url}/pubmed", "baseline")
-        prepared = [NlmFile(f, fetch_md5(f)).prepare(settings) for f in files]
+        prepared = [prepare(NlmFile(f, fetch_md5(f)), settings) for f in files]
     spools = work / "prepared.pickle"
     spools.write_bytes(pickle.dumps(prepared))
     return spools

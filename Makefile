@@ -34,6 +34,7 @@ bench: install
 	$(BIN)/python -m benchmarks floor
 	$(BIN)/python -m benchmarks loader
 	$(BIN)/python -m benchmarks ways-in
+	$(BIN)/python -m benchmarks matching-quality
 
 clean:
 	rm -rf $(VENV) data/*.duckdb data/*.duckdb.wal

@@ -71,3 +71,9 @@ register(
     "benchmarks.ways_in",
     "Every way in (import, sync, files) through the real CLI vs raw parsing of the same bytes",
 )
+
+register(
+    "matching-quality",
+    "benchmarks.matching_quality",
+    "Precision and recall of work matching on the labelled record pairs in tests/",
+)

@@ -1,4 +1,5 @@
-"""The `biblioduck` command line: demo, sync, import, status, query, search, index, export.
+"""The `biblioduck` command line: demo, sync, backfill, import, status, query, search, index,
+export, report, works, reparse, notify-failures.
 
 Exit codes: 0 done; 1 the run failed (the message says why and what to do); 2 bad usage.
 Every command takes `--db PATH` (default data/biblioduck.duckdb, or BIBLIODUCK_DB).
@@ -1021,6 +1022,25 @@ def _say_exported(result: dict[str, Any], *, partitioned: bool) -> None:
             f"as {result['format']}: {files}{size:.1f} MB in {result['seconds']:.1f} s"
         )
     )
+
+
+@app.command("report")
+def report_command(
+    to: Annotated[
+        Path | None,
+        typer.Option(
+            "--to", help="The HTML file to write (default: report.html beside the warehouse)."
+        ),
+    ] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Write one self-contained HTML file of plots of the warehouse (opens with no network).
+
+    Every chart is one read-only query, as `query`'s; the file is replaced if it exists."""
+    from warehouse.report import describe_report, write_report
+
+    target = to if to is not None else db.parent / "report.html"
+    console.print(Text(describe_report(_run(lambda: write_report(db, target)))))
 
 
 def main() -> None:

@@ -88,8 +88,7 @@ def normalise_pmid(value: str | None) -> str | None:
     # isdigit() alone is true of "²" and other digits int() refuses or reads differently.
     if not text.isascii() or not text.isdigit():
         return None
-    number = int(text)
-    return str(number) if number > 0 else None
+    return _positive_digits(text)
 
 
 def normalise_pmcid(value: str | None) -> str | None:
@@ -105,8 +104,19 @@ def normalise_pmcid(value: str | None) -> str | None:
     match = _PMCID.fullmatch(value.strip().upper())
     if match is None:
         return None
-    number = int(match.group(2))
-    return f"PMC{number}" if number > 0 else None
+    digits = _positive_digits(match.group(2))
+    return f"PMC{digits}" if digits is not None else None
+
+
+# More digits than any PubMed or PMC id will have (both are under 10 digits today).
+_MAX_ID_DIGITS = 19
+
+
+def _positive_digits(text: str) -> str | None:
+    """ASCII digits without leading zeros; None for zero or an implausible length (and never
+    `int()`: 5,000 digits are past its limit and raise)."""
+    digits = text.lstrip("0")
+    return digits if digits and len(digits) <= _MAX_ID_DIGITS else None
 
 
 def normalise_orcid(value: str | None) -> str | None:

@@ -471,3 +471,10 @@ def test_what_the_parsers_store_is_already_normal(fixtures_dir: Path) -> None:
             ("oai", "issn"): 4,
         }
     )
+
+
+@pytest.mark.parametrize("value", ["9" * 5000, "PMC" + "9" * 5000, "1" * 20])
+def test_an_implausibly_long_number_is_no_id_and_never_raises(value: str) -> None:
+    # 5,000 digits raised ValueError from int() (found by tests/test_fuzz_parsers.py).
+    assert normalise_pmid(value) is None
+    assert normalise_pmcid(value) is None

@@ -171,3 +171,38 @@ def test_the_demos_shared_dois_are_works_of_two_and_a_rebuild_changes_nothing(
         built = build_works(warehouse.con)
     assert (built.records, built.works, built.merged, built.conflicts) == (593, 543, 50, 0)
     assert warehouse_rows(db, members) == before
+
+
+def test_quarantined_and_deleted_records_are_in_no_work(tmp_path: Path) -> None:
+    from flows import pipeline
+    from schemas.record import Deletion, Record
+    from tests.records_factory import make_record
+    from warehouse.store import Warehouse
+    from warehouse.works import build_works
+
+    kept = make_record(1, doi="10.1234/kept")
+    gone = make_record(2, doi="10.1234/gone")
+    untitled = make_record(3, title=None, doi="10.1234/kept")  # type: ignore[arg-type]
+    twin = Record(source="crossref", source_id="10.1234/gone", doi="10.1234/gone")
+    twin.source_version, twin.title, twin.pub_year = "v1", "Gone", 2020
+    db = tmp_path / "w.duckdb"
+    with Warehouse(db) as warehouse:
+        run_id = warehouse.start_run("pubmed", "test", {})
+        for items, source in (([kept, gone, untitled], "pubmed"), ([twin], "crossref")):
+            pipeline.process_items(
+                warehouse, list(items), source=source, batch_id=source, run_id=run_id
+            )
+        pipeline.process_items(
+            warehouse,
+            [Deletion(source="pubmed", source_id="2")],
+            source="pubmed",
+            batch_id="deletion",
+            run_id=run_id,
+        )
+        built = build_works(warehouse.con)
+    assert warehouse_rows(db, "SELECT source_id FROM quarantine") == [("3",)]
+    assert (built.records, built.works, built.merged) == (2, 2, 0)
+    assert warehouse_rows(db, "SELECT source, source_id FROM work_members ORDER BY ALL") == [
+        ("crossref", "10.1234/gone"),
+        ("pubmed", "1"),
+    ]

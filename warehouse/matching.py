@@ -19,6 +19,9 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
 
 # Coarse kinds of work, from each source's type vocabulary; records of two different kinds are
 # never one work. "other" (a type we do not know) is compatible with every kind.
@@ -209,6 +212,29 @@ def _shared_keys(group: list[MemberKeys]) -> dict[tuple[str, str], str]:
         if names and len(group) > 1:
             shared[member.key] = ",".join(names)
     return shared
+
+
+# What matching reads of each current source record: the one place that says so, for the full
+# build and for the incremental update (`where` narrows to the records to recompute).
+MEMBER_COLUMNS = "source, source_id, doi, pmid, pmcid, list_concat(publication_types, output_type)"
+
+
+def member_from_row(row: tuple[Any, ...]) -> MemberKeys:
+    """The `MemberKeys` of one row of `MEMBER_COLUMNS`."""
+    return MemberKeys(row[0], row[1], row[2], row[3], row[4], kind_of(row[5] or []))
+
+
+def read_members(
+    con: duckdb.DuckDBPyConnection,
+    where: str = "true",
+    parameters: list[Any] | None = None,
+) -> list[MemberKeys]:
+    """The `MemberKeys` of the current (not deleted) source records that `where` selects."""
+    rows = con.execute(
+        f"SELECT {MEMBER_COLUMNS} FROM source_records WHERE NOT deleted AND ({where})",
+        parameters or [],
+    ).fetchall()
+    return [member_from_row(row) for row in rows]
 
 
 def work_id_of(keys: Iterable[tuple[str, str]]) -> str:

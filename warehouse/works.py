@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from schemas.identifiers import normalise_doi, normalise_pmcid, normalise_pmid
 from warehouse.connection import transaction
-from warehouse.matching import MemberKeys, cluster, kind_of
+from warehouse.matching import cluster, read_members
 
 WORK_TABLES = [
     """CREATE TABLE IF NOT EXISTS work_members (
@@ -128,11 +128,7 @@ class WorksBuilt:
 def build_works(con: duckdb.DuckDBPyConnection) -> WorksBuilt:
     """Recompute every work from the current records and store membership and conflicts."""
     started = time.perf_counter()
-    rows = con.execute(
-        "SELECT source, source_id, doi, pmid, pmcid, "
-        "list_concat(publication_types, output_type) FROM source_records WHERE NOT deleted"
-    ).fetchall()
-    members = [MemberKeys(r[0], r[1], r[2], r[3], r[4], kind_of(r[5] or [])) for r in rows]
+    members = read_members(con)
     clustering = cluster(members)
     table = pa.table(
         {

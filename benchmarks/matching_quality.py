@@ -7,7 +7,7 @@ Every record a pair names is read from the real recorded fixtures (`../shared/fi
 parsers. A "Crossref twin" (a Crossref work made from a real PubMed record by the documented,
 deterministic `crossref_twin`) stands in where the fixtures have no record of one work in both
 PubMed and Crossref. All the records are clustered together by `warehouse.matching.cluster`,
-with `MemberKeys` built as `warehouse.works.build_works` builds them, and each labelled pair is
+with `MemberKeys` built as `warehouse.matching.read_members` builds them, and each labelled pair is
 then "together" (one work) or "apart":
 
 - TP: labelled same, together;  FP (false match): labelled different, together;
@@ -19,14 +19,15 @@ listed with its category and why. The report is printed and written to
 
 One difference from the warehouse, on purpose: each record of a pair is its own member, keyed
 by (source, file|id|version). In the warehouse two versions of one PMID are one source record
-(the newer replaces the older) and two metadata formats of one OAI identifier replace each
-other today; here both are kept, so that "two versions are one work" is measured rather than
-assumed.
+(the newer replaces the older); here both are kept, so that "two versions are one work" is
+measured rather than assumed. Two metadata formats of one OAI item are two records in both
+(source_id `<identifier>#<metadataPrefix>`), one work through their shared OAI identifier.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -41,7 +42,7 @@ from connectors.crossref.parse import iter_crossref_records, parse_work
 from connectors.oaipmh.parse import iter_oai_records
 from connectors.pubmed.parse import iter_pubmed_records
 from schemas.record import Deletion, Record
-from warehouse.matching import Conflict, MemberKeys, cluster, kind_of
+from warehouse.matching import Conflict, MemberKeys, cluster, member_from_record
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PAIRS_PATH = REPO_ROOT / "tests" / "matching_pairs.json"
@@ -241,9 +242,9 @@ def load_records(
 
 
 def member_keys(ref: Ref, record: Record) -> MemberKeys:
-    """What matching reads of a record, as `warehouse.works.build_works` builds it."""
-    types = [*record.publication_types, *record.output_type]
-    return MemberKeys(ref.source, ref.label, record.doi, record.pmid, record.pmcid, kind_of(types))
+    """What matching reads of a record, as `warehouse.matching.read_members` reads it once the
+    record is loaded (`member_from_record`), keyed by the ref's unique label."""
+    return dataclasses.replace(member_from_record(record), source=ref.source, source_id=ref.label)
 
 
 @dataclass(slots=True)
@@ -260,6 +261,10 @@ class Measurement:
     by_category: dict[str, Counter[str]] = field(default_factory=dict)
     labels: Counter[str] = field(default_factory=Counter)
     conflicts: list[Conflict] = field(default_factory=list)
+    # For each pair found (TP): why each record is in the work (`Clustering.matched_on`)
+    # and how sure (`Clustering.score`).
+    matched_on: dict[str, tuple[str, str]] = field(default_factory=dict)
+    scores: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def precision(self) -> float:
@@ -295,6 +300,13 @@ def measure(pairs: list[Pair], records: dict[Ref, Record]) -> Measurement:
             result.misses.append(pair)
         result.by_category.setdefault(pair.category, Counter())[outcome] += 1
         result.labels[pair.label] += 1
+        if outcome == "tp":
+            keys = (members[pair.a].key, members[pair.b].key)
+            result.matched_on[pair.id] = (
+                clustering.matched_on[keys[0]],
+                clustering.matched_on[keys[1]],
+            )
+            result.scores[pair.id] = (clustering.score[keys[0]], clustering.score[keys[1]])
     return result
 
 
@@ -326,7 +338,8 @@ def report_markdown(m: Measurement, when: str) -> str:
         "# Matching quality on the labelled pairs (`python -m benchmarks matching-quality`)",
         "",
         f"Run {when}; pairs from `tests/matching_pairs.json`; matcher: `warehouse.matching."
-        "cluster` (hard identifiers only: DOI, PMID, PMCID, with guards).",
+        "cluster` (hard identifiers: OAI identifier, PMID, PMCID, DOI, with guards; preprint "
+        "and published version; fuzzy stage on title, year, authors and locator).",
         "",
         f"- pairs: {m.pairs} ({m.labels['same']} same, {m.labels['different']} different), "
         f"records: {m.records}, works formed: {m.works}",
@@ -350,6 +363,16 @@ def report_markdown(m: Measurement, when: str) -> str:
                 f"- **{pair.id}** [{pair.category}] {_ref_text(pair.a)} / {_ref_text(pair.b)}: "
                 f"{pair.why}"
             )
+    beyond = [
+        (pair_id, reasons, m.scores[pair_id])
+        for pair_id, reasons in m.matched_on.items()
+        if any(r.startswith(("fuzzy:", "preprint")) for r in reasons)
+    ]
+    lines += ["", f"## Pairs found beyond identifiers (fuzzy, preprint): {len(beyond)}", ""]
+    for pair_id, (reason_a, reason_b), (score_a, score_b) in beyond:
+        lines.append(f"- {pair_id}: {reason_a} ({score_a:.3f}) / {reason_b} ({score_b:.3f})")
+    if not beyond:
+        lines.append("None.")
     lines += ["", f"## Conflicts the guards recorded: {len(m.conflicts)}", ""]
     for conflict in m.conflicts:
         members = ", ".join(f"{s}:{i}" for s, i in conflict.members)

@@ -1,5 +1,5 @@
 """The `biblioduck` command line: demo, sync, backfill, import, status, query, search, index,
-export, report, works, reparse, notify-failures.
+export, report, validation-docs, works, reparse, notify-failures.
 
 Exit codes: 0 done; 1 the run failed (the message says why and what to do); 2 bad usage.
 Every command takes `--db PATH` (default data/biblioduck.duckdb, or BIBLIODUCK_DB).
@@ -540,18 +540,28 @@ def works_show(
     ref: Annotated[str, typer.Argument(help="A work id (W…), or a DOI, PMID or PMCID.")],
     db: DbOption = DEFAULT_DB,
 ) -> None:
-    """A work as merged: each field with the member it came from, and its members."""
+    """A work as merged: each field with the member it came from, its members, and its
+    relations to other works (errata, retractions, comments, versions…)."""
+    from warehouse.relations import work_relations_of
     from warehouse.store import Warehouse
-    from warehouse.works import SURVIVORSHIP, find_work, work_details
+    from warehouse.works import SURVIVORSHIP, describe_redirect, find_work, work_details
 
     def details() -> dict[str, Any]:
         with Warehouse(db, read_only=True) as warehouse:
             work_id = find_work(warehouse.con, ref)
+            moved = describe_redirect(warehouse.con, ref)  # an old id a work no longer has
             if work_id is None:
-                raise UsageError(f"works show: no current record has {ref!r} (run `works build`?)")
-            return work_details(warehouse.con, work_id)
+                raise UsageError(
+                    f"works show: {moved}"
+                    if moved
+                    else f"works show: no current record has {ref!r} (run `works build`?)"
+                )
+            relations = work_relations_of(warehouse.con, work_id)
+            return {**work_details(warehouse.con, work_id), "moved": moved, "relations": relations}
 
     found = _run(details)
+    if found["moved"]:
+        console.print(Text(found["moved"]))
     work = found["work"]
     merged = Table(title=Text(f"Work {work['work_id']} ({work['member_count']} members)"))
     for column in ("field", "value", "from"):
@@ -575,6 +585,18 @@ def works_show(
                 f"not merged: {scheme} {value} is also carried by {', '.join(carriers)} ({reason})"
             )
         )
+    if found["relations"]:
+        relations = Table(title=Text("Relations (inferred: only the related work's link says it)"))
+        for column in ("relation", "related work", "title", "said by"):
+            # ids and relation names whole; the title and the linking record give way
+            whole = column in ("relation", "related work")
+            relations.add_column(column, overflow="fold", no_wrap=whole)
+        for r in found["relations"]:
+            target = f"{r.target_scheme}:{r.target_id}" if r.target_id else r.citation
+            related = r.related_work_id or f"{target} (not loaded)"
+            said = f"{r.from_member} ({r.source_relation}{', inferred' if r.inferred else ''})"
+            relations.add_row(*_cells(r.relation, related, _shorten(r.related_title, 60), said))
+        console.print(relations)
 
 
 def _shorten(value: object, limit: int = 200) -> object:
@@ -603,7 +625,8 @@ def notify_failures_command(
 
 @app.command()
 def status(db: DbOption = DEFAULT_DB) -> None:
-    """Per source: records, deletions, quarantine, watermarks and the last runs."""
+    """Per source: records, deletions, quarantine, watermarks, the last runs, and drift (names
+    the parsers met and do not know)."""
     from warehouse.status import warehouse_status
 
     report = _run(lambda: warehouse_status(db))
@@ -677,6 +700,17 @@ def status(db: DbOption = DEFAULT_DB) -> None:
                 )
             )
         console.print(files)
+    if report["drift"]:
+        # Lines, not a table: names are long, and a table would cut them.
+        console.print(Text("drift: names the parsers met and do not know (a format changed)"))
+        for row in report["drift"]:
+            console.print(
+                Text(
+                    f"  {row['source']} {row['name']}: first seen {row['first_seen_at']:%Y-%m-%d}"
+                    f" (run {row['first_run']}); records carrying it: "
+                    f"{row['last_run_records']} in the source's last run, {row['records']} in all"
+                )
+            )
 
 
 LimitOption = Annotated[
@@ -843,19 +877,40 @@ def search(
         _write_hits(result, fmt)
 
 
-SEARCH_FIELDS = ("score", "source", "source_id", "year", "journal", "title", "snippet")
+SEARCH_FIELDS = (
+    "score",
+    "work_id",
+    "sources",
+    "source",
+    "source_id",
+    "year",
+    "journal",
+    "title",
+    "snippet",
+)
 
 
 def _write_hits(result: Any, fmt: str) -> None:
-    """Search hits as csv or json on stdout (snippets plain)."""
+    """Search hits as csv or json on stdout (snippets plain; in csv, `sources` joined by
+    spaces)."""
     rows = [
-        (round(h.score, 4), h.source, h.source_id, h.year, h.journal, h.title, h.snippet)
+        (
+            round(h.score, 4),
+            h.work_id,
+            h.sources,
+            h.source,
+            h.source_id,
+            h.year,
+            h.journal,
+            h.title,
+            h.snippet,
+        )
         for h in result.hits
     ]
     if fmt == "csv":
         writer = csv.writer(sys.stdout)
         writer.writerow(SEARCH_FIELDS)
-        writer.writerows([f"{row[0]:.4f}", *row[1:]] for row in rows)
+        writer.writerows([f"{row[0]:.4f}", row[1], " ".join(row[2]), *row[3:]] for row in rows)
         return
     listed = [dict(zip(SEARCH_FIELDS, row, strict=True)) for row in rows]
     sys.stdout.write(json.dumps(listed, ensure_ascii=False, indent=1) + "\n")
@@ -864,19 +919,23 @@ def _write_hits(result: Any, fmt: str) -> None:
 def _print_hits(result: Any, words: str) -> None:
     """Search hits as a table, the matching words highlighted."""
     if not result.hits:
-        console.print(Text(f"No record matches {words!r}."))
+        console.print(Text(f"No work matches {words!r}."))
         return
     table = Table(
         caption=Text(
-            f"{len(result.hits)} best of {result.documents} records indexed, "
+            f"{len(result.hits)} best of {result.documents} works indexed, "
             f"in {result.seconds * 1000:.0f} ms"
         )
     )
     table.add_column("score", justify="right")
-    table.add_column("record", overflow="fold")
+    table.add_column("work", overflow="fold")
     table.add_column("title and where the words are", ratio=1)
     for hit in result.hits:
-        record = Text(f"{hit.source} {hit.source_id}\n{hit.year or ''}")
+        # The work, and the record whose title is shown (with the other sources that hold it).
+        record = Text(f"{hit.work_id or '(no work yet)'}\n", style="dim")
+        others = [s for s in hit.sources if s != hit.source]
+        record.append(f"{hit.source} {hit.source_id}" + (f" +{','.join(others)}" if others else ""))
+        record.append(f"\n{hit.year or ''}")
         if hit.journal:
             journal = hit.journal if len(hit.journal) <= 40 else hit.journal[:39] + "…"
             record.append(f"\n{journal}", style="dim")
@@ -923,13 +982,11 @@ def _refresh_index(db: Path, *, force: bool = False) -> dict[str, Any]:
 def _say_index(result: dict[str, Any]) -> None:
     if result["rebuilt"]:
         console.print(
-            Text(
-                f"search index rebuilt: {result['documents']} records in {result['seconds']:.1f} s"
-            )
+            Text(f"search index rebuilt: {result['documents']} works in {result['seconds']:.1f} s")
         )
     else:
         console.print(
-            Text(f"search index up to date: {result['documents']} records, nothing changed")
+            Text(f"search index up to date: {result['documents']} works, nothing changed")
         )
 
 
@@ -1041,6 +1098,32 @@ def report_command(
 
     target = to if to is not None else db.parent / "report.html"
     console.print(Text(describe_report(_run(lambda: write_report(db, target)))))
+
+
+@app.command("validation-docs")
+def validation_docs_command(
+    run: Annotated[
+        str | None,
+        typer.Option("--run", help="Only this run's results (default: the latest runs')."),
+    ] = None,
+    to: Annotated[
+        Path | None,
+        typer.Option(
+            "--to",
+            help="The folder to write (default: validation-docs beside the warehouse).",
+        ),
+    ] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Write the kept validation results as Great Expectations Data Docs: a static site
+    (index.html, a page per run and per result) that opens with no network.
+
+    Kept are every suite run with a failing or warning expectation, and the first that passed
+    per run and suite; the report links to the site."""
+    from expectations.data_docs import describe_site, site_dir_for, write_site
+
+    target = to if to is not None else site_dir_for(db)
+    console.print(Text(describe_site(_run(lambda: write_site(db, target, run_id=run)))))
 
 
 def main() -> None:

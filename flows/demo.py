@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from expectations.data_docs import describe_site, site_dir_for, write_site
 from flows.crossref import crossref_sync
 from flows.oai import SEED_QUERY, oai_harvest
 from flows.orchestration import run_flow
@@ -135,12 +136,17 @@ def run_demo(db: Path, *, console: Console) -> dict[str, Any]:
 
     with Warehouse(db) as warehouse:
         built = build_works(warehouse.con)
+        reasons = warehouse.con.execute(
+            "SELECT matched_on, count(*) FROM work_members WHERE matched_on <> 'alone' "
+            "GROUP BY 1 ORDER BY 2 DESC, 1"
+        ).fetchall()
+    why = ", ".join(f"{count} by {reason}" for reason, count in reasons) or "none"
     console.print(
         Text(
-            f"Works: {built.records:,} current records are {built.works:,} works, "
-            f"{built.merged:,} of them merged across sources by DOI, PMID or PMCID "
-            f"({built.conflicts} shared identifiers not merged: table work_conflicts; "
-            "view `works`)."
+            f"Works: {built.records:,} current records are {built.works:,} works; "
+            f"{built.merged:,} of them hold more than one record (records matched: {why}); "
+            f"{built.conflicts} shared identifier(s) not merged (table work_conflicts). "
+            "View `works`; `biblioduck works show ID|DOI|PMID` says why."
         )
     )
 
@@ -161,4 +167,7 @@ def run_demo(db: Path, *, console: Console) -> dict[str, Any]:
     # The plots of what landed, beside the warehouse (`biblioduck report` writes it anew).
     report = write_report(db, db.parent / "report.html")
     console.print(Text(describe_report(report)), soft_wrap=True)
-    return {"sources": results, "report": report["path"]}
+    # The validation results as Great Expectations Data Docs, which the report links to.
+    site = write_site(db, site_dir_for(db))
+    console.print(Text(describe_site(site)), soft_wrap=True)
+    return {"sources": results, "report": report["path"], "validation_docs": str(site.index)}

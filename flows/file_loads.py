@@ -43,6 +43,7 @@ from processes.writer import BulkWriter
 from schemas.batch import LoadCounts
 from schemas.errors import FatalError, MalformedPayloadError
 from warehouse.derived import refresh_derived
+from warehouse.drift import warn_first_seen
 from warehouse.store import LedgerEntry, Warehouse
 
 if TYPE_CHECKING:
@@ -374,19 +375,22 @@ def load_files(
                 )
                 progress.report(label, position, len(todo))
             outcome.run = writer.finish_run(run_id, status="completed")
+            warn_first_seen(logger, outcome.run)
         except Exception as exc:
             logger.error("%s stopped: %s", label, exc)
             if writer.alive:  # else the run stays 'running', as after a kill
                 # Files go in order: the one that failed is the one at `position`.
                 if position < len(todo):
                     writer.mark_file_failed(entry_of(todo[position]), run_id=run_id, error=str(exc))
-                writer.finish_run(run_id, status="failed", error=str(exc))
+                warn_first_seen(logger, writer.finish_run(run_id, status="failed", error=str(exc)))
             raise
         finally:
             shutil.rmtree(prepare.spool_dir, ignore_errors=True)
     if _changed_records(outcome.run):
         with Warehouse(settings.db) as warehouse:
-            refresh_derived(warehouse.con, logger, max_records=settings.derive_max_records)
+            refresh_derived(
+                warehouse.con, logger, max_records=settings.derive_max_records, run_id=run_id
+            )
     return outcome
 
 

@@ -82,7 +82,9 @@ def oai_harvest(
     Incremental per endpoint + metadataPrefix + set: without `since`, the harvest starts at the
     stored watermark, the last datestamp seen (inclusive: what sits at it comes again and loads
     as unchanged), or at the beginning. `until` bounds it (inclusive; default: no bound).
-    Deleted records (`<header status="deleted">`) leave the `records` view; their history
+    Each record is kept per format (`source_id` `<identifier>#<metadataPrefix>`), so harvests
+    of other formats of the same repository keep their own records. Deleted records
+    (`<header status="deleted">`) of this format leave the `records` view; their history
     stays. A run that failed half-way resumes from the checkpoint of its last loaded page.
     `since`/`until` are days (YYYY-MM-DD) or datestamps (YYYY-MM-DDThh:mm:ssZ).
 

@@ -98,7 +98,9 @@ def _parse(source: str, stored: Stored) -> Record | None:
     """The record a stored payload gives today; None when it gives none (counted)."""
     origin = f"stored {source} payload of {stored.source_id}"
     if source == "oai":
-        parsed = parse_stored_record(stored.raw, endpoint=stored.endpoint, origin=origin)
+        parsed = parse_stored_record(
+            stored.raw, endpoint=stored.endpoint, origin=origin, source_id=stored.source_id
+        )
         return parsed if isinstance(parsed, Record) else None
     items = pipeline.parse_payload(stored.raw, fmt=source, origin=origin)
     records = [item for item in items if isinstance(item, Record)]
@@ -189,7 +191,12 @@ def reparse(
                 warehouse, name, quarantined, settings.max_failed_fraction, logger
             )
         if any(r["inserted"] or r["updated"] for r in results.values()):
-            refresh_derived(warehouse.con, logger, max_records=settings.derive_max_records)
+            refresh_derived(
+                warehouse.con,
+                logger,
+                max_records=settings.derive_max_records,
+                run_id=[r["run_id"] for r in results.values()],
+            )
     return {"quarantined": quarantined, "sources": results}
 
 

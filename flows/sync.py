@@ -28,6 +28,7 @@ from flows.tasks import PREFETCH_PAGES, Fetched, in_groups, load_page, prefetche
 from processes import memory
 from schemas.batch import LoadCounts, StateUpdate
 from warehouse.derived import refresh_derived
+from warehouse.drift import warn_first_seen
 from warehouse.store import Warehouse
 
 Logger = logging.Logger | logging.LoggerAdapter[logging.Logger]
@@ -76,12 +77,16 @@ def run_sync(harvest: Harvest, settings: Settings) -> dict[str, Any]:
             # The window is complete: move the watermark and clear the checkpoint.
             warehouse.save_state(StateUpdate(harvest.source, harvest.scope, new_watermark, None))
             run = warehouse.finish_run(run_id, status="completed")
+            warn_first_seen(logger, run)
             if any(run[key] for key in ("inserted", "updated", "deleted")):
-                refresh_derived(warehouse.con, logger, max_records=settings.derive_max_records)
+                refresh_derived(
+                    warehouse.con, logger, max_records=settings.derive_max_records, run_id=run_id
+                )
         except Exception as exc:
             # Any failure, ours or not, must leave the run row, and its summary, saying so.
             error = harvest.describe_error(exc)
             failed = warehouse.finish_run(run_id, status="failed", error=error)
+            warn_first_seen(logger, failed)
             logger.error("%s failed: %s", harvest.name, error)
             publish_summary(
                 key=harvest.summary_key,

@@ -34,6 +34,12 @@ NOWHERE = "http://127.0.0.1:9/oai"
             "not '01/04/2026'",
         ),
         (
+            # The prefix is part of each record's id, after a "#" the protocol keeps out of it.
+            {"endpoint": NOWHERE, "metadata_prefix": "oai_dc#x"},
+            re.escape("a metadataPrefix is letters, digits and -_.!~*'() only")
+            + ".*not 'oai_dc#x'",
+        ),
+        (
             {"endpoint": NOWHERE, "since": "2026-04-02", "until": "2026-04-01T23:00:00Z"},
             f"OAI-PMH harvest of OAI-PMH {NOWHERE} \\(oai_dc\\): since 2026-04-02 is after "
             "until 2026-04-01T23:00:00Z",

@@ -33,8 +33,9 @@ def portal(monkeypatch) -> Iterator[tuple[OaiEmulator, GeneratedRepository, str]
         yield app, repository, base + PURE_PATH
 
 
-def _live_ids(repository: GeneratedRepository) -> list[str]:
-    return sorted(item.identifier for item in repository.items if not item.deleted)
+def _live_ids(repository: GeneratedRepository, prefix: str = "oai_dc") -> list[str]:
+    """The source ids the live items of `repository` have, harvested as `prefix`."""
+    return sorted(f"{item.identifier}#{prefix}" for item in repository.items if not item.deleted)
 
 
 def _ids(path: Path, view: str = "records") -> list[str]:
@@ -132,26 +133,27 @@ def test_a_record_deleted_in_the_portal_leaves_records_on_the_next_harvest(porta
     removed, changed = live[10], live[3]
     repository.delete(removed.identifier, "2026-11-02T09:30:00Z")
     repository.upsert(dataclasses.replace(changed, datestamp="2026-11-02T08:00:00Z"))
+    removed_id = f"{removed.identifier}#oai_dc"
 
     second = oai_harvest(endpoint=url, db=str(path), requests_per_second=FAST)
     # The record at the old watermark (unchanged), the changed one, the deletion.
     assert (second["fetched"], second["unchanged"], second["updated"]) == (3, 1, 1)
     assert (second["inserted"], second["deleted"]) == (0, 1)
     assert second["watermark"] == "2026-11-02T09:30:00Z"
-    assert removed.identifier not in _ids(path)
+    assert removed_id not in _ids(path)
     assert len(_ids(path)) == LIVE - 1
-    assert _ids(path, "deleted_records") == [removed.identifier]
+    assert _ids(path, "deleted_records") == [removed_id]
     assert warehouse_rows(
         path,
         "SELECT change, source_version FROM record_versions "
-        f"WHERE source_id = '{removed.identifier}' ORDER BY changed_at",
+        f"WHERE source_id = '{removed_id}' ORDER BY changed_at",
     ) == [("insert", removed.datestamp), ("delete", None)]
     # Its last version is still kept, with its payload, for whoever needs the history.
     assert warehouse_rows(
         path,
         "SELECT s.deleted, s.source_version, p.content_hash IS NOT NULL FROM source_records s "
         "LEFT JOIN raw_payloads p USING (content_hash) "
-        f"WHERE s.source_id = '{removed.identifier}'",
+        f"WHERE s.source_id = '{removed_id}'",
     ) == [(True, removed.datestamp, True)]
 
     # Harvesting again applies the deletion once only.

@@ -29,16 +29,16 @@ from warehouse.store import Warehouse
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 
 FAST = 500.0  # requests per second: the loopback replay needs no politeness
-ZENODO_DELETED = "oai:zenodo.org:8433364"  # the deleted header on page 2 of the chain
+ZENODO_DELETED = "oai:zenodo.org:8433364#oai_dc"  # the deleted header on page 2 of the chain
 ZENODO_RECORDS = [
-    "oai:zenodo.org:20565714",
-    "oai:zenodo.org:20589672",
-    "oai:zenodo.org:20590449",
-    "oai:zenodo.org:8321258",
-    "oai:zenodo.org:8333281",
-    "oai:zenodo.org:8433301",
-    "oai:zenodo.org:8435639",
-    "oai:zenodo.org:8435696",
+    "oai:zenodo.org:20565714#oai_dc",
+    "oai:zenodo.org:20589672#oai_dc",
+    "oai:zenodo.org:20590449#oai_dc",
+    "oai:zenodo.org:8321258#oai_dc",
+    "oai:zenodo.org:8333281#oai_dc",
+    "oai:zenodo.org:8433301#oai_dc",
+    "oai:zenodo.org:8435639#oai_dc",
+    "oai:zenodo.org:8435696#oai_dc",
 ]
 
 
@@ -106,7 +106,7 @@ def test_zenodo_token_chain_and_its_deleted_record(server, tmp_path, monkeypatch
         f"WHERE source_id = '{ZENODO_DELETED}' ORDER BY changed_at, change DESC",
     ) == [
         ("insert", None),
-        ("delete", f"OAI-PMH deleted record (datestamp 2023-10-12T03:01:25Z) at {url}"),
+        ("delete", f"OAI-PMH deleted record (datestamp 2023-10-12T03:01:25Z, oai_dc) at {url}"),
     ]
 
 
@@ -122,7 +122,11 @@ def test_dspace_2003_list_records(server, tmp_path, monkeypatch):
     assert warehouse_rows(path, "SELECT count(*), count(DISTINCT source_id) FROM records") == [
         (16, 16)
     ]
-    assert _ids(path, "records")[:3] == ["hdl:1765/308", "hdl:1765/309", "hdl:1765/311"]
+    assert _ids(path, "records")[:3] == [
+        "hdl:1765/308#oai_dc",
+        "hdl:1765/309#oai_dc",
+        "hdl:1765/311#oai_dc",
+    ]
     asked = [r.query for r in app.requests_to(DSPACE_PATH)][-2:]
     assert [q["verb"] for q in asked] == [["Identify"], ["ListRecords"]]
     assert asked[1]["from"] == ["2003-04-10T00:00:00Z"]

@@ -42,7 +42,7 @@ def seed_row(tmp_path_factory) -> dict[str, object]:
 
 def test_one_query_returns_every_seed_fact(seed_row):
     assert seed_row == {
-        "source_id": SEED_IDENTIFIER,
+        "source_id": f"{SEED_IDENTIFIER}#mods",
         "title": "Interleukins in Cancer Therapy: Rationale and Current Status",
         "authors": [
             "Leslie Oleksowicz",

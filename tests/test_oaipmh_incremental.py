@@ -53,7 +53,7 @@ def test_second_harvest_brings_only_the_changes(
 
     # Nothing changed: only what sits at the watermark comes again (inclusive `from`).
     again = list(_client(url).list_records("mods", from_=watermark))
-    assert [item.source_id for item in again] == [repository.items[-1].identifier]
+    assert [item.source_id for item in again] == [f"{repository.items[-1].identifier}#mods"]
 
     live = [item for item in repository.items if not item.deleted]
     changed, removed = live[3], live[10]
@@ -69,10 +69,10 @@ def test_second_harvest_brings_only_the_changes(
     client = _client(url)
     items = list(client.list_records("mods", from_=watermark))
     assert [(type(i).__name__, i.source_id) for i in items] == [
-        ("Record", repository.items[-4].identifier),  # the one at the old watermark
-        ("Record", changed.identifier),
-        ("Deletion", removed.identifier),
-        ("Record", added.identifier),
+        ("Record", f"{repository.items[-4].identifier}#mods"),  # the one at the old watermark
+        ("Record", f"{changed.identifier}#mods"),
+        ("Deletion", f"{removed.identifier}#mods"),  # the deletion of this format's record
+        ("Record", f"{added.identifier}#mods"),
     ]
     assert items[1].source_version == "2026-11-02T08:00:00Z"  # type: ignore[union-attr]
     assert isinstance(items[2], Deletion)
@@ -101,7 +101,9 @@ def test_from_until_window_and_sets(portal: tuple[OaiEmulator, GeneratedReposito
 
     with_files = list(client.list_records("oai_dc", set_="publications:withFiles"))
     expected_files = [
-        i.identifier for i in repository.items if "publications:withFiles" in i.set_specs
+        f"{i.identifier}#oai_dc"
+        for i in repository.items
+        if "publications:withFiles" in i.set_specs
     ]
     assert [r.source_id for r in with_files] == expected_files and expected_files
     assert all(isinstance(r, Record) and r.license for r in with_files)
@@ -127,7 +129,7 @@ def test_day_granularity_repository() -> None:
     assert app.requests[-1].query["from"] == ["2025-03-14"]
     assert app.requests[-1].query["until"] == ["2025-03-14"]
     assert [i.source_id for i in items] == [
-        i.identifier for i in repository.items if i.datestamp == "2025-03-14"
+        f"{i.identifier}#oai_dc" for i in repository.items if i.datestamp == "2025-03-14"
     ]
 
 
@@ -145,7 +147,7 @@ def test_dspace_incremental_from_a_date(fixtures_dir: Path) -> None:
     assert page.complete and len(page.records()) == 16
     # DSpace lists in datestamp order: the checkpoint is the last datestamp.
     assert page.resume_from == "2003-04-29T15:57:01Z"
-    assert [h.identifier for h in headers] == [r.source_id for r in page.records()]
+    assert [f"{h.identifier}#oai_dc" for h in headers] == [r.source_id for r in page.records()]
     assert all(h.set_specs for h in headers)
 
 

@@ -33,13 +33,13 @@ def _zenodo(fixtures_dir: Path) -> list[Record]:
 def test_fifty_records_and_their_shape(fixtures_dir: Path) -> None:
     records = _zenodo(fixtures_dir)
     assert len(records) == 50
-    assert records[0].source_id == "oai:zenodo.org:8435696"
-    assert records[-1].source_id == "oai:zenodo.org:8433919"
+    assert records[0].source_id == "oai:zenodo.org:8435696#datacite"
+    assert records[-1].source_id == "oai:zenodo.org:8433919#datacite"
     assert len({r.source_id for r in records}) == 50
     # Dryad deposits keep their own DOIs on Zenodo.
     prefixes = Counter((r.doi or "").split("/")[0] for r in records)
     assert prefixes == Counter({"10.5281": 42, "10.5061": 8})
-    dryad = next(r for r in records if r.source_id == "oai:zenodo.org:8433037")
+    dryad = next(r for r in records if r.source_id == "oai:zenodo.org:8433037#datacite")
     assert dryad.doi == "10.5061/dryad.cz8w9gj8q"
     assert all(r.title for r in records)
     assert Counter(tuple(r.output_type) for r in records) == Counter(
@@ -65,7 +65,9 @@ def test_fifty_records_and_their_shape(fixtures_dir: Path) -> None:
 
 
 def test_one_record_every_field(fixtures_dir: Path) -> None:
-    record = next(r for r in _zenodo(fixtures_dir) if r.source_id == "oai:zenodo.org:8433301")
+    record = next(
+        r for r in _zenodo(fixtures_dir) if r.source_id == "oai:zenodo.org:8433301#datacite"
+    )
     assert record.source_version == "2023-10-12T02:36:57Z"
     assert record.endpoint == "https://zenodo.org/oai2d"
     assert record.identifiers == [
@@ -113,7 +115,9 @@ def test_one_record_every_field(fixtures_dir: Path) -> None:
 
 
 def test_twelve_authors_in_order_with_diacritics(fixtures_dir: Path) -> None:
-    record = next(r for r in _zenodo(fixtures_dir) if r.source_id == "oai:zenodo.org:8434414")
+    record = next(
+        r for r in _zenodo(fixtures_dir) if r.source_id == "oai:zenodo.org:8434414#datacite"
+    )
     assert [(a.position, a.name) for a in record.authors] == [
         (1, "Johannes Textor"),
         (2, "Franka Buytenhuijs"),
@@ -163,7 +167,7 @@ def test_unsplit_names_contributors_and_other_descriptions(fixtures_dir: Path) -
     for record in with_other:
         abstracts = [s.text for s in record.abstract_sections if s.kind == "abstract"]
         assert record.abstract == ("\n\n".join(abstracts) or None)
-    funded = next(r for r in records if r.source_id == "oai:zenodo.org:8435639")
+    funded = next(r for r in records if r.source_id == "oai:zenodo.org:8435639#datacite")
     assert funded.grants == [Grant(grant_id="864300", agency="European Commission")]
     assert funded.output_type == ["Dataset"]
 

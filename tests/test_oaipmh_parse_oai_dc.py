@@ -26,9 +26,9 @@ def _records(items: list[Record | Deletion]) -> list[Record]:
 def test_zenodo_page1_first_record_every_field(fixtures_dir: Path) -> None:
     items = _load(fixtures_dir, "zenodo__ListRecords_oai_dc_page1.xml")
     assert [item.source_id for item in items] == [
-        "oai:zenodo.org:8435696",
-        "oai:zenodo.org:8435639",
-        "oai:zenodo.org:8433301",
+        "oai:zenodo.org:8435696#oai_dc",
+        "oai:zenodo.org:8435639#oai_dc",
+        "oai:zenodo.org:8433301#oai_dc",
     ]
     record = items[0]
     assert isinstance(record, Record)
@@ -115,9 +115,12 @@ def test_zenodo_page2_deleted_record_is_a_deletion(fixtures_dir: Path) -> None:
     # Zenodo keeps the metadata of the deleted record: the header's status wins.
     assert deletion == Deletion(
         source="oai",
-        source_id="oai:zenodo.org:8433364",
+        # Asked for with a resumptionToken, the page does not echo its metadataPrefix: the
+        # format is the one its records' metadata namespace conventionally has.
+        source_id="oai:zenodo.org:8433364#oai_dc",
         reason=(
-            "OAI-PMH deleted record (datestamp 2023-10-12T03:01:25Z) at https://zenodo.org/oai2d"
+            "OAI-PMH deleted record (datestamp 2023-10-12T03:01:25Z, oai_dc) at "
+            "https://zenodo.org/oai2d"
         ),
     )
     second = items[1]
@@ -144,9 +147,9 @@ def test_zenodo_page2_deleted_record_is_a_deletion(fixtures_dir: Path) -> None:
 def test_zenodo_page3_last(fixtures_dir: Path) -> None:
     records = _records(_load(fixtures_dir, "zenodo__ListRecords_oai_dc_page3_last.xml"))
     assert [(r.source_id, r.source_version) for r in records] == [
-        ("oai:zenodo.org:20589672", "2026-06-08T07:42:23Z"),
-        ("oai:zenodo.org:20590449", "2026-06-08T08:46:03Z"),
-        ("oai:zenodo.org:20565714", "2026-06-06T04:01:11Z"),
+        ("oai:zenodo.org:20589672#oai_dc", "2026-06-08T07:42:23Z"),
+        ("oai:zenodo.org:20590449#oai_dc", "2026-06-08T08:46:03Z"),
+        ("oai:zenodo.org:20565714#oai_dc", "2026-06-06T04:01:11Z"),
     ]
     assert records[1].abstract is None and records[1].abstract_sections == []
     assert records[2].license == "https://creativecommons.org/licenses/by-nc/4.0/legalcode"
@@ -159,7 +162,7 @@ def test_zenodo_page3_last(fixtures_dir: Path) -> None:
     assert "⁵" in (records[0].abstract or "")  # a superscript kept as the character
 
 
-DSPACE_IDS = [f"hdl:1765/{n}" for n in (308, 309, *range(311, 314), *range(315, 326))]
+DSPACE_IDS = [f"hdl:1765/{n}#oai_dc" for n in (308, 309, *range(311, 314), *range(315, 326))]
 
 
 def test_dspace_2003_list_records(fixtures_dir: Path) -> None:
@@ -169,7 +172,7 @@ def test_dspace_2003_list_records(fixtures_dir: Path) -> None:
     assert {r.endpoint for r in records} == {"http://dspace.ubib.eur.nl/oai/"}
     assert records[0].source_version == "2003-04-15T10:18:51Z"
     assert records[-1].source_version == "2003-04-29T15:57:01Z"
-    by_id = {r.source_id: r for r in records}
+    by_id = {r.source_id.removesuffix("#oai_dc"): r for r in records}
 
     first = by_id["hdl:1765/308"]
     # DSpace 2003 put its authors in dc:contributor and had no dc:creator.
@@ -231,7 +234,7 @@ def test_dspace_get_record_matches_its_list_version(fixtures_dir: Path) -> None:
     listed = next(
         r
         for r in _records(_load(fixtures_dir, "pyoai__dspace_eur_ListRecords_2003.xml"))
-        if r.source_id == "hdl:1765/315"
+        if r.source_id == "hdl:1765/315#oai_dc"
     )
     assert dataclasses.replace(single, raw=None) == dataclasses.replace(listed, raw=None)
     assert single.authors == [
@@ -287,7 +290,7 @@ def test_a_date_whose_digits_are_no_year_gives_no_year(fixtures_dir: Path, date:
     assert mutated != body
     record = _records(parse_records(mutated, origin=name))[0]
     assert (record.source_id, record.pub_date, record.pub_date_raw, record.pub_year) == (
-        "oai:zenodo.org:20589672",
+        "oai:zenodo.org:20589672#oai_dc",
         None,
         date,
         None,

@@ -42,7 +42,7 @@ def harvest(portal_url: str) -> list[Record | Deletion]:
 
 @pytest.fixture(scope="module")
 def seed(harvest: list[Record | Deletion]) -> Record:
-    (record,) = [r for r in harvest if r.source_id == SEED_IDENTIFIER]
+    (record,) = [r for r in harvest if r.source_id == f"{SEED_IDENTIFIER}#mods"]
     assert isinstance(record, Record)
     return record
 

@@ -48,8 +48,11 @@ def portal() -> Iterator[tuple[OaiEmulator, GeneratedRepository, str]]:
         yield app, repository, base + PURE_PATH
 
 
-def _keys(items: list[Record | Deletion]) -> list[str]:
-    return [item.source_id for item in items if item.source_id is not None]
+def _keys(items: list[Record | Deletion], prefix: str = "oai_dc") -> list[str]:
+    """The OAI identifiers of `items`, each of which must be a record of format `prefix`."""
+    keys = [item.source_id for item in items if item.source_id is not None]
+    assert all(key.endswith(f"#{prefix}") for key in keys)
+    return [key.removesuffix(f"#{prefix}") for key in keys]
 
 
 def test_expired_tokens_and_503s_every_record_once(
@@ -81,7 +84,7 @@ def test_every_token_expiring_still_completes(
     app.faults.next("ListRecords", Fault.expire(), times=200)
     pages = list(_client(url).list_record_pages("mods"))
     items = [item for page in pages for item in page.records()]
-    assert _keys(items) == [item.identifier for item in repository.items]
+    assert _keys(items, "mods") == [item.identifier for item in repository.items]
     # Listed in datestamp order, each restart begins at the watermark (one record seen again)
     # and brings nine new ones: 10 + 9 + 9 + 9 + 9 + 2.
     assert [len(page.new_headers) for page in pages] == [10, 9, 9, 9, 9, 2]

@@ -62,20 +62,20 @@ def test_token_chain_harvest(zenodo: tuple[OaiEmulator, str]) -> None:
     assert len(items) == 9
     assert [type(item).__name__ for item in items].count("Deletion") == 1
     deletion = items[3]
-    assert isinstance(deletion, Deletion) and deletion.source_id == "oai:zenodo.org:8433364"
+    assert isinstance(deletion, Deletion) and deletion.source_id == "oai:zenodo.org:8433364#oai_dc"
     assert all(
         isinstance(item, Record) and item.endpoint == url for item in items if item is not deletion
     )
     assert [item.source_id for item in items] == [
-        "oai:zenodo.org:8435696",
-        "oai:zenodo.org:8435639",
-        "oai:zenodo.org:8433301",
-        "oai:zenodo.org:8433364",
-        "oai:zenodo.org:8333281",
-        "oai:zenodo.org:8321258",
-        "oai:zenodo.org:20589672",
-        "oai:zenodo.org:20590449",
-        "oai:zenodo.org:20565714",
+        "oai:zenodo.org:8435696#oai_dc",
+        "oai:zenodo.org:8435639#oai_dc",
+        "oai:zenodo.org:8433301#oai_dc",
+        "oai:zenodo.org:8433364#oai_dc",
+        "oai:zenodo.org:8333281#oai_dc",
+        "oai:zenodo.org:8321258#oai_dc",
+        "oai:zenodo.org:20589672#oai_dc",
+        "oai:zenodo.org:20590449#oai_dc",
+        "oai:zenodo.org:20565714#oai_dc",
     ]
 
 
@@ -122,7 +122,7 @@ def test_identify_formats_sets_and_get_record(zenodo: tuple[OaiEmulator, str]) -
     first = next(sets)
     assert first.spec == "user-harmonic-radar" and first.name == "Harmonic Radar"
     record = client.get_record("oai:zenodo.org:10357859", "datacite")
-    assert isinstance(record, Record) and record.source_id == "oai:zenodo.org:10357859"
+    assert isinstance(record, Record) and record.source_id == "oai:zenodo.org:10357859#datacite"
     assert record.doi is not None and record.authors
 
 

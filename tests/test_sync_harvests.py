@@ -64,7 +64,7 @@ def test_oai_pages_carry_their_checkpoints_and_the_watermark_is_the_last_datesta
     assert len(parses) == len(pages)  # one parse per answer: none parsed again for its records
     assert [p.batch_id for p in pages] == [f"oai:run-1:{n}" for n in range(1, len(pages) + 1)]
     assert sum(p.records for p in pages) == len(items) == len(repository.items)
-    deleted = {item.identifier for item in repository.items if item.deleted}
+    deleted = {f"{item.identifier}#mods" for item in repository.items if item.deleted}
     assert {i.source_id for i in items if isinstance(i, Deletion)} == deleted
     assert [p.ends_group for p in pages] == [
         any(isinstance(i, Deletion) for i in page.payload.items()) for page in pages

@@ -14,10 +14,13 @@ import duckdb
 import pyarrow as pa
 
 from schemas.arrow import record_schema
+from warehouse.oai_ids import rewrite_oai_source_ids
+from warehouse.relations import work_relations_view_sql
 from warehouse.works import WORK_TABLES, works_view_sql
 
-# 2: raw_payloads.raw_bytes, zstd payloads; 3: raw_payloads without a key; 4: tombstones
-SCHEMA_VERSION = 4
+# 2: raw_payloads.raw_bytes, zstd payloads; 3: raw_payloads without a key; 4: tombstones;
+# 5: OAI-PMH source ids carry their metadata format (`warehouse.oai_ids`)
+SCHEMA_VERSION = 5
 # A bulk file's place in NLM's sequence as text that sorts in it: year, then number (a year's
 # update files number on from its baseline's), then kind. A printf format, which Python's `%`
 # and DuckDB's printf both read: `LedgerEntry.file_order` and the schema 4 migration.
@@ -169,6 +172,15 @@ OPERATIONAL_TABLES = [
         checkpoint JSON,
         updated_at TIMESTAMPTZ NOT NULL,
         PRIMARY KEY (source, scope))""",
+    # Drift (warehouse.drift): per run, each name its records carried that the parser does not
+    # know, with how many records carried it; first_seen: no earlier run saw it.
+    """CREATE TABLE IF NOT EXISTS run_drift (
+        run_id VARCHAR NOT NULL,
+        source VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        count BIGINT NOT NULL,
+        first_seen BOOLEAN NOT NULL,
+        PRIMARY KEY (run_id, source, name))""",
 ]
 
 # The analyst contract: stable names, one row per current (not deleted) source record.
@@ -264,6 +276,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
         for statement in OPERATIONAL_TABLES + WORK_TABLES:
             con.execute(statement)
         con.execute("ALTER TABLE raw_payloads ADD COLUMN IF NOT EXISTS raw_bytes BIGINT")
+        # GX's result of a suite run, kept for the Data Docs (expectations.data_docs).
+        con.execute("ALTER TABLE validation_results ADD COLUMN IF NOT EXISTS gx_result JSON")
         _drop_payload_key(con)
         columns = record_columns() + BOOKKEEPING_COLUMNS
         body = ",\n".join(f'"{name}" {spec}' for name, spec in columns)
@@ -282,10 +296,13 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
         for statement in CHILD_VIEWS:
             con.execute(statement)
         con.execute(works_view_sql())
+        con.execute(work_relations_view_sql())  # reads work_members
         current = con.execute("SELECT max(version) FROM schema_info").fetchone()
         if current is None or current[0] is None or current[0] < SCHEMA_VERSION:
             if current is not None and current[0] is not None and current[0] < 4:
                 _tombstones_from_history(con)
+            if current is not None and current[0] is not None and current[0] < 5:
+                rewrite_oai_source_ids(con)
             con.execute("INSERT INTO schema_info (version) VALUES (?)", [SCHEMA_VERSION])
         con.execute("COMMIT")
     except BaseException:

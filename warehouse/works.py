@@ -2,26 +2,38 @@
 `warehouse.matching` puts together, each field taken from the member the survivorship rules
 below prefer, and saying which member that was.
 
-`build_works` recomputes the membership from every current record (quarantined and deleted
-records are not in `source_records`' current rows, so never in a work) and replaces
-`work_members` and `work_conflicts` in one transaction: a rebuild of the same records writes
-the same rows. The `works` view reads them with `records`, so it is as current as the last
-build.
+Two ways to bring the works up to date, with the same result (tests/test_works_incremental.py):
+- `build_works` recomputes the membership from every current record (quarantined and deleted
+  records are not in `source_records`' current rows, so never in a work);
+- `update_works` recomputes only the works a load touched: matching joins records only through
+  shared match keys (`matching.match_keys`), so a work lies inside one connected component of
+  the graph "records sharing a key", and recomputing the whole components that hold the changed
+  records, before and after the change, gives what a full build gives. `work_keys` stores each
+  member's keys and `work_components` its component, so that those are found in SQL.
+Both replace the rows they recompute in one transaction, and record every work id that
+disappears (merged, split, renamed because its smallest member changed, emptied) in
+`work_redirects` and `work_merge_log`, so an id an analyst saved still finds its work
+(`find_work`). The `works` view reads `work_members` with `records`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import time
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from schemas.identifiers import normalise_doi, normalise_pmcid, normalise_pmid
-from warehouse.connection import transaction
-from warehouse.matching import cluster, read_members
+from warehouse import matching
+from warehouse.connection import now, transaction
+from warehouse.matching import Clustering, MemberKeys, cluster, match_keys, read_members
 
 WORK_TABLES = [
     """CREATE TABLE IF NOT EXISTS work_members (
@@ -35,7 +47,51 @@ WORK_TABLES = [
         value VARCHAR NOT NULL,
         members VARCHAR[] NOT NULL,       -- source:source_id of the records that carry it
         reason VARCHAR NOT NULL)""",
+    # The match keys of each current member (`matching.match_keys`): what `update_works`
+    # follows to find the records a change may regroup, without reading every record.
+    """CREATE TABLE IF NOT EXISTS work_keys (
+        source VARCHAR NOT NULL,
+        source_id VARCHAR NOT NULL,
+        key VARCHAR NOT NULL)             -- doi:10.1/x, pmid:123, …""",
+    # The connected component of "records sharing a match key" each current member is in,
+    # named by its smallest member: an update recomputes the components a change touches.
+    """CREATE TABLE IF NOT EXISTS work_components (
+        source VARCHAR NOT NULL,
+        source_id VARCHAR NOT NULL,
+        component VARCHAR NOT NULL)       -- source:source_id of its smallest record""",
+    # One row per work id that no longer exists: where its members went (NULL: it was emptied,
+    # every member deleted). A chain A → B → C ends at the live work C (`find_work`).
+    """CREATE TABLE IF NOT EXISTS work_redirects (
+        work_id VARCHAR NOT NULL,
+        merged_into VARCHAR,
+        redirected_at TIMESTAMPTZ NOT NULL,
+        reason VARCHAR NOT NULL)          -- merged, split, renamed, emptied""",
+    # Every change of a work's identity: created (a work of records that were in none),
+    # merged (into `related`), split (into `related`), renamed (its smallest member left or a
+    # smaller record joined: the same work is now `related`), emptied. `members`: the work's
+    # members before the change (after it, for created), as source:source_id.
+    """CREATE TABLE IF NOT EXISTS work_merge_log (
+        logged_at TIMESTAMPTZ NOT NULL,
+        run_id VARCHAR,
+        work_id VARCHAR NOT NULL,
+        action VARCHAR NOT NULL,
+        related VARCHAR[] NOT NULL,
+        members VARCHAR[] NOT NULL)""",
+    # Each build or update: `rules` fingerprints the matching code a full build used (an
+    # update on works built by other rules would mix two decisions); `through` is the last
+    # record change (record_versions.changed_at) the works include.
+    """CREATE TABLE IF NOT EXISTS work_builds (
+        built_at TIMESTAMPTZ NOT NULL,
+        mode VARCHAR NOT NULL,            -- full, incremental
+        rules VARCHAR NOT NULL,
+        run_id VARCHAR,
+        through TIMESTAMPTZ,
+        records BIGINT NOT NULL,
+        works BIGINT NOT NULL,
+        seconds DOUBLE NOT NULL)""",
 ]
+# Bumped when the work tables change in a way only a full build fills.
+WORKS_FORMAT = "3"
 
 # Survivorship, in one place: for each field of a work, the order in which members' sources
 # are preferred (the first member with a value gives it). Why: Crossref is the registry of
@@ -116,20 +172,219 @@ GROUP BY w.work_id
 
 @dataclass(slots=True)
 class WorksBuilt:
-    """What a build found."""
+    """What a build or an update did. For an update (`mode` "incremental"), `records`,
+    `works`, `merged` and `conflicts` count the part it recomputed: the records connected by
+    match keys to the changed ones, and their works."""
 
     records: int
     works: int
     merged: int  # works with more than one member
     conflicts: int
     seconds: float
+    mode: str = "full"  # full, incremental
+    changed: int = 0  # the changed, new or deleted records an update started from
+    full_reason: str | None = None  # why an update was asked for but a full build was done
 
 
-def build_works(con: duckdb.DuckDBPyConnection) -> WorksBuilt:
-    """Recompute every work from the current records and store membership and conflicts."""
+def rules_fingerprint() -> str:
+    """The matching rules in force: a digest of `warehouse.matching`'s code and of the work
+    tables' format. Works built under other rules are built again whole before any update, as
+    an update on them would mix two sets of decisions."""
+    digest = hashlib.blake2b(WORKS_FORMAT.encode(), digest_size=8)
+    digest.update(Path(matching.__file__).read_bytes())
+    return digest.hexdigest()
+
+
+def full_build_reason(con: duckdb.DuckDBPyConnection) -> str | None:
+    """Why the works cannot be updated as they stand and need a full build, or None."""
+    row = con.execute(
+        "SELECT rules FROM work_builds WHERE mode = 'full' ORDER BY built_at DESC LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return "the works were never built with their match keys"
+    if row[0] != rules_fingerprint():
+        return "the matching rules changed since the works were last built"
+    return None
+
+
+def build_works(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None) -> WorksBuilt:
+    """Recompute every work from the current records and store membership, match keys and
+    conflicts; the work ids that disappear get a redirect and a line in the merge log."""
     started = time.perf_counter()
-    members = read_members(con)
-    clustering = cluster(members)
+    with transaction(con):
+        through = _last_change(con)
+        members = read_members(con)
+        clustering = cluster(members)
+        _replace(con, members, clustering, whole=True, run_id=run_id)
+        built = _summary(members, clustering, started, mode="full")
+        _record_build(con, built, run_id, through)
+    return built
+
+
+def update_works(
+    con: duckdb.DuckDBPyConnection,
+    changed: Iterable[tuple[str, str]] | None = None,
+    *,
+    run_id: str | Sequence[str] | None = None,
+) -> WorksBuilt:
+    """Recompute only the works touched by changed, new or deleted source records: the result
+    is the one `build_works` gives, in a fraction of its time.
+
+    `changed` names the records, as (source, source_id); when it is None they are read from
+    `record_versions`: those of the run(s) `run_id`, and any change since the works were last
+    brought up to date (so a load whose update failed is caught up by the next). The part to
+    recompute is, in SQL, the changed records and every record of the stored components
+    (`work_components`) of the changed records and of the records sharing a key with their
+    new versions (`work_keys`). Matching joins records only through shared keys, so a work
+    lies within a component; the part is a union of whole components of the graph "records
+    sharing a key" after the change (and of those before it), so clustering it alone gives
+    what clustering everything gives. Its rows are replaced in one transaction.
+
+    When the works cannot be updated (never built with match keys, or built under other
+    matching rules: `full_build_reason`), this is `build_works`, and `full_reason` says why.
+    """
+    runs = [run_id] if isinstance(run_id, str) else list(run_id or [])
+    reason = full_build_reason(con)
+    if reason is not None:
+        built = build_works(con, run_id=",".join(runs) or None)
+        built.full_reason = reason
+        return built
+    started = time.perf_counter()
+    with transaction(con):
+        through = _last_through(con)
+        if changed is None:
+            latest = _last_change(con)
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _changed AS SELECT DISTINCT source, source_id "
+                "FROM record_versions WHERE list_contains(?, run_id) OR ? IS NULL "
+                "OR changed_at > ?",
+                [runs, through, through],
+            )
+            through = latest
+        else:
+            keys = sorted(set(changed))
+            given = pa.table(
+                {"source": [k[0] for k in keys], "source_id": [k[1] for k in keys]},
+                schema=pa.schema([("source", pa.string()), ("source_id", pa.string())]),
+            )
+            con.register("_given", given)
+            try:
+                con.execute("CREATE OR REPLACE TEMP TABLE _changed AS SELECT * FROM _given")
+            finally:
+                con.unregister("_given")
+        try:
+            (count,) = con.execute("SELECT count(*) FROM _changed").fetchone() or (0,)
+            changed_members = read_members(con, _IN_TABLE.format(table="_changed"))
+            keys_of: dict[tuple[str, str], list[str]] = {}
+            con.register("_changed_keys", _keys_table(changed_members, keys_of))
+            try:
+                _select_affected(con)
+            finally:
+                con.unregister("_changed_keys")
+            # Reading members is most of an update's time: the changed ones are read once.
+            members = changed_members + read_members(
+                con,
+                "(source, source_id) IN (SELECT source, source_id FROM _affected "
+                "EXCEPT SELECT source, source_id FROM _changed)",
+            )
+            clustering = cluster(members)
+            _replace(
+                con,
+                members,
+                clustering,
+                whole=False,
+                run_id=",".join(runs) or None,
+                keys_of=keys_of,
+            )
+            built = _summary(members, clustering, started, mode="incremental", changed=count)
+            _record_build(con, built, ",".join(runs) or None, through)
+        finally:
+            for table in ("_changed", "_touched", "_affected"):
+                con.execute(f"DROP TABLE IF EXISTS {table}")
+    return built
+
+
+# Rows of `source_records` (or a work table) whose record is in a temp table of keys.
+_IN_TABLE = "(source, source_id) IN (SELECT source, source_id FROM {table})"
+
+
+def _select_affected(con: duckdb.DuckDBPyConnection) -> None:
+    """`_affected`: the changed records and every record of the components they were in or
+    that their new keys (`_changed_keys`) reach."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _touched AS "
+        f"SELECT component FROM work_components WHERE {_IN_TABLE.format(table='_changed')} "
+        "UNION SELECT component FROM work_components WHERE (source, source_id) IN ("
+        "SELECT source, source_id FROM work_keys WHERE key IN (SELECT key FROM _changed_keys))"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _affected AS SELECT source, source_id FROM _changed "
+        "UNION SELECT source, source_id FROM work_components "
+        "WHERE component IN (SELECT component FROM _touched)"
+    )
+
+
+def _components_table(
+    members: Sequence[MemberKeys], keys_of: dict[tuple[str, str], list[str]]
+) -> pa.Table:
+    """The `work_components` rows of `members` (whole components, each member's keys in
+    `keys_of`): union-find over the records of each key, each named by its smallest record."""
+    ordered = sorted(members, key=lambda m: m.key)
+    parent = list(range(len(ordered)))  # by position in key order: the root is the smallest
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_of_key: dict[str, int] = {}
+    for i, member in enumerate(ordered):
+        for key in keys_of[member.key]:
+            a, b = find(i), find(first_of_key.setdefault(key, i))
+            parent[max(a, b)] = min(a, b)
+    roots = [ordered[find(i)] for i in range(len(ordered))]
+    return pa.table(
+        {
+            "source": [m.source for m in ordered],
+            "source_id": [m.source_id for m in ordered],
+            "component": [f"{r.source}:{r.source_id}" for r in roots],
+        },
+        schema=pa.schema([(name, pa.string()) for name in ("source", "source_id", "component")]),
+    )
+
+
+def _keys_table(
+    members: Iterable[MemberKeys], keys_of: dict[tuple[str, str], list[str]]
+) -> pa.Table:
+    """The `work_keys` rows of `members`; `keys_of` keeps each member's keys, computed once."""
+    sources: list[str] = []
+    ids: list[str] = []
+    keys: list[str] = []
+    for member in members:
+        if member.key not in keys_of:
+            keys_of[member.key] = sorted(set(match_keys(member)))
+        for key in keys_of[member.key]:
+            sources.append(member.source)
+            ids.append(member.source_id)
+            keys.append(key)
+    return pa.table(
+        {"source": sources, "source_id": ids, "key": keys},
+        schema=pa.schema([(name, pa.string()) for name in ("source", "source_id", "key")]),
+    )
+
+
+def _replace(
+    con: duckdb.DuckDBPyConnection,
+    members: list[MemberKeys],
+    clustering: Clustering,
+    *,
+    whole: bool,
+    run_id: str | None,
+    keys_of: dict[tuple[str, str], list[str]] | None = None,
+) -> None:
+    """Replace the work rows of the records recomputed (every record when `whole`, else those
+    of `_affected`) by `members`' clustering, after logging what became of their works."""
     table = pa.table(
         {
             "work_id": [clustering.work_of[m.key] for m in members],
@@ -161,17 +416,120 @@ def build_works(con: duckdb.DuckDBPyConnection) -> WorksBuilt:
             ]
         ),
     )
-    with transaction(con):
-        con.register("_members", table)
-        con.register("_conflicts", conflicts)
-        try:
-            con.execute("DELETE FROM work_members")
-            con.execute("INSERT INTO work_members SELECT * FROM _members ORDER BY work_id, source")
-            con.execute("DELETE FROM work_conflicts")
-            con.execute("INSERT INTO work_conflicts SELECT * FROM _conflicts")
-        finally:
-            con.unregister("_members")
-            con.unregister("_conflicts")
+    con.register("_members", table)
+    con.register("_conflicts", conflicts)
+    keys_of = {} if keys_of is None else keys_of
+    con.register("_keys", _keys_table(members, keys_of))
+    con.register("_components", _components_table(members, keys_of))
+    try:
+        if whole:
+            _log_changes(con, "SELECT work_id, source, source_id FROM work_members", run_id)
+            for name in ("work_members", "work_keys", "work_components", "work_conflicts"):
+                con.execute(f"DELETE FROM {name}")
+        else:
+            inside = _IN_TABLE.format(table="_affected")
+            _log_changes(
+                con, f"SELECT work_id, source, source_id FROM work_members WHERE {inside}", run_id
+            )
+            con.execute(f"DELETE FROM work_members WHERE {inside}")
+            con.execute(f"DELETE FROM work_keys WHERE {inside}")
+            con.execute(f"DELETE FROM work_components WHERE {inside}")
+            # A conflict is between records of one key, so wholly inside or outside the part.
+            con.execute(
+                "DELETE FROM work_conflicts WHERE list_has_any(members, "
+                "(SELECT list(source || ':' || source_id) FROM _affected))"
+            )
+        con.execute("INSERT INTO work_members SELECT * FROM _members ORDER BY work_id, source")
+        con.execute("INSERT INTO work_keys SELECT * FROM _keys")
+        con.execute("INSERT INTO work_components SELECT * FROM _components")
+        con.execute("INSERT INTO work_conflicts SELECT * FROM _conflicts")
+    finally:
+        for name in ("_members", "_conflicts", "_keys", "_components"):
+            con.unregister(name)
+
+
+def _log_changes(con: duckdb.DuckDBPyConnection, old_sql: str, run_id: str | None) -> None:
+    """Compare the old membership of the records recomputed (`old_sql`) with the new one
+    (`_members`): log each work created, merged, split, renamed or emptied, and point each
+    work id that disappears at the work that holds most of its members (none if emptied)."""
+    at = now()
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _moves AS "
+        "SELECT source || ':' || source_id AS member, o.work_id AS old_id, n.work_id AS new_id "
+        f"FROM ({old_sql}) o FULL JOIN (SELECT work_id, source, source_id FROM _members) n "
+        "USING (source, source_id)"
+    )
+    try:
+        # Works of records that were in none (all of them on a first build): in SQL, as they
+        # may be millions.
+        con.execute(
+            "INSERT INTO work_merge_log SELECT ?, ?, new_id, 'created', [], "
+            "list(member ORDER BY member) FROM _moves WHERE new_id IS NOT NULL "
+            "GROUP BY new_id HAVING count(old_id) = 0",
+            [at, run_id],
+        )
+        moved = (
+            "SELECT old_id, new_id FROM _moves "
+            "WHERE old_id IS NOT NULL AND old_id IS DISTINCT FROM new_id"
+        )
+        rows = con.execute(
+            "SELECT old_id, new_id, member, old_id IN (SELECT work_id FROM _members) "
+            f"FROM _moves WHERE old_id IN (SELECT old_id FROM ({moved}))"
+        ).fetchall()
+        sources_of = dict(
+            con.execute(
+                "SELECT new_id, count(DISTINCT old_id) FROM _moves "
+                f"WHERE new_id IN (SELECT new_id FROM ({moved})) GROUP BY new_id"
+            ).fetchall()
+        )
+    finally:
+        con.execute("DROP TABLE IF EXISTS _moves")
+    old_works: dict[str, list[tuple[str, str | None]]] = defaultdict(list)
+    alive: set[str] = set()
+    for old_id, new_id, member, lives in rows:
+        old_works[old_id].append((member, new_id))
+        if lives:
+            alive.add(old_id)
+    log: list[tuple[Any, ...]] = []
+    redirects: list[tuple[Any, ...]] = []
+    for old_id, moves in sorted(old_works.items()):
+        pieces = Counter(new_id for _member, new_id in moves if new_id is not None)
+        members = sorted(member for member, _new_id in moves)
+        if old_id in alive:
+            if len(pieces) > 1:
+                log.append((at, run_id, old_id, "split", sorted(pieces), members))
+            continue
+        target = min(pieces, key=lambda new_id: (-pieces[new_id], new_id)) if pieces else None
+        if target is None:
+            action = "emptied"
+        elif len(pieces) > 1:
+            action = "split"
+        elif sources_of.get(target, 0) > 1:
+            action = "merged"
+        else:
+            action = "renamed"
+        log.append((at, run_id, old_id, action, sorted(pieces), members))
+        redirects.append((old_id, target, at, action))
+    # An id that lives again (its smallest member is back) is a work, not a redirect.
+    con.execute("DELETE FROM work_redirects WHERE work_id IN (SELECT work_id FROM _members)")
+    if redirects:
+        con.execute(
+            "DELETE FROM work_redirects WHERE list_contains(?, work_id)",
+            [[r[0] for r in redirects]],
+        )
+        con.executemany("INSERT INTO work_redirects VALUES (?, ?, ?, ?)", redirects)
+    if log:
+        con.executemany("INSERT INTO work_merge_log VALUES (?, ?, ?, ?, ?, ?)", log)
+
+
+def _summary(
+    members: list[MemberKeys],
+    clustering: Clustering,
+    started: float,
+    *,
+    mode: str,
+    changed: int = 0,
+) -> WorksBuilt:
     sizes = Counter(clustering.work_of.values())
     return WorksBuilt(
         records=len(members),
@@ -179,12 +537,43 @@ def build_works(con: duckdb.DuckDBPyConnection) -> WorksBuilt:
         merged=sum(1 for n in sizes.values() if n > 1),
         conflicts=len(clustering.conflicts),
         seconds=round(time.perf_counter() - started, 3),
+        mode=mode,
+        changed=changed,
+    )
+
+
+def _last_change(con: duckdb.DuckDBPyConnection) -> Any:
+    (latest,) = con.execute("SELECT max(changed_at) FROM record_versions").fetchone() or (None,)
+    return latest
+
+
+def _last_through(con: duckdb.DuckDBPyConnection) -> Any:
+    row = con.execute("SELECT through FROM work_builds ORDER BY built_at DESC LIMIT 1").fetchone()
+    return None if row is None else row[0]
+
+
+def _record_build(
+    con: duckdb.DuckDBPyConnection, built: WorksBuilt, run_id: str | None, through: Any
+) -> None:
+    con.execute(
+        "INSERT INTO work_builds VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            now(),
+            built.mode,
+            rules_fingerprint(),
+            run_id,
+            through,
+            built.records,
+            built.works,
+            built.seconds,
+        ],
     )
 
 
 def find_work(con: duckdb.DuckDBPyConnection, ref: str) -> str | None:
-    """The work id `ref` names: a work id, a DOI (any form `normalise_doi` reads), a PMID or
-    a PMCID of one of its members; None when no current record has it."""
+    """The work id `ref` names: a work id (one that no longer exists leads, through its
+    redirects, to the work that holds its members now), a DOI (any form `normalise_doi`
+    reads), a PMID or a PMCID of one of its members; None when nothing current has it."""
     ref = ref.strip()
     doi, pmid, pmcid = normalise_doi(ref), normalise_pmid(ref), normalise_pmcid(ref)
     row = con.execute(
@@ -193,7 +582,62 @@ def find_work(con: duckdb.DuckDBPyConnection, ref: str) -> str | None:
         "ORDER BY w.work_id LIMIT 1",
         [ref, doi, pmid, pmcid is not None and not ref.isdigit(), pmcid],
     ).fetchone()
-    return None if row is None else str(row[0])
+    if row is not None:
+        return str(row[0])
+    chain = redirect_chain(con, ref)
+    return chain[-1].merged_into if chain else None
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """A work id that no longer exists, and where its members went (None: all deleted)."""
+
+    work_id: str
+    merged_into: str | None
+    reason: str  # merged, split, renamed, emptied
+    redirected_at: Any
+
+
+def redirect_chain(con: duckdb.DuckDBPyConnection, work_id: str) -> list[Redirect]:
+    """The redirects from `work_id` to the live work (or to none, when emptied), in order;
+    empty when `work_id` is not a work id that disappeared. A live id has no redirect, so a
+    chain ends at the first live one; a loop (ids that took turns disappearing) ends too."""
+    chain: list[Redirect] = []
+    seen: set[str] = set()
+    current: str | None = work_id
+    while current is not None and current not in seen:
+        seen.add(current)
+        row = con.execute(
+            "SELECT merged_into, reason, redirected_at FROM work_redirects WHERE work_id = ?",
+            [current],
+        ).fetchone()
+        if row is None:
+            break
+        chain.append(Redirect(current, row[0], row[1], row[2]))
+        current = row[0]
+    return chain
+
+
+_MOVED = {
+    "merged": "merged into",
+    "split": "split, most of its members going to",
+    "renamed": "renamed (its id follows its first record, which changed) to",
+    "emptied": "emptied (all its records deleted)",
+}
+
+
+def describe_redirect(con: duckdb.DuckDBPyConnection, work_id: str) -> str | None:
+    """A sentence for people on where the work `work_id` went, or None if it did not move."""
+    chain = redirect_chain(con, work_id.strip())
+    if not chain:
+        return None
+    steps = "; ".join(
+        f"{r.work_id} was {_MOVED[r.reason]} {r.merged_into or ''}".rstrip()
+        + f" on {r.redirected_at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
+        for r in chain
+    )
+    final = chain[-1].merged_into
+    return steps + (f": showing {final}" if final else "")
 
 
 def work_details(con: duckdb.DuckDBPyConnection, work_id: str) -> dict[str, Any]:

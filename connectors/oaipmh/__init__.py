@@ -28,7 +28,13 @@ from connectors.oaipmh.errors import (
     OaiProtocolError,
     UnsupportedMetadataError,
 )
-from connectors.oaipmh.parse import SOURCE, parse_record, parse_records
+from connectors.oaipmh.parse import (
+    SOURCE,
+    oai_source_id,
+    parse_record,
+    parse_records,
+    split_source_id,
+)
 
 __all__ = [
     "SOURCE",
@@ -51,6 +57,8 @@ __all__ = [
     "ResumptionToken",
     "UnsupportedMetadataError",
     "format_datestamp",
+    "oai_source_id",
     "parse_record",
     "parse_records",
+    "split_source_id",
 ]

@@ -129,7 +129,11 @@ class OaiPage:
         if self.parsed is not None:
             return list(self.parsed)
         return parse_records(
-            self.body, origin=self.request, endpoint=self.endpoint, skip=self.repeated
+            self.body,
+            origin=self.request,
+            endpoint=self.endpoint,
+            skip=self.repeated,
+            metadata_prefix=self.metadata_prefix,
         )
 
 
@@ -289,7 +293,9 @@ class OaiClient:
         """One record by its OAI identifier (`IdDoesNotExist` when unknown)."""
         params = {"verb": "GetRecord", "identifier": identifier, "metadataPrefix": metadata_prefix}
         root, _body, described = self._call(params)
-        records = records_from_response(root, origin=described, endpoint=self.base_url)
+        records = records_from_response(
+            root, origin=described, endpoint=self.base_url, metadata_prefix=metadata_prefix
+        )
         if len(records) != 1:
             raise MalformedPayloadError(
                 f"{self.name}: {described} answered {len(records)} records instead of one"
@@ -361,8 +367,13 @@ class OaiClient:
             number += 1
             parsed = None
             if verb == "ListRecords":
+                # Pages after the first echo only their token: the format is the harvest's.
                 found = records_from_response(
-                    root, origin=described, endpoint=self.base_url, skip=repeated
+                    root,
+                    origin=described,
+                    endpoint=self.base_url,
+                    skip=repeated,
+                    metadata_prefix=metadata_prefix,
                 )
                 parsed = tuple(found)
             yield OaiPage(

@@ -1,11 +1,14 @@
 """The incremental ListRecords harvest of one OAI-PMH repository (endpoint + metadataPrefix + set)
 as a `connectors.harvest.Harvest`: the window of datestamps, pages checkpointed by the datestamp
 a later harvest may resume from, and the watermark: the largest datestamp seen. Resumption
-tokens (and lists restarted after they expire) stay inside the client."""
+tokens (and lists restarted after they expire) stay inside the client. Its records and
+deletions are those of its metadataPrefix (`source_id` `<identifier>#<metadataPrefix>`): the
+harvest of another format of the same repository neither replaces nor deletes them."""
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -22,6 +25,7 @@ __all__ = [
     "OaiSettings",
     "checked_datestamp",
     "checked_endpoint",
+    "checked_prefix",
     "harvest_scope",
     "oai_client",
     "plan_window",
@@ -68,6 +72,21 @@ def checked_datestamp(value: str | None, name: str) -> str | None:
             f"(YYYY-MM-DDThh:mm:ssZ), not {value!r}"
         ) from None
     return value.strip()
+
+
+# OAI-PMH 2.0, section 3.4: a metadataPrefix is made of URI unreserved characters (RFC 2396).
+_PREFIX = re.compile(r"[A-Za-z0-9\-_.!~*'()]+")
+
+
+def checked_prefix(metadata_prefix: str) -> str:
+    """A metadataPrefix as the protocol allows it; `FatalError` otherwise (it is part of each
+    record's `source_id`, after a `#` that no prefix may hold)."""
+    if not _PREFIX.fullmatch(metadata_prefix):
+        raise FatalError(
+            "OAI-PMH harvest: a metadataPrefix is letters, digits and -_.!~*'() only "
+            f"(e.g. oai_dc, datacite, mods), not {metadata_prefix!r}"
+        )
+    return metadata_prefix
 
 
 def checked_endpoint(endpoint: str) -> str:
@@ -167,7 +186,7 @@ class OaiHarvest:
         client: OaiClient | None = None,
     ) -> None:
         self.endpoint = checked_endpoint(endpoint)
-        self.metadata_prefix = metadata_prefix
+        self.metadata_prefix = checked_prefix(metadata_prefix)
         self.set_spec = set_spec or None
         self.since = checked_datestamp(since, "since")
         self.until = checked_datestamp(until, "until")

@@ -7,7 +7,8 @@ more than `max_failed_fraction` of the rows fail is rejected whole (`BatchReject
 is a format change or a parser bug, not bad records, and must stop the run loudly.
 
 Great Expectations is imported lazily (5-7 s) and validates pandas frames (`batch.validate`); its
-SQL path on DuckDB is not used (it silently fails every expectation).
+SQL path on DuckDB is not used (it silently fails every expectation). Each suite's GX result
+travels with its summary as JSON, for the Data Docs (`expectations.data_docs`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from expectations.data_docs import result_json
 from schemas.batch import QuarantinedRow, ValidatedBatch, ValidationSummary
 from schemas.errors import FatalError
 from schemas.record import Deletion, Record
@@ -127,10 +129,11 @@ class _Validator:
 
     def validate(
         self, suite_name: str, frame: pd.DataFrame, *, source: str
-    ) -> tuple[dict[int, list[str]], dict[str, int], bool]:
-        """Run one suite; return (critical failures by row, failing-row counts, success)."""
+    ) -> tuple[dict[int, list[str]], dict[str, int], bool, str | None]:
+        """Run one suite; return (critical failures by row, failing-row counts, success, GX's
+        result as JSON for the Data Docs: `expectations.data_docs.result_json`)."""
         if frame.empty:
-            return {}, {}, True
+            return {}, {}, True, None
         with self.lock:
             batch = self.batch_definition.get_batch(batch_parameters={"dataframe": frame})
             result = batch.validate(
@@ -164,7 +167,8 @@ class _Validator:
             if severity == "critical":
                 for row in rows:
                     by_row[row].append(name)
-        return dict(by_row), counts, not any(k.endswith("[critical]") for k in counts)
+        success = not any(k.endswith("[critical]") for k in counts)
+        return dict(by_row), counts, success, result_json(result)
 
 
 @cache
@@ -215,6 +219,8 @@ def records_frame(records: list[Record], first_row: int = 0) -> pd.DataFrame:
             "author_count": [len(r.authors) for r in records],
             "unreadable": [r.unreadable for r in records],
             "dropped_fields": [len(r.dropped) for r in records],
+            # Drift names, for `drift_summary` (None for the records that carry none).
+            "unknown": [r.unknown or None for r in records],
         }
     )
 
@@ -320,7 +326,7 @@ def validate_frames(
     summaries = []
     failed: dict[int, list[str]] = defaultdict(list)
     for suite_name, frame in frames.items():
-        by_row, counts, success = validator.validate(suite_name, frame, source=source)
+        by_row, counts, success, result = validator.validate(suite_name, frame, source=source)
         for row, names in by_row.items():
             failed[row].extend(names)
         summaries.append(
@@ -330,9 +336,13 @@ def validate_frames(
                 failed_rows=len(by_row),
                 success=success,
                 failures=counts,
+                result=result,
             )
         )
     _name_unreadable(frames.get("records"), failed)
+    drift = drift_summary(frames.get("records"))
+    if drift is not None:
+        summaries.append(drift)
     if len(failed) >= min_failed_to_reject and len(failed) > max_failed_fraction * records:
         top = Counter(name for names in failed.values() for name in names).most_common(3)
         reasons = "; ".join(f"{name}: {n} rows" for name, n in top)
@@ -346,6 +356,31 @@ def validate_frames(
 
 
 UNREADABLE = "records.expect_column_values_to_be_null(unreadable)"
+# The summary of a batch's drift: `failures` maps each name its records carried that the parser
+# does not know ("element MedlineCitation/NewThing", "key new-key") to how many records carried
+# it. Not an expectation: nothing is quarantined for it (warehouse.drift keeps it per run).
+DRIFT_SUITE = "drift"
+
+
+def drift_summary(frame: pd.DataFrame | None) -> ValidationSummary | None:
+    """The drift of the records of `frame` (its `unknown` column), or None when it has none."""
+    if frame is None or "unknown" not in frame.columns:
+        return None
+    carrying: Counter[str] = Counter()
+    rows = 0
+    for names in frame["unknown"]:
+        if isinstance(names, list) and names:  # None, or NaN where frames were concatenated
+            rows += 1
+            carrying.update(set(names))
+    if not rows:
+        return None
+    return ValidationSummary(
+        suite=DRIFT_SUITE,
+        rows=len(frame),
+        failed_rows=rows,
+        success=True,
+        failures=dict(sorted(carrying.items())),
+    )
 
 
 def _name_unreadable(frame: pd.DataFrame | None, failed: dict[int, list[str]]) -> None:

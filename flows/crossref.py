@@ -31,6 +31,7 @@ from flows.settings import Settings, load_settings
 from flows.summary import RUN_FIELDS, add_reasons, reasons_text, summary_markdown
 from flows.sync import run_sync
 from flows.tasks import load_page
+from warehouse.drift import warn_first_seen
 from warehouse.store import Warehouse
 
 __all__ = [
@@ -157,6 +158,7 @@ def crossref_works(
             if pending:
                 load_pending()
             run = warehouse.finish_run(run_id, status="completed")
+            warn_first_seen(logger, run)
         except Exception as exc:
             warehouse.finish_run(run_id, status="failed", error=str(exc))
             logger.error("Crossref works failed: %s", exc)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from expectations.data_docs import run_docs_markdown
+
 # The run counters every flow returns (from the `runs` row).
 RUN_FIELDS = (
     "run_id",
@@ -44,4 +46,5 @@ def summary_markdown(title: str, run: dict[str, Any], extra: dict[str, Any]) -> 
     lines += ["| what | count |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in rows]
     for key, value in extra.items():
         lines.append(f"\n**{key}**: {value}")
+    lines.append("\n" + run_docs_markdown(run["run_id"]))
     return "\n".join(lines)

@@ -20,7 +20,7 @@ from schemas.record import Record
 
 # Fields that are not columns: the raw payload is stored apart, by content hash; what parsing
 # could not keep is read by validation (quarantine reasons, warning counts), not stored.
-NOT_COLUMNS = frozenset({"raw", "unreadable", "dropped"})
+NOT_COLUMNS = frozenset({"raw", "unreadable", "dropped", "unknown"})
 
 _SCALARS: dict[Any, pa.DataType] = {
     str: pa.string(),

@@ -29,6 +29,8 @@ class ValidationSummary:
     failed_rows: int
     success: bool
     failures: dict[str, int] = field(default_factory=dict)  # expectation -> failing rows
+    # Great Expectations' result as JSON, lists cut (expectations.data_docs: the Data Docs).
+    result: str | None = None
 
 
 @dataclass(slots=True)

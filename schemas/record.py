@@ -190,6 +190,10 @@ class Record:
     # ("author: a JSON string, not a list"): validation counts them as warnings.
     unreadable: str | None = None
     dropped: list[str] = field(default_factory=list)
+    # `unknown` names each element, attribute or JSON key met that the source's format (as
+    # the parser knows it) does not have, once per occurrence ("element MedlineCitation/X",
+    # "key new-key"): drift, counted per run (`warehouse.drift`). Not a column either.
+    unknown: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -222,11 +222,11 @@ def test_without_an_index_search_says_how_to_build_one(fixtures_dir, tmp_path, m
     result = runner.invoke(app, ["search", "heme", "--db", str(db)])
     assert result.exit_code == 1 and "no search index" in result.output
     built = runner.invoke(app, ["index", "--db", str(db)])
-    assert built.exit_code == 0 and "search index rebuilt: 2 records" in built.output
+    assert built.exit_code == 0 and "search index rebuilt: 2 works" in built.output
     again = runner.invoke(app, ["index", "--db", str(db)])
-    assert "search index up to date: 2 records, nothing changed" in again.output
+    assert "search index up to date: 2 works, nothing changed" in again.output
     forced = runner.invoke(app, ["index", "--force", "--db", str(db)])
-    assert "search index rebuilt: 2 records" in forced.output
+    assert "search index rebuilt: 2 works" in forced.output
     assert runner.invoke(app, ["search", "heme", "--db", str(db)]).exit_code == 0
 
 
@@ -280,7 +280,18 @@ def test_search_command_formats(indexed):
     )
     rows = list(csv.DictReader(io.StringIO(as_csv.output)))
     assert [r["source_id"] for r in rows] == ["41583336"]
-    assert set(rows[0]) == {"score", "source", "source_id", "year", "journal", "title", "snippet"}
+    assert list(rows[0]) == [
+        "score",
+        "work_id",
+        "sources",
+        "source",
+        "source_id",
+        "year",
+        "journal",
+        "title",
+        "snippet",
+    ]
+    assert rows[0]["work_id"].startswith("W") and rows[0]["sources"] == "pubmed"
     assert "**" not in rows[0]["snippet"] and "pneumoperitoneum" in rows[0]["snippet"].lower()
     as_json = runner.invoke(
         app, ["search", "widget", "--format", "json", "--limit", "3", "--db", str(indexed)]
@@ -289,7 +300,7 @@ def test_search_command_formats(indexed):
     assert len(hits) == 3 and all(h["source"] == "crossref" for h in hits)
     assert hits[0]["score"] >= hits[1]["score"] >= hits[2]["score"]
     none = runner.invoke(app, ["search", "zzzyyyxxx", "--db", str(indexed)])
-    assert none.exit_code == 0 and "No record matches" in none.output
+    assert none.exit_code == 0 and "No work matches" in none.output
     wrong = runner.invoke(
         app, ["search", "x", "--year-from", "2020", "--year-to", "2000", "--db", str(indexed)]
     )
@@ -316,14 +327,20 @@ def test_the_demo_is_indexed_and_its_seed_ranks_first(tmp_path):
     db = tmp_path / "demo.duckdb"
     demo = runner.invoke(app, ["demo", "--db", str(db)])
     assert demo.exit_code == 0, demo.output
-    assert "search index up to date: 593 records" in demo.output  # the syncs refreshed it
+    assert "search index up to date: 528 works" in demo.output  # the syncs refreshed it
     seed = "Interleukins in Cancer Therapy: Rationale and Current Status"
     result = search(db, "interleukin cancer therapy")
     assert result.stale is None and result.hits[0].title == seed
     # Words of its abstract only ("intercellular hormones"), not of its title or subjects.
     assert search(db, "intercellular hormones").hits[0].title == seed
+    # A paper PubMed and Crossref both hold (one DOI) is one hit: its work, not two records.
+    hits = search(db, "Bacteroides fragilis hospital readmission").hits
+    assert hits[0].title == "Role of Bacteroides fragilis in hospital readmission."
+    assert hits[0].sources == ["crossref", "pubmed"] and hits[0].work_id == "W1a4e82defc563e8c"
+    assert [h.title for h in hits].count(hits[0].title) == 1
+    assert search(db, "Bacteroides fragilis readmission", source="crossref").hits[0] == hits[0]
     again = runner.invoke(app, ["demo", "--db", str(db)])
-    assert "search index up to date: 593 records" in again.output
+    assert "search index up to date: 528 works" in again.output
 
 
 def test_every_new_command_has_help():

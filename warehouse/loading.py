@@ -14,7 +14,7 @@ from typing import Protocol
 import duckdb
 import pyarrow as pa
 
-from schemas.batch import LoadCounts, StateUpdate
+from schemas.batch import LoadCounts, StateUpdate, ValidationSummary
 from warehouse.connection import now as clock
 from warehouse.prepare import PAYLOAD_ENCODING, PreparedBatch, kept
 from warehouse.runs import add_to_run, write_state
@@ -131,7 +131,8 @@ def apply_rest(
         _record_superseded(con, prepared, run_id, now)
     for summary in prepared.summaries:
         con.execute(
-            "INSERT INTO validation_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO validation_results (source, batch_id, run_id, suite, rows, failed_rows, "
+            "success, failures, validated_at, gx_result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 prepared.source,
                 prepared.batch_id,
@@ -142,8 +143,33 @@ def apply_rest(
                 summary.success,
                 json.dumps(summary.failures),
                 now,
+                summary.result if _keeps_result(con, prepared.source, run_id, summary) else None,
             ],
         )
+
+
+# GX results kept per run, source and suite at most (~10 KB each).
+KEPT_RESULTS_PER_RUN = 100
+
+
+def _keeps_result(
+    con: duckdb.DuckDBPyConnection, source: str, run_id: str | None, summary: ValidationSummary
+) -> bool:
+    """Whether to keep GX's result of `summary` for the Data Docs (expectations.data_docs):
+    when an expectation failed or warned, while the run keeps fewer than `KEPT_RESULTS_PER_RUN`
+    of that source and suite; when all passed, only if it keeps none yet. A run of 1,000
+    batches keeps at most a few hundred results, however many fail."""
+    if summary.result is None:
+        return False
+    if run_id is None:
+        return bool(summary.failures)
+    stored = con.execute(
+        "SELECT count(*) FROM validation_results "
+        "WHERE run_id = ? AND source = ? AND suite = ? AND gx_result IS NOT NULL",
+        [run_id, source, summary.suite],
+    ).fetchone()
+    so_far = stored[0] if stored else 0
+    return so_far < KEPT_RESULTS_PER_RUN if summary.failures else so_far == 0
 
 
 def _classify(

@@ -28,6 +28,7 @@ from typing import Any
 
 import altair as alt
 
+from warehouse.drift import drift_section
 from warehouse.status import read_only_query
 
 Rows = list[dict[str, Any]]
@@ -537,7 +538,9 @@ def _section(plot: Plot) -> str:
     )
 
 
-def render_html(plots: list[Plot], *, title: str, summary: str, bundle: str) -> str:
+def render_html(
+    plots: list[Plot], *, title: str, summary: str, bundle: str, sections: tuple[str, ...] = ()
+) -> str:
     specs = {p.chart.key: p.spec for p in plots if p.spec is not None}
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return "\n".join(
@@ -553,9 +556,42 @@ def render_html(plots: list[Plot], *, title: str, summary: str, bundle: str) -> 
             f'<p class="meta">{html.escape(summary)}. Generated {generated}.</p>',
             '<pre id="report-errors"></pre>',
             *(_section(p) for p in plots),
+            *sections,
             f"<script>const SPECS = {_script_json(specs)};\n{EMBED}</script>",
             "</body></html>",
         ]
+    )
+
+
+def validation_docs_section(db: Path, to: Path) -> str:
+    """Links to the Great Expectations Data Docs of the kept validation results
+    (`expectations.data_docs`, written beside the warehouse), and to the latest runs' pages."""
+    import os
+
+    from expectations import data_docs
+    from warehouse.store import Warehouse
+
+    with Warehouse(db, read_only=True) as warehouse:
+        runs = data_docs.kept_runs(warehouse, runs=5, with_results=False)
+    site = Path(os.path.relpath(data_docs.site_dir_for(db), to.parent)).as_posix()
+    about = (
+        "Great Expectations' own pages of the validation results the loads kept (suite runs "
+        "with a failing or warning expectation, and the first that passed, per run): "
+        f'<a id="validation-docs-index" href="{html.escape(site)}/index.html">'
+        f"{html.escape(site)}/index.html</a>, written by <code>biblioduck validation-docs</code>"
+        " (and by <code>make demo</code>); they open with no network."
+    )
+    items = [
+        f'<li><a href="{html.escape(site)}/{data_docs.run_page_name(run.run_id)}">'
+        f"{html.escape(run.source)} run {html.escape(run.run_id or '-')}</a>: "
+        f"{run.suite_runs:,} suite runs, {run.failed_suite_runs:,} with a failing or warning "
+        "expectation</li>"
+        for run in runs
+    ]
+    body = f"<ul>{''.join(items)}</ul>" if items else '<p class="empty">no results kept yet</p>'
+    return (
+        '<section id="validation-docs"><h2>Validation results (Data Docs)</h2>'
+        f'<p class="about">{about}</p>{body}</section>'
     )
 
 
@@ -568,6 +604,7 @@ def write_report(db: Path, to: Path) -> dict[str, Any]:
         title=f"biblioduck: {db.name}",
         summary=_summary(db),
         bundle=vega_bundle(),
+        sections=(validation_docs_section(db, to), drift_section(db)),
     )
     to.parent.mkdir(parents=True, exist_ok=True)
     partial = to.with_name(to.name + ".partial")

@@ -10,6 +10,7 @@ from typing import Any
 import duckdb
 
 from schemas.batch import LoadCounts, StateUpdate
+from warehouse import drift
 from warehouse.connection import now
 
 ABANDONED = (
@@ -42,12 +43,18 @@ def start_run(
 def finish_run(
     con: duckdb.DuckDBPyConnection, run_id: str, *, status: str, error: str | None = None
 ) -> dict[str, Any]:
+    """Finish a run's row and add up its drift (`warehouse.drift`): the row returned also
+    lists, under `drift.FIRST_SEEN`, the names no earlier run saw, for the flow to warn of
+    (a bulk run finishes in the writer process, whose log nobody reads)."""
+    first_seen = drift.settle_run(con, run_id)
     con.execute(
         "UPDATE runs SET status = ?, error = ?, finished_at = ?, "
         "seconds = epoch(? - started_at) WHERE run_id = ?",
         [status, error, now(), now(), run_id],
     )
-    return run(con, run_id)
+    finished = run(con, run_id)
+    finished[drift.FIRST_SEEN] = [(new.source, new.name, new.records) for new in first_seen]
+    return finished
 
 
 def run(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:

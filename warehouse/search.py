@@ -1,16 +1,17 @@
-"""Full-text search: a BM25 index over the current records, built by a writer, read locked down.
+"""Full-text search: a BM25 index over the works, built by a writer, read locked down.
 
 What is indexed: the title, the abstract and the subject terms (MeSH headings, keywords,
-chemicals, … of every scheme) of each row of the `records` view (works do not exist yet),
-copied into `search_documents` (one row per record, `doc_id` its key) and indexed by DuckDB's
-`fts` extension: English stemmer and stop words, lower-cased, accents folded.
+chemicals, … of every scheme) of each work (`warehouse.works`: one hit for an article that
+PubMed, Crossref and a portal all hold), and of each current record in no work yet, copied into
+`search_documents` (`doc_id` its key) and indexed by DuckDB's `fts` extension: English stemmer
+and stop words, lower-cased, accents folded.
 
 The extension is loaded from the pinned `duckdb-extension-fts` package's own file, never
 downloaded (autoinstall off). In DuckDB 1.5 an fts index does not follow inserts: it is a
 snapshot, rebuilt whole by `refresh_search_index`, which a writer calls at the end of a load
 (and `biblioduck index`). It rebuilds only when the indexed content changed: a digest of the
-current records (their count and an order-free hash of their content hashes, ~10 ms at 50,000
-records) is kept in `search_index_state` with the snapshot.
+current records and their works (their count and an order-free hash of their content hashes
+and memberships, ~10 ms at 50,000 records) is kept in `search_index_state` with the snapshot.
 
 `search` reads: on a read-only connection, with the extension loaded and then the same
 lockdown as `biblioduck query` (`warehouse.status.LOCKED_DOWN`); the words searched for are a
@@ -38,18 +39,41 @@ STATE = "search_index_state"
 FTS_SCHEMA = f"fts_main_{DOCUMENTS}"
 # Part of the digest: change it when what is indexed, or how, changes, and every warehouse's
 # index is rebuilt by its next load.
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 # BM25 parameters: the extension's defaults.
 K1 = 1.2
 B = 0.75
 
-# The current records, one document each. Subject terms of every scheme, each once.
+# One document per work (`warehouse.works`: the title and abstract survivorship chose, the
+# subject terms of every member), and one per current record in no work (works not built yet,
+# or a record loaded since the last build), keyed "source:source_id". Each names the record it
+# shows (the one its title came from) and the sources of its members, for `--source`. Most
+# works have one member: theirs are the record's own fields, read as a stream; only merged
+# works go through the `works` view's aggregation (all of them at once did not fit a writer's
+# 256 MB at 50,000 records).
+_TERMS = "array_to_string(list_distinct(list_transform({}subjects, s -> s.term)), '; ')"
 DOCUMENTS_SQL = f"""
 CREATE OR REPLACE TABLE {DOCUMENTS} AS
-SELECT row_number() OVER (ORDER BY source, source_id) AS doc_id,
-       source, source_id, pub_year, journal, title, abstract,
-       array_to_string(list_distinct(list_transform(subjects, s -> s.term)), '; ') AS terms
-FROM records
+WITH merged AS (SELECT work_id FROM work_members GROUP BY work_id HAVING count(*) > 1),
+documents AS (
+    SELECT w.work_id AS document, w.work_id, [r.source] AS sources,
+           r.source || ':' || r.source_id AS shown, r.pub_year, r.journal, r.title, r.abstract,
+           {_TERMS.format("r.")} AS terms
+    FROM work_members AS w JOIN records AS r USING (source, source_id)
+    WHERE w.work_id NOT IN (SELECT work_id FROM merged)
+    UNION ALL
+    SELECT work_id, work_id, sources, coalesce(title_from, members[1]), pub_year, journal,
+           title, abstract, {_TERMS.format("")}
+    FROM works WHERE work_id IN (SELECT work_id FROM merged)
+    UNION ALL
+    SELECT r.source || ':' || r.source_id, NULL, [r.source], r.source || ':' || r.source_id,
+           r.pub_year, r.journal, r.title, r.abstract, {_TERMS.format("r.")}
+    FROM records AS r ANTI JOIN work_members AS w USING (source, source_id))
+SELECT row_number() OVER (ORDER BY document) AS doc_id, document, work_id, sources,
+       split_part(shown, ':', 1) AS source,
+       shown[length(split_part(shown, ':', 1)) + 2:] AS source_id,
+       pub_year, journal, title, abstract, terms
+FROM documents
 """
 INDEX_SQL = (
     f"PRAGMA create_fts_index('{DOCUMENTS}', 'doc_id', 'title', 'abstract', 'terms', "
@@ -68,10 +92,13 @@ STATE_SQL = f"""CREATE TABLE IF NOT EXISTS {STATE} (
     documents BIGINT NOT NULL,
     built_at TIMESTAMPTZ NOT NULL,
     seconds DOUBLE NOT NULL)"""
-# Order-free: the same records give the same digest whichever order they were loaded in.
+# Order-free: the same records in the same works give the same digest whichever order they
+# were loaded in. Works count: a `works build` with new matching rules changes the documents.
 DIGEST_SQL = (
-    "SELECT count(*), coalesce(bit_xor(hash(source, source_id, content_hash)), 0) "
-    "FROM source_records WHERE NOT deleted"
+    "SELECT (SELECT count(*) FROM source_records WHERE NOT deleted), "
+    "xor((SELECT coalesce(bit_xor(hash(source, source_id, content_hash)), 0) "
+    " FROM source_records WHERE NOT deleted), "
+    "(SELECT coalesce(bit_xor(hash(work_id, source, source_id)), 0) FROM work_members))"
 )
 
 # Ranking: BM25 as the extension's `match_bm25` macro computes it (k1 1.2, b 0.75, its idf and
@@ -108,18 +135,19 @@ scores AS (
     JOIN {FTS_SCHEMA}.docs AS docs USING (docid), {FTS_SCHEMA}.stats AS stats
     GROUP BY term_tf.docid),
 ranked AS (  -- the best `limit`, filtered; their texts are read after, for them alone
-    SELECT scores.score, d.doc_id, d.source, d.source_id
+    SELECT scores.score, d.doc_id, d.document
     FROM scores JOIN {FTS_SCHEMA}.docs AS docs USING (docid)
-    JOIN (SELECT doc_id, source, source_id, pub_year FROM {DOCUMENTS}) AS d
+    JOIN (SELECT doc_id, document, sources, pub_year FROM {DOCUMENTS}) AS d
       ON d.doc_id = docs.name
-    WHERE ($source IS NULL OR d.source = $source)
+    WHERE ($source IS NULL OR list_contains(d.sources, $source))
       AND ($year_from IS NULL OR d.pub_year >= $year_from)
       AND ($year_to IS NULL OR d.pub_year <= $year_to)
-    ORDER BY scores.score DESC, d.source, d.source_id
+    ORDER BY scores.score DESC, d.document
     LIMIT $limit)
-SELECT ranked.score, d.source, d.source_id, d.pub_year, d.journal, d.title, d.abstract, d.terms
+SELECT ranked.score, d.source, d.source_id, d.pub_year, d.journal, d.title, d.abstract, d.terms,
+       d.work_id, d.sources
 FROM ranked JOIN {DOCUMENTS} AS d USING (doc_id)
-ORDER BY ranked.score DESC, d.source, d.source_id
+ORDER BY ranked.score DESC, d.document
 """
 
 
@@ -233,6 +261,10 @@ class SearchHit:
     journal: str | None
     title: str | None
     snippet: str
+    # The work the hit is (None for a record in no work yet), and its members' sources; the
+    # hit's source and source_id name the member whose title it shows.
+    work_id: str | None = None
+    sources: list[str] = field(default_factory=list)
     # Where in `snippet` the words matching the query are: (start, end) character offsets.
     matches: list[tuple[int, int]] = field(default_factory=list)
 
@@ -356,8 +388,8 @@ def search(
         if digest != content_digest(con):
             when = built_at.astimezone(dt.UTC)
             stale = (
-                f"the search index was built at {when:%Y-%m-%d %H:%M} UTC over {documents} "
-                "records, and the records changed since: results may miss or show old content; "
+                f"the search index was built at {when:%Y-%m-%d %H:%M} UTC over {documents} works "
+                "and the records changed since: results may miss or show old content; "
                 f"run a load or `biblioduck index --db {db}` to refresh it"
             )
         try:
@@ -387,6 +419,8 @@ def search(
             title=row[5],
             snippet=snippet,
             matches=spans,
+            work_id=row[8],
+            sources=list(row[9] or []),
         )
         for row, (snippet, spans) in zip(rows, snippets, strict=True)
     ]

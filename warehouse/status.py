@@ -9,6 +9,7 @@ from typing import Any
 import duckdb
 
 from schemas.errors import FatalError, UsageError
+from warehouse.drift import drift_rows
 from warehouse.store import Warehouse
 
 # Set on an analyst's connection before their SQL runs, the last one locking the others: no
@@ -54,7 +55,8 @@ def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 
 def warehouse_status(db: Path) -> dict[str, Any]:
-    """Per source: current and deleted records, quarantine size, last run; sync state; runs."""
+    """Per source: current and deleted records, quarantine size, last run; sync state; runs;
+    drift (`warehouse.drift.DRIFT_SQL`: each unknown name, when first seen, its last count)."""
     with Warehouse(db, read_only=True) as warehouse:
         con = warehouse.con
         sources = _dicts(
@@ -95,4 +97,5 @@ def warehouse_status(db: Path) -> dict[str, Any]:
             )
         )
         files = _dicts(con.execute("SELECT * FROM bulk_files ORDER BY year, number, kind"))
-    return {"sources": sources, "state": state, "runs": runs, "files": files}
+        drift = drift_rows(con)
+    return {"sources": sources, "state": state, "runs": runs, "files": files, "drift": drift}

@@ -70,6 +70,8 @@ Mapping choices that are not obvious from the field names:
   `NaN`/`Infinity`, which Python's decoder takes but JSON does not allow. The XML parsers
   refuse the same bytes; a JSON work can be cut out of its page, so only it is lost.
 - Only a document that is not JSON, or nested too deeply to decode, is refused (malformed).
+- Drift: each key of a work that the API's work schema does not have is named in
+  `Record.unknown` ("key new-key"; `connectors.crossref.vocabulary`).
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from connectors.crossref.items import ITEMS_OPENING, OPENING_PEEK, ItemsReader
+from connectors.crossref.vocabulary import unknown_keys
 from connectors.payload import (
     GZIP_MAGIC,
     Source,
@@ -601,6 +604,7 @@ def parse_work(item: Work) -> Record:
     record.grants = parse_grants(item.get("funder"))
     record.license = parse_license(item.get("license"))
     record.dropped = dropped_fields(item)
+    record.unknown = unknown_keys(item)
     return record
 
 

@@ -39,7 +39,7 @@ The rule for changing the mapping (one rule, for everyone):
 from lxml.includes.etreepublic cimport _Document, _Element
 cimport lxml.includes.etreepublic as cetree
 from lxml.includes cimport tree
-from lxml.includes.tree cimport xmlNode, xmlAttr
+from lxml.includes.tree cimport xmlNode, xmlAttr, xmlNs
 from libc.string cimport strcmp, strlen, memcpy
 from libc.stdlib cimport malloc, free, realloc
 from cpython.unicode cimport PyUnicode_DecodeUTF8
@@ -51,6 +51,7 @@ import dataclasses
 import types
 
 from connectors.pubmed import dates as _dates
+from connectors.pubmed import vocabulary as _vocabulary
 from connectors.pubmed.fields import (
     inner_xml as _py_inner_xml,
     join_abstract as _join_abstract,
@@ -486,6 +487,106 @@ cdef bint _get_is(xmlNode* c, const char* name, const char* expected) except -1:
             break
         attr = attr.next
     return _get(c, name) == PyUnicode_DecodeUTF8(expected, strlen(expected), NULL)
+
+
+# --- drift: names the DTD does not know ------------------------------------------------------
+# `parse.note_unknown`, for the children of the elements whose children are dispatched on:
+# the vocabulary of `connectors.pubmed.vocabulary` as sorted C string arrays, searched with
+# strcmp. A child the parser handles is known by construction, so only the children it skips
+# are searched; attributes are looked at only when an element has any.
+
+
+cdef struct _Names:
+    const char** names  # sorted bytewise
+    Py_ssize_t n
+
+
+cdef list _NAME_BYTES = []  # owns the bytes the arrays point into
+
+
+cdef _Names _names_of(object names) except *:
+    cdef _Names result
+    cdef list ordered = sorted(name.encode() for name in names)
+    result.n = len(ordered)
+    result.names = <const char**>malloc(max(1, result.n) * sizeof(const char*))
+    if result.names is NULL:
+        raise MemoryError()
+    for index, name in enumerate(ordered):
+        _NAME_BYTES.append(name)
+        result.names[index] = <const char*>(<bytes>name)
+    return result
+
+
+cdef Py_ssize_t _find(const _Names* names, const char* name) noexcept nogil:
+    """The index of `name` in `names`, or -1."""
+    cdef Py_ssize_t low = 0, high = names.n, middle
+    cdef int order
+    while low < high:
+        middle = (low + high) // 2
+        order = strcmp(names.names[middle], name)
+        if order == 0:
+            return middle
+        if order < 0:
+            low = middle + 1
+        else:
+            high = middle
+    return -1
+
+
+cdef _Names _K_ARTICLE_SET = _names_of(_vocabulary.KNOWN_CHILDREN["PubmedArticle"])
+cdef _Names _K_CITATION = _names_of(_vocabulary.KNOWN_CHILDREN["MedlineCitation"])
+cdef _Names _K_ARTICLE = _names_of(_vocabulary.KNOWN_CHILDREN["Article"])
+cdef _Names _K_JOURNAL = _names_of(_vocabulary.KNOWN_CHILDREN["Journal"])
+cdef _Names _K_JOURNAL_ISSUE = _names_of(_vocabulary.KNOWN_CHILDREN["JournalIssue"])
+cdef _Names _K_JOURNAL_INFO = _names_of(_vocabulary.KNOWN_CHILDREN["MedlineJournalInfo"])
+cdef _Names _K_PUBMED_DATA = _names_of(_vocabulary.KNOWN_CHILDREN["PubmedData"])
+# Elements with attributes, and per element (same order) the attributes it may have.
+cdef _Names _ATTRIBUTE_OWNERS = _names_of(_vocabulary.KNOWN_ATTRIBUTES)
+cdef _Names* _ATTRIBUTES = <_Names*>malloc(max(1, _ATTRIBUTE_OWNERS.n) * sizeof(_Names))
+for _index in range(_ATTRIBUTE_OWNERS.n):
+    _ATTRIBUTES[_index] = _names_of(
+        _vocabulary.KNOWN_ATTRIBUTES[(<bytes>_ATTRIBUTE_OWNERS.names[_index]).decode()]
+    )
+cdef object _unknown_element = _vocabulary.unknown_element
+cdef object _unknown_attribute = _vocabulary.unknown_attribute
+
+
+cdef inline str _utf8(const char* text):
+    return PyUnicode_DecodeUTF8(text, strlen(text), NULL)
+
+
+cdef str _lxml_name(xmlNs* ns, const char* name):
+    """A name as lxml gives it: "{uri}name" in a namespace."""
+    if ns is NULL or ns.href is NULL:
+        return _utf8(name)
+    return "{" + _utf8(<const char*>ns.href) + "}" + _utf8(name)
+
+
+cdef void _note_namespaced(object record, str parent, xmlNode* c) except *:
+    """A child in a namespace: never one the DTD knows."""
+    record.unknown.append(_unknown_element(parent, _lxml_name(c.ns, <const char*>c.name)))
+
+
+cdef bint _note_skipped(object record, str parent, const _Names* known, xmlNode* c) except -1:
+    """A child the parser skips: named in `record.unknown` unless `known`; True if known."""
+    if _find(known, <const char*>c.name) >= 0:
+        return True
+    record.unknown.append(_unknown_element(parent, _utf8(<const char*>c.name)))
+    return False
+
+
+cdef void _note_attributes(object record, xmlNode* c) except *:
+    """Each attribute of a known element that the DTD does not give it."""
+    cdef Py_ssize_t owner = _find(&_ATTRIBUTE_OWNERS, <const char*>c.name)
+    cdef xmlAttr* attr = c.properties
+    while attr is not NULL:
+        if attr.ns is not NULL or owner < 0 or _find(&_ATTRIBUTES[owner], <const char*>attr.name) < 0:
+            record.unknown.append(
+                _unknown_attribute(
+                    _utf8(<const char*>c.name), _lxml_name(attr.ns, <const char*>attr.name)
+                )
+            )
+        attr = attr.next
 
 
 # --- dates -----------------------------------------------------------------------------------
@@ -1107,12 +1208,15 @@ cdef str _source_version(xmlNode* pmid_element, list dates):
 cdef void _fill_journal(_Document doc, object record, xmlNode* journal) except *:
     cdef xmlNode* child = journal.children
     cdef xmlNode* part
+    cdef bint known
     while child is not NULL:
         if _plain(child):
+            known = True
             if _eq(child, b"JournalIssue"):
                 part = child.children
                 while part is not NULL:
                     if _plain(part):
+                        known = True
                         if _eq(part, b"Volume"):
                             record.volume = _text_of(part)
                         elif _eq(part, b"Issue"):
@@ -1124,7 +1228,14 @@ cdef void _fill_journal(_Document doc, object record, xmlNode* journal) except *
                                 record.pub_date_raw,
                                 record.pub_year,
                             ) = _pub_date(doc, part)
+                        else:
+                            known = _note_skipped(record, "JournalIssue", &_K_JOURNAL_ISSUE, part)
+                        if known and part.properties is not NULL:
+                            _note_attributes(record, part)
+                    elif part.type == tree.XML_ELEMENT_NODE:
+                        _note_namespaced(record, "JournalIssue", part)
                     part = part.next
+                known = True
             elif _eq(child, b"Title"):
                 record.journal = _text_of(child)
             elif _eq(child, b"ISOAbbreviation"):
@@ -1135,6 +1246,12 @@ cdef void _fill_journal(_Document doc, object record, xmlNode* journal) except *
                     record.issn_print = _text_of(child)
                 elif issn_type == "Electronic":
                     record.issn_electronic = _text_of(child)
+            else:
+                known = _note_skipped(record, "Journal", &_K_JOURNAL, child)
+            if known and child.properties is not NULL:
+                _note_attributes(record, child)
+        elif child.type == tree.XML_ELEMENT_NODE:
+            _note_namespaced(record, "Journal", child)
         child = child.next
 
 
@@ -1145,8 +1262,10 @@ cdef list _fill_from_article(_Document doc, object record, xmlNode* article, lis
     cdef list languages = []
     cdef xmlNode* child = article.children
     cdef xmlNode* c
+    cdef bint known
     while child is not NULL:
         if _plain(child):
+            known = True
             if _eq(child, b"Journal"):
                 _fill_journal(doc, record, child)
             elif _eq(child, b"ArticleTitle"):
@@ -1181,6 +1300,12 @@ cdef list _fill_from_article(_Document doc, object record, xmlNode* article, lis
                 record.vernacular_title = _text_of(child)
             elif _eq(child, b"ArticleDate"):
                 dates.append(_date_entry(doc, "article_date", child))
+            else:
+                known = _note_skipped(record, "Article", &_K_ARTICLE, child)
+            if known and child.properties is not NULL:
+                _note_attributes(record, child)
+        elif child.type == tree.XML_ELEMENT_NODE:
+            _note_namespaced(record, "Article", child)
         child = child.next
     if languages:
         record.languages = languages
@@ -1428,13 +1553,21 @@ cdef object _parse(_Document doc, xmlNode* article, bytes raw):
     cdef list investigator_lists = []
     cdef list elocations = [], id_lists = [], reference_lists = []
     cdef _References reference_state
+    cdef bint known
 
     while child is not NULL:
         if _plain(child):
+            known = True
             if _eq(child, b"MedlineCitation"):
                 citation = child
             elif _eq(child, b"PubmedData"):
                 pubmed_data = child
+            else:
+                known = _note_skipped(record, "PubmedArticle", &_K_ARTICLE_SET, child)
+            if known and child.properties is not NULL:
+                _note_attributes(record, child)
+        elif child.type == tree.XML_ELEMENT_NODE:
+            _note_namespaced(record, "PubmedArticle", child)
         child = child.next
     if citation is NULL:
         return record
@@ -1443,6 +1576,7 @@ cdef object _parse(_Document doc, xmlNode* article, bytes raw):
     child = citation.children
     while child is not NULL:
         if _plain(child):
+            known = True
             if _eq(child, b"PMID"):
                 pmid_element = child
             elif _eq(child, b"Article"):
@@ -1451,11 +1585,21 @@ cdef object _parse(_Document doc, xmlNode* article, bytes raw):
                 info = child.children
                 while info is not NULL:
                     if _plain(info):
+                        known = True
                         if _eq(info, b"NlmUniqueID"):
                             record.nlm_unique_id = _text_of(info)
                         elif _eq(info, b"ISSNLinking"):
                             record.issn_linking = _text_of(info)
+                        else:
+                            known = _note_skipped(
+                                record, "MedlineJournalInfo", &_K_JOURNAL_INFO, info
+                            )
+                        if known and info.properties is not NULL:
+                            _note_attributes(record, info)
+                    elif info.type == tree.XML_ELEMENT_NODE:
+                        _note_namespaced(record, "MedlineJournalInfo", info)
                     info = info.next
+                known = True
             elif _eq(child, b"MeshHeadingList"):
                 mesh = []
                 _mesh_walk(child, mesh, [None])
@@ -1486,6 +1630,12 @@ cdef object _parse(_Document doc, xmlNode* article, bytes raw):
                 dates.append(_date_entry(doc, "completed", child))
             elif _eq(child, b"DateRevised"):
                 dates.append(_date_entry(doc, "last_revised", child))
+            else:
+                known = _note_skipped(record, "MedlineCitation", &_K_CITATION, child)
+            if known and child.properties is not NULL:
+                _note_attributes(record, child)
+        elif child.type == tree.XML_ELEMENT_NODE:
+            _note_namespaced(record, "MedlineCitation", child)
         child = child.next
 
     pmid = _text_of(pmid_element)
@@ -1505,6 +1655,7 @@ cdef object _parse(_Document doc, xmlNode* article, bytes raw):
         child = pubmed_data.children
         while child is not NULL:
             if _plain(child):
+                known = True
                 if _eq(child, b"ArticleIdList"):
                     id_lists.append(<size_t>child)
                 elif _eq(child, b"History"):
@@ -1519,6 +1670,12 @@ cdef object _parse(_Document doc, xmlNode* article, bytes raw):
                     record.publication_state = _text_of(child)
                 elif _eq(child, b"ReferenceList"):
                     reference_lists.append(<size_t>child)
+                else:
+                    known = _note_skipped(record, "PubmedData", &_K_PUBMED_DATA, child)
+                if known and child.properties is not NULL:
+                    _note_attributes(record, child)
+            elif child.type == tree.XML_ELEMENT_NODE:
+                _note_namespaced(record, "PubmedData", child)
             child = child.next
         if reference_lists:
             reference_state = _References()

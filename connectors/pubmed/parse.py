@@ -47,6 +47,12 @@ Mapping choices that the field names do not make obvious (dates: `connectors.pub
   (before this module is imported) to force the pure-Python parser. Books are pure Python.
 - Attributes missing from the XML take their DTD default where the DTD gives one (no DTD is
   loaded): ArticleId IdType "pubmed", MajorTopicYN "N", OtherAbstract Language "eng".
+- Drift: where the parser dispatches on child names (PubmedArticle, MedlineCitation, Article,
+  Journal, JournalIssue, MedlineJournalInfo, PubmedData), a child the DTD does not allow
+  there, and an attribute the DTD does not give a known child, are named in `Record.unknown`
+  ("element MedlineCitation/X", "attribute Article/@Y"; `note_unknown`, against
+  `connectors.pubmed.vocabulary`), in document order, a child after what is inside it. No
+  second walk: deeper levels and books are not looked at.
 """
 
 from __future__ import annotations
@@ -81,6 +87,12 @@ from connectors.pubmed.fields import (
     parse_supplementary_concepts,
     parse_title,
     text_of,
+)
+from connectors.pubmed.vocabulary import (
+    KNOWN_ATTRIBUTES,
+    KNOWN_CHILDREN,
+    unknown_attribute,
+    unknown_element,
 )
 from schemas.errors import MalformedPayloadError
 from schemas.record import AbstractSection, DateEntry, Deletion, Record, Subject
@@ -273,6 +285,7 @@ def parse_pubmed_article_python(article: Element) -> Record:
             citation = child
         elif child.tag == "PubmedData":
             pubmed_data = child
+        note_unknown(record, "PubmedArticle", child)
     if citation is None:
         return record
     record.record_status = citation.get("Status") or None
@@ -297,6 +310,7 @@ def parse_pubmed_article_python(article: Element) -> Record:
                     record.nlm_unique_id = text_of(info)
                 elif info.tag == "ISSNLinking":
                     record.issn_linking = text_of(info)
+                note_unknown(record, "MedlineJournalInfo", info)
         elif tag == "MeshHeadingList":
             mesh = parse_mesh_headings(child)
         elif tag == "ChemicalList":
@@ -313,6 +327,7 @@ def parse_pubmed_article_python(article: Element) -> Record:
             investigator_lists.append(child)
         elif tag in _CITATION_DATE_KINDS:
             dates.append(parse_date_entry(_CITATION_DATE_KINDS[tag], child))
+        note_unknown(record, "MedlineCitation", child)
 
     record.source_id = record.pmid = text_of(pmid_element)
     record.source_version = source_version(pmid_element, dates)
@@ -338,6 +353,7 @@ def parse_pubmed_article_python(article: Element) -> Record:
                 record.publication_state = text_of(child)
             elif tag == "ReferenceList":
                 reference_lists.append(child)
+            note_unknown(record, "PubmedData", child)
         if reference_lists:
             record.references = parse_references(reference_lists)
     record.dates = dates
@@ -378,6 +394,7 @@ def _fill_from_article(record: Record, article: Element, dates: list[DateEntry])
             record.vernacular_title = mixed_text_of(child)
         elif tag == "ArticleDate":
             dates.append(parse_date_entry("article_date", child))
+        note_unknown(record, "Article", child)
     if author_lists:
         record.authors = parse_author_lists(author_lists)
     record.elocation = parse_elocation(elocations)
@@ -400,6 +417,7 @@ def _fill_journal(record: Record, journal: Element) -> None:
                         record.pub_date_raw,
                         record.pub_year,
                     ) = parse_pub_date(part)
+                note_unknown(record, "JournalIssue", part)
         elif tag == "Title":
             record.journal = text_of(child)
         elif tag == "ISOAbbreviation":
@@ -410,6 +428,25 @@ def _fill_journal(record: Record, journal: Element) -> None:
                 record.issn_print = text_of(child)
             elif issn_type == "Electronic":
                 record.issn_electronic = text_of(child)
+        note_unknown(record, "Journal", child)
+
+
+def note_unknown(record: Record, parent: str, child: Element) -> None:
+    """Add to `record.unknown` what of `child` (a child of `parent` the parser dispatches on)
+    the DTD does not know: its name in `parent`, then each attribute name it does not give
+    the element. An element the DTD does not know at all has its attributes unchecked."""
+    tag = child.tag
+    if not isinstance(tag, str):
+        return  # an entity reference: not an element
+    if tag not in KNOWN_CHILDREN[parent]:
+        record.unknown.append(unknown_element(parent, tag))
+        return
+    names = child.keys()
+    if names:
+        known = KNOWN_ATTRIBUTES.get(tag, frozenset())
+        for name in names:
+            if name not in known:
+                record.unknown.append(unknown_attribute(tag, str(name)))
 
 
 def _set_identifiers(

@@ -35,6 +35,7 @@ bench: install
 	$(BIN)/python -m benchmarks loader
 	$(BIN)/python -m benchmarks ways-in
 	$(BIN)/python -m benchmarks matching-quality
+	$(BIN)/python -m benchmarks works-scale
 
 clean:
 	rm -rf $(VENV) data/*.duckdb data/*.duckdb.wal

@@ -77,3 +77,9 @@ register(
     "benchmarks.matching_quality",
     "Precision and recall of work matching on the labelled record pairs in tests/",
 )
+
+register(
+    "works-scale",
+    "benchmarks.works_scale",
+    "Works (full build, incremental update), search index, search and report at 1M records",
+)

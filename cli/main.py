@@ -523,7 +523,10 @@ def works_build(db: DbOption = DEFAULT_DB) -> None:
     from warehouse.works import build_works
 
     def build() -> Any:
-        with Warehouse(db) as warehouse:
+        from flows.settings import load_settings
+
+        limit = load_settings().derive_memory_limit
+        with Warehouse(db, memory_limit=limit) as warehouse:
             return build_works(warehouse.con)
 
     built = _run(build)
@@ -975,7 +978,9 @@ def _refresh_index(db: Path, *, force: bool = False) -> dict[str, Any]:
             f"no warehouse at {db}: run `biblioduck demo` or a sync first, "
             "or point --db / BIBLIODUCK_DB at an existing file"
         )
-    with Warehouse(db) as warehouse:
+    from flows.settings import load_settings
+
+    with Warehouse(db, memory_limit=load_settings().derive_memory_limit) as warehouse:
         return refresh_search_index(warehouse.con, force=force)
 
 

@@ -389,7 +389,11 @@ def load_files(
     if _changed_records(outcome.run):
         with Warehouse(settings.db) as warehouse:
             refresh_derived(
-                warehouse.con, logger, max_records=settings.derive_max_records, run_id=run_id
+                warehouse.con,
+                logger,
+                max_records=settings.derive_max_records,
+                run_id=run_id,
+                memory_limit=settings.derive_memory_limit,
             )
     return outcome
 

@@ -196,6 +196,7 @@ def reparse(
                 logger,
                 max_records=settings.derive_max_records,
                 run_id=[r["run_id"] for r in results.values()],
+                memory_limit=settings.derive_memory_limit,
             )
     return {"quarantined": quarantined, "sources": results}
 

@@ -160,6 +160,15 @@ class Settings(BaseSettings):
         description="After a load, works and the search index are rebuilt when the warehouse "
         "holds at most this many current records (0: never after a load).",
     )
+    derive_memory_limit: str = Field(
+        default="2GB",
+        pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|KiB|MiB|GiB)$",
+        validation_alias=AliasChoices("BIBLIODUCK_DERIVE_MEMORY_LIMIT"),
+        description="DuckDB memory while works and the search index are brought up to date "
+        "after a load (and by `works build` / `index`): measured at 1M records, an update of "
+        "30,000 changed records and the index rebuild each fail at 256MB; at 50,783 the index "
+        "rebuild needs more than 256MB too.",
+    )
     sync_group_records: int = Field(
         default=5000,
         ge=1,

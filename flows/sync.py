@@ -80,7 +80,11 @@ def run_sync(harvest: Harvest, settings: Settings) -> dict[str, Any]:
             warn_first_seen(logger, run)
             if any(run[key] for key in ("inserted", "updated", "deleted")):
                 refresh_derived(
-                    warehouse.con, logger, max_records=settings.derive_max_records, run_id=run_id
+                    warehouse.con,
+                    logger,
+                    max_records=settings.derive_max_records,
+                    run_id=run_id,
+                    memory_limit=settings.derive_memory_limit,
                 )
         except Exception as exc:
             # Any failure, ours or not, must leave the run row, and its summary, saying so.

@@ -11,6 +11,7 @@ brings works and the index up again.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,9 +21,36 @@ from warehouse.search import refresh_search_index
 from warehouse.works import WorksBuilt, build_works, full_build_reason, update_works
 
 Logger = logging.Logger | logging.LoggerAdapter[logging.Logger]
+# The default of `Settings.derive_memory_limit` (BIBLIODUCK_DERIVE_MEMORY_LIMIT).
+DERIVE_MEMORY_LIMIT = "2GB"
 
 
 def refresh_derived(
+    con: duckdb.DuckDBPyConnection,
+    logger: Logger,
+    *,
+    max_records: int,
+    run_id: str | Sequence[str] | None = None,
+    memory_limit: str = DERIVE_MEMORY_LIMIT,
+) -> dict[str, Any]:
+    """`_refresh` with DuckDB's memory limit raised to `memory_limit` (a writer's connection
+    has 256MB: enough to load a batch, not to rebuild an index or regroup works), then put
+    back."""
+    (before,) = con.execute("SELECT current_setting('memory_limit')").fetchone() or ("256MB",)
+    con.execute(f"SET memory_limit = '{_checked_limit(memory_limit)}'")
+    try:
+        return _refresh(con, logger, max_records=max_records, run_id=run_id)
+    finally:
+        con.execute(f"SET memory_limit = '{_checked_limit(str(before))}'")
+
+
+def _checked_limit(limit: str) -> str:
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?\s*[KMGT]?i?B", limit.strip()):
+        raise ValueError(f"not a memory limit: {limit!r}")
+    return limit.strip()
+
+
+def _refresh(
     con: duckdb.DuckDBPyConnection,
     logger: Logger,
     *,

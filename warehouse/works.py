@@ -272,35 +272,36 @@ def update_works(
                 con.execute("CREATE OR REPLACE TEMP TABLE _changed AS SELECT * FROM _given")
             finally:
                 con.unregister("_given")
+        # The temp tables go with the transaction: dropped here when it commits, discarded
+        # by its rollback when it fails (a DROP in a `finally` ran in the aborted transaction
+        # and hid the real error, an out-of-memory, behind "transaction is aborted").
+        (count,) = con.execute("SELECT count(*) FROM _changed").fetchone() or (0,)
+        changed_members = read_members(con, _IN_TABLE.format(table="_changed"))
+        keys_of: dict[tuple[str, str], list[str]] = {}
+        con.register("_changed_keys", _keys_table(changed_members, keys_of))
         try:
-            (count,) = con.execute("SELECT count(*) FROM _changed").fetchone() or (0,)
-            changed_members = read_members(con, _IN_TABLE.format(table="_changed"))
-            keys_of: dict[tuple[str, str], list[str]] = {}
-            con.register("_changed_keys", _keys_table(changed_members, keys_of))
-            try:
-                _select_affected(con)
-            finally:
-                con.unregister("_changed_keys")
-            # Reading members is most of an update's time: the changed ones are read once.
-            members = changed_members + read_members(
-                con,
-                "(source, source_id) IN (SELECT source, source_id FROM _affected "
-                "EXCEPT SELECT source, source_id FROM _changed)",
-            )
-            clustering = cluster(members)
-            _replace(
-                con,
-                members,
-                clustering,
-                whole=False,
-                run_id=",".join(runs) or None,
-                keys_of=keys_of,
-            )
-            built = _summary(members, clustering, started, mode="incremental", changed=count)
-            _record_build(con, built, ",".join(runs) or None, through)
+            _select_affected(con)
         finally:
-            for table in ("_changed", "_touched", "_affected"):
-                con.execute(f"DROP TABLE IF EXISTS {table}")
+            con.unregister("_changed_keys")
+        # Reading members is most of an update's time: the changed ones are read once.
+        members = changed_members + read_members(
+            con,
+            "(source, source_id) IN (SELECT source, source_id FROM _affected "
+            "EXCEPT SELECT source, source_id FROM _changed)",
+        )
+        clustering = cluster(members)
+        _replace(
+            con,
+            members,
+            clustering,
+            whole=False,
+            run_id=",".join(runs) or None,
+            keys_of=keys_of,
+        )
+        built = _summary(members, clustering, started, mode="incremental", changed=count)
+        _record_build(con, built, ",".join(runs) or None, through)
+        for table in ("_changed", "_touched", "_affected"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
     return built
 
 
@@ -512,14 +513,42 @@ def _log_changes(con: duckdb.DuckDBPyConnection, old_sql: str, run_id: str | Non
         redirects.append((old_id, target, at, action))
     # An id that lives again (its smallest member is back) is a work, not a redirect.
     con.execute("DELETE FROM work_redirects WHERE work_id IN (SELECT work_id FROM _members)")
+    # Through Arrow, never executemany: a rebuild after a change of rules can move hundreds of
+    # thousands of ids, inside a transaction already holding a million new rows (executemany
+    # ran out of memory at 4 GB there, measured at 1M records).
     if redirects:
-        con.execute(
-            "DELETE FROM work_redirects WHERE list_contains(?, work_id)",
-            [[r[0] for r in redirects]],
+        moved_ids = pa.table(
+            {
+                "work_id": [r[0] for r in redirects],
+                "merged_into": pa.array([r[1] for r in redirects], pa.string()),
+                "redirected_at": [r[2] for r in redirects],
+                "reason": [r[3] for r in redirects],
+            }
         )
-        con.executemany("INSERT INTO work_redirects VALUES (?, ?, ?, ?)", redirects)
+        con.register("_redirects", moved_ids)
+        try:
+            con.execute(
+                "DELETE FROM work_redirects WHERE work_id IN (SELECT work_id FROM _redirects)"
+            )
+            con.execute("INSERT INTO work_redirects SELECT * FROM _redirects")
+        finally:
+            con.unregister("_redirects")
     if log:
-        con.executemany("INSERT INTO work_merge_log VALUES (?, ?, ?, ?, ?, ?)", log)
+        entries = pa.table(
+            {
+                "logged_at": [e[0] for e in log],
+                "run_id": pa.array([e[1] for e in log], pa.string()),
+                "work_id": [e[2] for e in log],
+                "action": [e[3] for e in log],
+                "related": pa.array([e[4] for e in log], pa.list_(pa.string())),
+                "members": pa.array([e[5] for e in log], pa.list_(pa.string())),
+            }
+        )
+        con.register("_log", entries)
+        try:
+            con.execute("INSERT INTO work_merge_log SELECT * FROM _log")
+        finally:
+            con.unregister("_log")
 
 
 def _summary(

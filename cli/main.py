@@ -908,10 +908,11 @@ def index_command(
 
 def _refresh_index(db: Path, *, force: bool = False) -> dict[str, Any]:
     from schemas.errors import FatalError
+    from warehouse.location import warehouse_exists
     from warehouse.search import refresh_search_index
     from warehouse.store import Warehouse
 
-    if not db.exists():
+    if not warehouse_exists(db):
         raise FatalError(
             f"no warehouse at {db}: run `biblioduck demo` or a sync first, "
             "or point --db / BIBLIODUCK_DB at an existing file"

@@ -1,4 +1,5 @@
-"""Opening a warehouse file, and the transaction every write happens in."""
+"""Opening a warehouse (a DuckDB file or a DuckLake), and the transaction every write happens
+in."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 import duckdb
 
 from schemas.errors import FatalError, WarehouseBusyError
+from warehouse.extensions import load_extensions
+from warehouse.location import LakeLocation, lake_location
 
 
 def now() -> dt.datetime:
@@ -19,6 +22,9 @@ def now() -> dt.datetime:
 def open_connection(
     path: Path, read_only: bool, row_group_size: int | None
 ) -> duckdb.DuckDBPyConnection:
+    lake = lake_location(path)
+    if lake is not None:
+        return open_lake(lake, read_only)
     try:
         if row_group_size is None:
             return duckdb.connect(str(path), read_only=read_only)
@@ -57,3 +63,27 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
+
+
+def open_lake(lake: LakeLocation, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A connection whose default database is the lake (attached as `warehouse`, as a file is).
+    Readers attach it read-only and read its last committed snapshot; a writer's commits never
+    wait for them."""
+    con = duckdb.connect()
+    try:
+        load_extensions(con, "parquet", lake.catalog_kind, "ducklake")
+        options = []
+        if lake.data_path:
+            options.append("DATA_PATH '" + lake.data_path.replace("'", "''") + "'")
+        if read_only:
+            options.append("READ_ONLY")
+        else:
+            lake.prepare()
+        target = lake.attach_target.replace("'", "''")
+        listed = f" ({', '.join(options)})" if options else ""
+        con.execute(f"ATTACH '{target}' AS warehouse{listed}")
+        con.execute("USE warehouse")
+        return con
+    except duckdb.Error as exc:
+        con.close()
+        raise FatalError(f"cannot open the lake {lake}: {exc}") from exc

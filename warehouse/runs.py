@@ -98,11 +98,14 @@ def state(
 
 
 def write_state(con: duckdb.DuckDBPyConnection, update: StateUpdate) -> None:
+    # Delete and insert, not an upsert: a DuckLake has no keys to conflict on. The caller's
+    # transaction (the batch's) makes the pair one change.
+    con.execute(
+        "DELETE FROM sync_state WHERE source = ? AND scope = ?", [update.source, update.scope]
+    )
     con.execute(
         "INSERT INTO sync_state (source, scope, watermark, checkpoint, updated_at) "
-        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, scope) DO UPDATE SET "
-        "watermark = excluded.watermark, checkpoint = excluded.checkpoint, "
-        "updated_at = excluded.updated_at",
+        "VALUES (?, ?, ?, ?, ?)",
         [
             update.source,
             update.scope,

@@ -9,6 +9,8 @@ from typing import Any
 import duckdb
 
 from schemas.errors import FatalError, UsageError
+from warehouse.ddl import on_lake
+from warehouse.sql_gate import RefusedSql, check_read_only_sql
 from warehouse.store import Warehouse
 
 # Set on an analyst's connection before their SQL runs, the last one locking the others: no
@@ -22,6 +24,22 @@ LOCKED_DOWN = (
     "SET autoload_known_extensions = false",
     "SET lock_configuration = true",
 )
+
+
+def lock_down(con: duckdb.DuckDBPyConnection) -> None:
+    """Lock a read-only warehouse connection down (`LOCKED_DOWN`). A lake's Parquet files are
+    read as its snapshots need them, after the lockdown: its data path stays readable (and
+    `warehouse.sql_gate` keeps analysts' SQL to SELECTs of its tables, so nothing writes
+    there)."""
+    if on_lake(con):
+        row = con.execute("SELECT data_path FROM ducklake_settings(current_database())").fetchone()
+        if row and row[0]:
+            quoted = str(row[0]).replace("'", "''")
+            con.execute(f"SET allowed_directories = ['{quoted}']")
+    for statement in LOCKED_DOWN:
+        con.execute(statement)
+
+
 # Without spilling to disk, a query has this much memory (the machine has 24 GB).
 QUERY_MEMORY_LIMIT = "4GB"
 
@@ -32,8 +50,14 @@ def read_only_query(db: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]
     if not sql.strip():
         raise UsageError("query: no SQL given")
     with Warehouse(db, read_only=True, memory_limit=QUERY_MEMORY_LIMIT) as warehouse:
-        for statement in LOCKED_DOWN:
-            warehouse.con.execute(statement)
+        lock_down(warehouse.con)
+        try:
+            check_read_only_sql(warehouse.con, sql)
+        except RefusedSql as exc:
+            raise FatalError(
+                f"query refused: {exc}. `query` only reads the warehouse: it cannot write, "
+                "attach or read other files, or install or load extensions"
+            ) from None
         try:
             cursor = warehouse.con.execute(sql)
         except duckdb.PermissionException as exc:

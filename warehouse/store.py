@@ -29,6 +29,7 @@ from warehouse import ledger, loading, runs
 from warehouse.connection import open_connection, transaction
 from warehouse.ddl import migrate
 from warehouse.ledger import IMPORT_KIND, FileBatches, LedgerEntry
+from warehouse.location import lake_location, warehouse_exists
 from warehouse.prepare import (
     PAYLOAD_ENCODING,
     PAYLOADS_SCHEMA,
@@ -83,12 +84,13 @@ class Warehouse:
         threads: int | None = None,
     ) -> None:
         self.path = Path(path)
-        if read_only and not self.path.exists():
+        self.lake = lake_location(path)
+        if read_only and not warehouse_exists(path):
             raise FatalError(
                 f"no warehouse at {self.path}: run `biblioduck demo` or a sync first, "
                 "or point --db / BIBLIODUCK_DB at an existing file"
             )
-        if not read_only:
+        if not read_only and self.lake is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.con = open_connection(self.path, read_only, row_group_size)
         self.read_only = read_only

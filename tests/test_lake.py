@@ -1,0 +1,106 @@
+"""The DuckLake backend (`ducklake:sqlite:PATH`, issue 19): a second process reads the
+warehouse, through `query`'s locked-down path, while a real sync commits into it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from sandbox.corpus import demo_corpus
+from sandbox.eutils import EutilsEmulator
+from sandbox.server import serve
+from tests.conftest import REPO_ROOT, location_in
+from tests.flow_helpers import fast_http, warehouse_rows
+
+runner = CliRunner()
+
+# A reader as an analyst's process is: `query`'s own function (read-only, locked down, the SQL
+# gate), in a loop until told to stop, writing each answer (or error) on a line.
+READER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    sys.path.insert(0, sys.argv[1])
+    from warehouse.status import read_only_query
+    db, log, stop = sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
+    with log.open("w") as out:
+        while not stop.exists():
+            try:
+                _, rows = read_only_query(Path(db), "SELECT count(*) FROM records")
+                out.write(f"ok {rows[0][0]}\\n")
+            except Exception as exc:
+                out.write(f"error {type(exc).__name__}: {exc}\\n".replace("\\n", " ") + "\\n")
+            out.flush()
+            time.sleep(0.05)
+    """
+)
+
+
+@pytest.mark.flow
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_second_process_reads_the_lake_while_a_sync_commits(tmp_path, monkeypatch):
+    fast_http(monkeypatch, batch_size=20)  # 400 records in 20 pages,
+    monkeypatch.setenv("BIBLIODUCK_SYNC_GROUP_RECORDS", "20")  # each committed on its own
+    db = location_in(tmp_path, "lake")
+    with serve(EutilsEmulator(demo_corpus(), rate_limits=None)) as url:
+        monkeypatch.setenv("BIBLIODUCK_EUTILS_URL", url)
+        # The lake exists before the reader starts: a first, empty run creates it.
+        created = runner.invoke(app, ["status", "--db", str(db)])
+        assert "no warehouse" in created.output
+        from warehouse.store import Warehouse
+
+        Warehouse(db).close()
+        log, stop = tmp_path / "reads.log", tmp_path / "stop"
+        reader = subprocess.Popen(
+            [sys.executable, "-c", READER, str(REPO_ROOT), str(db), str(log), str(stop)]
+        )
+        result: dict[str, object] = {}
+
+        def sync() -> None:
+            result["run"] = runner.invoke(
+                app, ["sync", "pubmed", "--query", "all[sb]", "--db", str(db)]
+            )
+
+        try:
+            loading = threading.Thread(target=sync)
+            loading.start()
+            loading.join(timeout=600)
+        finally:
+            stop.touch()
+            reader.wait(timeout=60)
+    run = result["run"]
+    assert run.exit_code == 0, run.output  # type: ignore[attr-defined]
+    reads = log.read_text().splitlines()
+    errors = [line for line in reads if not line.startswith("ok ")]
+    assert errors == []
+    counts = [int(line.split()[1]) for line in reads]
+    assert counts == sorted(counts)  # each read sees a committed snapshot, never going back
+    during = [n for n in counts if 0 < n < 400]
+    assert len(reads) >= 10 and during, counts  # it read while batches were committing
+    assert warehouse_rows(db, "SELECT count(*) FROM records") == [(400,)]
+
+
+def test_a_lake_location_with_a_password_is_refused_without_repeating_it(tmp_path):
+    result = runner.invoke(
+        app, ["status", "--db", "ducklake:postgres:dbname=lake password=hunter2 host=x"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "hunter2" not in result.output and "PGPASSWORD" in result.output
+
+
+def test_a_new_lake_keeps_its_data_beside_its_catalog(tmp_path):
+    from warehouse.store import Warehouse
+
+    db = location_in(tmp_path, "lake")
+    with Warehouse(db) as warehouse:
+        warehouse.start_run("pubmed", "import", {})
+    assert sorted(p.name for p in (tmp_path / "w").iterdir()) == ["catalog.sqlite", "data"]
+    assert warehouse_rows(db, "SELECT kind FROM runs") == [("import",)]
+    assert Path(tmp_path / "w" / "data").is_dir()

@@ -1038,9 +1038,10 @@ def report_command(
     """Write one self-contained HTML file of plots of the warehouse (opens with no network).
 
     Every chart is one read-only query, as `query`'s; the file is replaced if it exists."""
+    from warehouse.location import warehouse_folder
     from warehouse.report import describe_report, write_report
 
-    target = to if to is not None else db.parent / "report.html"
+    target = to if to is not None else warehouse_folder(db) / "report.html"
     console.print(Text(describe_report(_run(lambda: write_report(db, target)))))
 
 

@@ -104,3 +104,31 @@ def test_a_new_lake_keeps_its_data_beside_its_catalog(tmp_path):
     assert sorted(p.name for p in (tmp_path / "w").iterdir()) == ["catalog.sqlite", "data"]
     assert warehouse_rows(db, "SELECT kind FROM runs") == [("import",)]
     assert Path(tmp_path / "w" / "data").is_dir()
+
+
+def test_search_on_a_lake_reads_its_own_index_file(fixtures_dir, tmp_path, monkeypatch):
+    from flows.importing import run_import
+    from warehouse.search import search
+
+    db = location_in(tmp_path, "lake")
+    files = [
+        fixtures_dir / "pubmed_baseline" / "pmparser__pubmed26n1334.xml.gz",
+        fixtures_dir / "pubmed_efetch" / "biopython__pubmed1.xml",
+    ]
+    run_import([str(f) for f in files], fmt="pubmed", db=str(db), workers=0)
+    # The index is a DuckDB file beside the catalog (fts writes columns DuckLake refuses).
+    assert (tmp_path / "w" / "search.duckdb").is_file()
+    result = search(db, "mast cells tuberculosis")
+    assert result.stale is None and result.hits[0].source_id == "41603352"
+    assert result.documents == 32
+    # A load without the index refresh leaves it stale, and the search says so.
+    again = runner.invoke(app, ["index", "--db", str(db)])
+    assert again.exit_code == 0 and "nothing changed" in again.output
+    efetch = fixtures_dir / "pubmed_efetch" / "eutils__efetch_29915538.xml"
+    with monkeypatch.context() as patched:
+        patched.setenv("BIBLIODUCK_DERIVE_MAX_RECORDS", "0")
+        run_import([str(efetch)], fmt="pubmed", db=str(db), workers=0)
+    assert search(db, "heme").stale is not None
+    rebuilt = runner.invoke(app, ["index", "--db", str(db)])
+    assert rebuilt.exit_code == 0 and "rebuilt" in rebuilt.output
+    assert search(db, "heme").stale is None

@@ -91,3 +91,14 @@ def warehouse_exists(db: str | Path) -> bool:
     """Whether a warehouse is at `db` (a file, or a lake's catalog)."""
     lake = lake_location(db)
     return lake.exists() if lake is not None else Path(db).exists()
+
+
+def warehouse_folder(db: str | Path) -> Path:
+    """The folder a warehouse's companions go in (the report, the validation docs): a file's
+    folder, an SQLite-catalog lake's catalog folder, `data/` for a PostgreSQL catalog."""
+    lake = lake_location(db)
+    if lake is None:
+        return Path(db).parent
+    if lake.catalog_kind == "sqlite":
+        return Path(lake.catalog).parent
+    return Path("data")

@@ -1,16 +1,17 @@
-"""Full-text search: a BM25 index over the current records, built by a writer, read locked down.
+"""Full-text search: a BM25 index over the works, built by a writer, read locked down.
 
 What is indexed: the title, the abstract and the subject terms (MeSH headings, keywords,
-chemicals, … of every scheme) of each row of the `records` view (works do not exist yet),
-copied into `search_documents` (one row per record, `doc_id` its key) and indexed by DuckDB's
-`fts` extension: English stemmer and stop words, lower-cased, accents folded.
+chemicals, … of every scheme) of each work (`warehouse.works`: one hit for an article that
+PubMed, Crossref and a portal all hold), and of each current record in no work yet, copied into
+`search_documents` (`doc_id` its key) and indexed by DuckDB's `fts` extension: English stemmer
+and stop words, lower-cased, accents folded.
 
 The extension is loaded from the pinned `duckdb-extension-fts` package's own file, never
 downloaded (autoinstall off). In DuckDB 1.5 an fts index does not follow inserts: it is a
 snapshot, rebuilt whole by `refresh_search_index`, which a writer calls at the end of a load
 (and `biblioduck index`). It rebuilds only when the indexed content changed: a digest of the
-current records (their count and an order-free hash of their content hashes, ~10 ms at 50,000
-records) is kept in `search_index_state` with the snapshot.
+current records and their works (their count and an order-free hash of their content hashes
+and memberships, ~10 ms at 50,000 records) is kept in `search_index_state` with the snapshot.
 
 `search` reads: on a read-only connection, with the extension loaded and then the same
 lockdown as `biblioduck query` (`warehouse.status.LOCKED_DOWN`); the words searched for are a
@@ -20,6 +21,7 @@ bound parameter, never SQL.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import time
 import unicodedata
@@ -38,19 +40,51 @@ STATE = "search_index_state"
 FTS_SCHEMA = f"fts_main_{DOCUMENTS}"
 # Part of the digest: change it when what is indexed, or how, changes, and every warehouse's
 # index is rebuilt by its next load.
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 # BM25 parameters: the extension's defaults.
 K1 = 1.2
 B = 0.75
 
-# The current records, one document each. Subject terms of every scheme, each once.
-DOCUMENTS_SQL = f"""
+# One document per work (`warehouse.works`: the title and abstract survivorship chose, the
+# subject terms of every member), and one per current record in no work (works not built yet,
+# or a record loaded since the last build), keyed "source:source_id". Each names the record it
+# shows (the one its title came from) and the sources of its members, for `--source`. Most
+# works have one member: theirs are the record's own fields, read as a stream; only merged
+# works go through the `works` view's aggregation (all of them at once did not fit a writer's
+# 256 MB at 50,000 records).
+_TERMS = "array_to_string(list_distinct(list_transform({}subjects, s -> s.term)), '; ')"
+
+
+def documents_sql(read_from: str = "") -> str:
+    """The statement that fills the documents table; `read_from` qualifies the tables it reads
+    (`warehouse.` when it writes into another database)."""
+    w = read_from
+    return f"""
 CREATE OR REPLACE TABLE {DOCUMENTS} AS
-SELECT row_number() OVER (ORDER BY source, source_id) AS doc_id,
-       source, source_id, pub_year, journal, title, abstract,
-       array_to_string(list_distinct(list_transform(subjects, s -> s.term)), '; ') AS terms
-FROM records
+WITH merged AS (SELECT work_id FROM {w}work_members GROUP BY work_id HAVING count(*) > 1),
+documents AS (
+    SELECT w.work_id AS document, w.work_id, [r.source] AS sources,
+           r.source || ':' || r.source_id AS shown, r.pub_year, r.journal, r.title, r.abstract,
+           {_TERMS.format("r.")} AS terms
+    FROM {w}work_members AS w JOIN {w}records AS r USING (source, source_id)
+    WHERE w.work_id NOT IN (SELECT work_id FROM merged)
+    UNION ALL
+    SELECT work_id, work_id, sources, coalesce(title_from, members[1]), pub_year, journal,
+           title, abstract, {_TERMS.format("")}
+    FROM {w}works WHERE work_id IN (SELECT work_id FROM merged)
+    UNION ALL
+    SELECT r.source || ':' || r.source_id, NULL, [r.source], r.source || ':' || r.source_id,
+           r.pub_year, r.journal, r.title, r.abstract, {_TERMS.format("r.")}
+    FROM {w}records AS r ANTI JOIN {w}work_members AS w USING (source, source_id))
+SELECT row_number() OVER (ORDER BY document) AS doc_id, document, work_id, sources,
+       split_part(shown, ':', 1) AS source,
+       shown[length(split_part(shown, ':', 1)) + 2:] AS source_id,
+       pub_year, journal, title, abstract, terms
+FROM documents
 """
+
+
+DOCUMENTS_SQL = documents_sql()
 INDEX_SQL = (
     f"PRAGMA create_fts_index('{DOCUMENTS}', 'doc_id', 'title', 'abstract', 'terms', "
     "stemmer = 'english', stopwords = 'english', strip_accents = 1, lower = 1, overwrite = 1)"
@@ -68,11 +102,21 @@ STATE_SQL = f"""CREATE TABLE IF NOT EXISTS {STATE} (
     documents BIGINT NOT NULL,
     built_at TIMESTAMPTZ NOT NULL,
     seconds DOUBLE NOT NULL)"""
-# Order-free: the same records give the same digest whichever order they were loaded in.
-DIGEST_SQL = (
-    "SELECT count(*), coalesce(bit_xor(hash(source, source_id, content_hash)), 0) "
-    "FROM source_records WHERE NOT deleted"
-)
+
+
+# Order-free: the same records in the same works give the same digest whichever order they
+# were loaded in. Works count: a `works build` with new matching rules changes the documents.
+def digest_sql(read_from: str = "") -> str:
+    w = read_from
+    return (
+        f"SELECT (SELECT count(*) FROM {w}source_records WHERE NOT deleted), "
+        f"xor((SELECT coalesce(bit_xor(hash(source, source_id, content_hash)), 0) "
+        f" FROM {w}source_records WHERE NOT deleted), "
+        f"(SELECT coalesce(bit_xor(hash(work_id, source, source_id)), 0) FROM {w}work_members))"
+    )
+
+
+DIGEST_SQL = digest_sql()
 
 # Ranking: BM25 as the extension's `match_bm25` macro computes it (k1 1.2, b 0.75, its idf and
 # document lengths), with two changes people expect of a search box: a word in the title counts
@@ -108,18 +152,19 @@ scores AS (
     JOIN {FTS_SCHEMA}.docs AS docs USING (docid), {FTS_SCHEMA}.stats AS stats
     GROUP BY term_tf.docid),
 ranked AS (  -- the best `limit`, filtered; their texts are read after, for them alone
-    SELECT scores.score, d.doc_id, d.source, d.source_id
+    SELECT scores.score, d.doc_id, d.document
     FROM scores JOIN {FTS_SCHEMA}.docs AS docs USING (docid)
-    JOIN (SELECT doc_id, source, source_id, pub_year FROM {DOCUMENTS}) AS d
+    JOIN (SELECT doc_id, document, sources, pub_year FROM {DOCUMENTS}) AS d
       ON d.doc_id = docs.name
-    WHERE ($source IS NULL OR d.source = $source)
+    WHERE ($source IS NULL OR list_contains(d.sources, $source))
       AND ($year_from IS NULL OR d.pub_year >= $year_from)
       AND ($year_to IS NULL OR d.pub_year <= $year_to)
-    ORDER BY scores.score DESC, d.source, d.source_id
+    ORDER BY scores.score DESC, d.document
     LIMIT $limit)
-SELECT ranked.score, d.source, d.source_id, d.pub_year, d.journal, d.title, d.abstract, d.terms
+SELECT ranked.score, d.source, d.source_id, d.pub_year, d.journal, d.title, d.abstract, d.terms,
+       d.work_id, d.sources
 FROM ranked JOIN {DOCUMENTS} AS d USING (doc_id)
-ORDER BY ranked.score DESC, d.source, d.source_id
+ORDER BY ranked.score DESC, d.document
 """
 
 
@@ -168,9 +213,9 @@ def load_fts(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"LOAD '{quoted}'")
 
 
-def content_digest(con: duckdb.DuckDBPyConnection) -> str:
+def content_digest(con: duckdb.DuckDBPyConnection, read_from: str = "") -> str:
     """What the index would be built from, in a few bytes: equal digests, equal content."""
-    count, combined = con.execute(DIGEST_SQL).fetchone() or (0, 0)
+    count, combined = con.execute(digest_sql(read_from)).fetchone() or (0, 0)
     return f"v{INDEX_VERSION}:{count}:{combined:016x}"
 
 
@@ -202,6 +247,9 @@ def refresh_search_index(con: duckdb.DuckDBPyConnection, *, force: bool = False)
     the check and the rebuild took."""
     started = time.perf_counter()
     load_fts(con)
+    side_file = lake_index_file(con)
+    if side_file is not None:
+        return _refresh_lake_index(con, side_file, force=force, started=started)
     con.execute(STATE_SQL)
     digest = content_digest(con)
     stored = _stored_state(con)
@@ -224,6 +272,102 @@ def refresh_search_index(con: duckdb.DuckDBPyConnection, *, force: bool = False)
     return {"rebuilt": True, "documents": documents, "digest": digest, "seconds": seconds}
 
 
+# -- on a DuckLake ---------------------------------------------------------------------------
+# DuckDB's fts extension writes columns of type NULL, which a DuckLake refuses ("unsupported
+# type NULL"). So a lake's index lives in a DuckDB file of its own beside the catalog
+# (`search.duckdb`), built whole into a new file and moved into place: a search holding the old
+# file reads it to the end, the next one opens the new.
+SEARCH_FILE = "search.duckdb"
+SEARCH_PATH_VARIABLE = "BIBLIODUCK_LAKE_SEARCH_PATH"
+LAKE_DATABASE = "warehouse"  # the name `warehouse.connection` attaches a lake under
+
+
+def lake_index_file(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """The index file of the lake `con` is open on; None for a DuckDB file warehouse."""
+    row = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = ? AND type = 'ducklake'",
+        [LAKE_DATABASE],
+    ).fetchone()
+    if row is None:
+        return None
+    configured = os.environ.get(SEARCH_PATH_VARIABLE)
+    if configured:
+        return Path(configured)
+    catalog = str(row[0])
+    if not catalog.startswith("sqlite:"):
+        raise FatalError(
+            f"search on a lake whose catalog is not an SQLite file needs a local file for its "
+            f"index: set {SEARCH_PATH_VARIABLE}"
+        )
+    return Path(catalog.removeprefix("sqlite:")).parent / SEARCH_FILE
+
+
+def _attach(con: duckdb.DuckDBPyConnection, path: Path, name: str, *, read_only: bool) -> None:
+    quoted = str(path).replace("'", "''")
+    mode = " (READ_ONLY)" if read_only else ""
+    con.execute(f"ATTACH '{quoted}' AS {name}{mode}")
+
+
+def _refresh_lake_index(
+    con: duckdb.DuckDBPyConnection, side_file: Path, *, force: bool, started: float
+) -> dict[str, Any]:
+    digest = content_digest(con)
+    stored = None
+    if side_file.exists():
+        _attach(con, side_file, "search_index", read_only=True)
+        try:
+            con.execute("USE search_index")
+            stored = _stored_state(con)
+        finally:
+            con.execute(f"USE {LAKE_DATABASE}")
+            con.execute("DETACH search_index")
+    if not force and stored is not None and stored[0] == digest:
+        return {
+            "rebuilt": False,
+            "documents": stored[1],
+            "digest": digest,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    building = side_file.with_name(f".{side_file.name}.{os.getpid()}.building")
+    building.unlink(missing_ok=True)
+    side_file.parent.mkdir(parents=True, exist_ok=True)
+    _attach(con, building, "search_build", read_only=False)
+    try:
+        con.execute("USE search_build")
+        with transaction(con):  # reads the lake's snapshot, writes the new file
+            digest = content_digest(con, f"{LAKE_DATABASE}.")
+            con.execute(documents_sql(f"{LAKE_DATABASE}."))
+            con.execute(INDEX_SQL)
+            con.execute(SORT_TERMS_SQL)
+            con.execute(STATE_SQL)
+            (documents,) = con.execute(f"SELECT count(*) FROM {DOCUMENTS}").fetchone() or (0,)
+            seconds = round(time.perf_counter() - started, 3)
+            con.execute(
+                f"INSERT INTO {STATE} VALUES (?, ?, ?, ?)", [digest, documents, now(), seconds]
+            )
+    finally:
+        con.execute(f"USE {LAKE_DATABASE}")
+        con.execute("DETACH search_build")
+    os.replace(building, side_file)
+    return {"rebuilt": True, "documents": documents, "digest": digest, "seconds": seconds}
+
+
+def _open_lake_index(con: duckdb.DuckDBPyConnection, db: Path) -> bool:
+    """Before the lockdown of a search on a lake: its index file attached and made the default
+    database (the search SQL reads it unqualified). False on a DuckDB file warehouse."""
+    side_file = lake_index_file(con)
+    if side_file is None:
+        return False
+    if not side_file.exists():
+        raise FatalError(
+            f"no search index for {db}: it is built at the end of a load; build it now "
+            f"with `biblioduck index --db {db}`"
+        )
+    _attach(con, side_file, "search_index", read_only=True)
+    con.execute("USE search_index")
+    return True
+
+
 @dataclass
 class SearchHit:
     score: float
@@ -233,6 +377,10 @@ class SearchHit:
     journal: str | None
     title: str | None
     snippet: str
+    # The work the hit is (None for a record in no work yet), and its members' sources; the
+    # hit's source and source_id name the member whose title it shows.
+    work_id: str | None = None
+    sources: list[str] = field(default_factory=list)
     # Where in `snippet` the words matching the query are: (start, end) character offsets.
     matches: list[tuple[int, int]] = field(default_factory=list)
 
@@ -344,7 +492,14 @@ def search(
     if limit < 1:
         raise UsageError("search: --limit must be at least 1")
     started = time.perf_counter()
-    with locked_connection(db, before_lockdown=load_fts) as con:
+    on_lake = False
+
+    def prepare(con: duckdb.DuckDBPyConnection) -> None:
+        nonlocal on_lake
+        load_fts(con)
+        on_lake = _open_lake_index(con, db)
+
+    with locked_connection(db, before_lockdown=prepare) as con:
         stored = _stored_state(con)
         if stored is None:
             raise FatalError(
@@ -353,11 +508,11 @@ def search(
             )
         digest, documents, built_at = stored
         stale = None
-        if digest != content_digest(con):
+        if digest != content_digest(con, f"{LAKE_DATABASE}." if on_lake else ""):
             when = built_at.astimezone(dt.UTC)
             stale = (
-                f"the search index was built at {when:%Y-%m-%d %H:%M} UTC over {documents} "
-                "records, and the records changed since: results may miss or show old content; "
+                f"the search index was built at {when:%Y-%m-%d %H:%M} UTC over {documents} works "
+                "and the records changed since: results may miss or show old content; "
                 f"run a load or `biblioduck index --db {db}` to refresh it"
             )
         try:
@@ -387,6 +542,8 @@ def search(
             title=row[5],
             snippet=snippet,
             matches=spans,
+            work_id=row[8],
+            sources=list(row[9] or []),
         )
         for row, (snippet, spans) in zip(rows, snippets, strict=True)
     ]

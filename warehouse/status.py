@@ -9,7 +9,6 @@ from typing import Any
 import duckdb
 
 from schemas.errors import FatalError, UsageError
-from warehouse.ddl import on_lake
 from warehouse.sql_gate import RefusedSql, check_read_only_sql
 from warehouse.store import Warehouse
 
@@ -31,11 +30,16 @@ def lock_down(con: duckdb.DuckDBPyConnection) -> None:
     read as its snapshots need them, after the lockdown: its data path stays readable (and
     `warehouse.sql_gate` keeps analysts' SQL to SELECTs of its tables, so nothing writes
     there)."""
-    if on_lake(con):
-        row = con.execute("SELECT data_path FROM ducklake_settings(current_database())").fetchone()
+    lakes = con.execute(
+        "SELECT database_name FROM duckdb_databases() WHERE type = 'ducklake'"
+    ).fetchall()
+    paths = []
+    for (lake,) in lakes:  # the warehouse, even when a search made its index file the default
+        row = con.execute("SELECT data_path FROM ducklake_settings(?)", [lake]).fetchone()
         if row and row[0]:
-            quoted = str(row[0]).replace("'", "''")
-            con.execute(f"SET allowed_directories = ['{quoted}']")
+            paths.append("'" + str(row[0]).replace("'", "''") + "'")
+    if paths:
+        con.execute(f"SET allowed_directories = [{', '.join(paths)}]")
     for statement in LOCKED_DOWN:
         con.execute(statement)
 

@@ -766,6 +766,14 @@ def query(
     ],
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
     limit: LimitOption = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="On a DuckLake: read the warehouse as it was at a snapshot number, a time "
+            "(2026-12-01T02:00:00+00:00) or the end of a run (its run_id).",
+        ),
+    ] = None,
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Run read-only SQL against the warehouse (views: records, record_authors, …).
@@ -780,7 +788,7 @@ def query(
     from warehouse.export import json_row, text_cell
     from warehouse.status import read_only_query
 
-    columns, rows = _run(lambda: read_only_query(db, sql))
+    columns, rows = _run(lambda: read_only_query(db, sql, as_of=as_of))
     cap = limit if limit is not None else (_screenful() if fmt == "table" else None)
     left_out = max(0, len(rows) - cap) if cap is not None else 0
     if left_out:

@@ -132,3 +132,58 @@ def test_search_on_a_lake_reads_its_own_index_file(fixtures_dir, tmp_path, monke
     rebuilt = runner.invoke(app, ["index", "--db", str(db)])
     assert rebuilt.exit_code == 0 and "rebuilt" in rebuilt.output
     assert search(db, "heme").stale is None
+
+
+def _load_run(warehouse, records, deletions=()):
+    """One run of one batch through the warehouse's door, as a sync's is."""
+    from schemas.batch import ValidatedBatch, ValidationSummary
+    from warehouse.store import prepare_batch
+
+    run_id = warehouse.start_run("pubmed", "sync", {})
+    validated = ValidatedBatch(
+        list(records), list(deletions), [], [ValidationSummary("records", 1, 0, True, {})]
+    )
+    prepared = prepare_batch(validated, source="pubmed", batch_id=run_id, fetched=len(records))
+    warehouse.load(prepared, run_id=run_id)
+    warehouse.finish_run(run_id, status="completed")
+    return run_id
+
+
+def test_as_of_reads_the_lake_as_an_earlier_run_left_it(tmp_path):
+    from schemas.errors import FatalError, UsageError
+    from schemas.record import Deletion
+    from tests.records_factory import make_record
+    from warehouse.status import read_only_query
+    from warehouse.store import Warehouse
+
+    db = location_in(tmp_path, "lake")
+    with Warehouse(db) as warehouse:
+        first = _load_run(warehouse, [make_record(n, title=f"Old {n}") for n in (1, 2, 3)])
+        second = _load_run(
+            warehouse,
+            [make_record(2, title="New 2")],
+            [Deletion("pubmed", "3", reason="withdrawn")],
+        )
+        snapshots = dict(warehouse.con.execute("SELECT run_id, snapshot_id FROM runs").fetchall())
+    assert snapshots[first] < snapshots[second]
+    sql = "SELECT source_id, title FROM records ORDER BY source_id"
+    now = [("1", "Old 1"), ("2", "New 2")]
+    then = [("1", "Old 1"), ("2", "Old 2"), ("3", "Old 3")]
+    assert read_only_query(db, sql)[1] == now
+    assert read_only_query(db, sql, as_of=first)[1] == then
+    assert read_only_query(db, sql, as_of=str(snapshots[first]))[1] == then
+    assert read_only_query(db, sql, as_of=second)[1] == now
+    result = runner.invoke(
+        app, ["query", "--db", str(db), "--as-of", first, "--format", "csv", sql]
+    )
+    assert result.exit_code == 0 and result.output.splitlines()[1:] == [
+        "1,Old 1",
+        "2,Old 2",
+        "3,Old 3",
+    ]
+    with pytest.raises(UsageError, match="no snapshot number"):
+        read_only_query(db, sql, as_of="no-such-run")
+    file_db = location_in(tmp_path, "file")
+    Warehouse(file_db).close()
+    with pytest.raises((UsageError, FatalError), match="DuckDB file"):
+        read_only_query(file_db, sql, as_of=first)

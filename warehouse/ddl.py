@@ -285,6 +285,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
         for statement in OPERATIONAL_TABLES + WORK_TABLES:
             con.execute(without_keys(statement) if lake else statement)
         con.execute("ALTER TABLE raw_payloads ADD COLUMN IF NOT EXISTS raw_bytes BIGINT")
+        # The lake snapshot a run ended at (NULL on a DuckDB file): `query --as-of RUN_ID`.
+        con.execute("ALTER TABLE runs ADD COLUMN IF NOT EXISTS snapshot_id BIGINT")
         _drop_payload_key(con)
         columns = record_columns() + BOOKKEEPING_COLUMNS
         body = ",\n".join(f'"{name}" {spec}' for name, spec in columns)

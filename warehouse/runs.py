@@ -11,6 +11,7 @@ import duckdb
 
 from schemas.batch import LoadCounts, StateUpdate
 from warehouse.connection import now
+from warehouse.ddl import on_lake
 
 ABANDONED = (
     "abandoned: its process ended before the run finished (killed?); what it "
@@ -42,9 +43,16 @@ def start_run(
 def finish_run(
     con: duckdb.DuckDBPyConnection, run_id: str, *, status: str, error: str | None = None
 ) -> dict[str, Any]:
+    # On a lake, the run notes the snapshot its loads ended at: `query --as-of RUN_ID` reads
+    # the warehouse as that run left it.
+    snapshot = (
+        "(SELECT max(snapshot_id) FROM ducklake_snapshots(current_database()))"
+        if on_lake(con)
+        else "NULL"
+    )
     con.execute(
         "UPDATE runs SET status = ?, error = ?, finished_at = ?, "
-        "seconds = epoch(? - started_at) WHERE run_id = ?",
+        f"seconds = epoch(? - started_at), snapshot_id = {snapshot} WHERE run_id = ?",
         [status, error, now(), now(), run_id],
     )
     return run(con, run_id)

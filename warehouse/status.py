@@ -48,12 +48,14 @@ def lock_down(con: duckdb.DuckDBPyConnection) -> None:
 QUERY_MEMORY_LIMIT = "4GB"
 
 
-def read_only_query(db: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+def read_only_query(
+    db: Path, sql: str, *, as_of: str | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run an analyst's SQL on a connection that can only read the warehouse: it cannot write,
     attach or detach databases, read or write other files, or install or load extensions."""
     if not sql.strip():
         raise UsageError("query: no SQL given")
-    with Warehouse(db, read_only=True, memory_limit=QUERY_MEMORY_LIMIT) as warehouse:
+    with Warehouse(db, read_only=True, memory_limit=QUERY_MEMORY_LIMIT, as_of=as_of) as warehouse:
         lock_down(warehouse.con)
         try:
             check_read_only_sql(warehouse.con, sql)

@@ -1,5 +1,5 @@
 """The `biblioduck` command line: demo, sync, backfill, import, status, query, search, index,
-export, report, works, reparse, notify-failures.
+export, report, works, reparse, lake-maintenance, notify-failures.
 
 Exit codes: 0 done; 1 the run failed (the message says why and what to do); 2 bad usage.
 Every command takes `--db PATH` (default data/biblioduck.duckdb, or BIBLIODUCK_DB).
@@ -514,6 +514,36 @@ def reparse(
             )
         )
     console.print(table)
+
+
+@app.command("lake-maintenance")
+def lake_maintenance_command(
+    keep_days: Annotated[
+        int,
+        typer.Option(
+            "--keep-days", min=0, help="Keep snapshots this recent (how far --as-of reaches)."
+        ),
+    ] = 30,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Compact a DuckLake warehouse's small files and expire its old snapshots (weekly)."""
+    _quiet_prefect()
+    from flows.maintenance import lake_maintenance
+    from flows.orchestration import run_flow
+
+    result = _run(lambda: run_flow(lake_maintenance, db=str(db), keep_days=keep_days))
+    if not result["lake"]:
+        console.print(Text(f"{db} is a DuckDB file: nothing to do (it reuses its blocks)"))
+        return
+    steps = ", ".join(f"{name} {s:.1f} s" for name, s in result["seconds"].items())
+    console.print(
+        Text(
+            f"lake maintenance: {result['files_before']} data files → {result['files_after']} "
+            f"({result['bytes_before']:,} → {result['bytes_after']:,} bytes), "
+            f"{result['snapshots_before']} snapshots → {result['snapshots_after']} "
+            f"(older than {result['keep_days']} days expired); {steps}"
+        )
+    )
 
 
 @works_app.command("build")

@@ -187,3 +187,49 @@ def test_as_of_reads_the_lake_as_an_earlier_run_left_it(tmp_path):
     Warehouse(file_db).close()
     with pytest.raises((UsageError, FatalError), match="DuckDB file"):
         read_only_query(file_db, sql, as_of=first)
+
+
+def test_maintenance_merges_small_files_and_expires_old_snapshots(tmp_path):
+    from tests.records_factory import make_record
+    from warehouse.store import Warehouse
+
+    db = location_in(tmp_path, "lake")
+    with Warehouse(db) as warehouse:
+        # 40 small commits, as 40 synced groups make, each with its own files and snapshot.
+        runs = [
+            _load_run(warehouse, [make_record(n, title=f"T{n}", abstract="x" * 3000)])
+            for n in range(1, 41)
+        ]
+        rows = warehouse.con.execute("SELECT * FROM records ORDER BY source_id").fetchall()
+    kept = runner.invoke(app, ["lake-maintenance", "--db", str(db)])
+    assert kept.exit_code == 0, kept.output
+    assert "snapshots →" in kept.output
+    with Warehouse(db) as warehouse:
+        assert warehouse.con.execute("SELECT * FROM records ORDER BY source_id").fetchall() == rows
+    # Every snapshot is younger than 30 days: time travel still reaches the first run.
+    assert warehouse_rows(db, "SELECT count(*) FROM records") == [(40,)]
+    from warehouse.status import read_only_query
+
+    assert read_only_query(db, "SELECT count(*) FROM records", as_of=runs[0])[1] == [(1,)]
+    files_before = sorted((tmp_path / "w" / "data").rglob("*.parquet"))
+    with Warehouse(db) as warehouse:
+        from warehouse.maintenance import maintain_lake
+
+        result = maintain_lake(warehouse.con, keep_days=0)
+        assert warehouse.con.execute("SELECT * FROM records ORDER BY source_id").fetchall() == rows
+    assert result["snapshots_after"] < result["snapshots_before"]
+    assert result["files_after"] <= len(files_before)
+    # An expired snapshot is refused, saying why.
+    from schemas.errors import BiblioduckError
+
+    with pytest.raises(BiblioduckError):
+        read_only_query(db, "SELECT count(*) FROM records", as_of=runs[0])
+
+
+def test_maintenance_of_a_duckdb_file_does_nothing(tmp_path):
+    from warehouse.store import Warehouse
+
+    db = location_in(tmp_path, "file")
+    Warehouse(db).close()
+    result = runner.invoke(app, ["lake-maintenance", "--db", str(db)])
+    assert result.exit_code == 0 and "nothing to do" in result.output

@@ -77,3 +77,9 @@ register(
     "benchmarks.matching_quality",
     "Precision and recall of work matching on the labelled record pairs in tests/",
 )
+
+register(
+    "backends",
+    "benchmarks.backends",
+    "DuckDB file vs DuckLake: the same bulk import (records/s, peak RSS, bytes) and analyst reads",
+)

@@ -36,6 +36,7 @@ bench: install
 	$(BIN)/python -m benchmarks ways-in
 	$(BIN)/python -m benchmarks matching-quality
 	$(BIN)/python -m benchmarks works-scale
+	$(BIN)/python -m benchmarks backends
 
 clean:
 	rm -rf $(VENV) data/*.duckdb data/*.duckdb.wal

@@ -83,3 +83,9 @@ register(
     "benchmarks.works_scale",
     "Works (full build, incremental update), search index, search and report at 1M records",
 )
+
+register(
+    "backends",
+    "benchmarks.backends",
+    "DuckDB file vs DuckLake: the same bulk import (records/s, peak RSS, bytes) and analyst reads",
+)

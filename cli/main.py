@@ -1,5 +1,5 @@
 """The `biblioduck` command line: demo, sync, backfill, import, status, query, search, index,
-export, report, validation-docs, works, reparse, notify-failures.
+export, report, validation-docs, works, reparse, lake-maintenance, notify-failures.
 
 Exit codes: 0 done; 1 the run failed (the message says why and what to do); 2 bad usage.
 Every command takes `--db PATH` (default data/biblioduck.duckdb, or BIBLIODUCK_DB).
@@ -516,6 +516,36 @@ def reparse(
     console.print(table)
 
 
+@app.command("lake-maintenance")
+def lake_maintenance_command(
+    keep_days: Annotated[
+        int,
+        typer.Option(
+            "--keep-days", min=0, help="Keep snapshots this recent (how far --as-of reaches)."
+        ),
+    ] = 30,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Compact a DuckLake warehouse's small files and expire its old snapshots (weekly)."""
+    _quiet_prefect()
+    from flows.maintenance import lake_maintenance
+    from flows.orchestration import run_flow
+
+    result = _run(lambda: run_flow(lake_maintenance, db=str(db), keep_days=keep_days))
+    if not result["lake"]:
+        console.print(Text(f"{db} is a DuckDB file: nothing to do (it reuses its blocks)"))
+        return
+    steps = ", ".join(f"{name} {s:.1f} s" for name, s in result["seconds"].items())
+    console.print(
+        Text(
+            f"lake maintenance: {result['files_before']} data files → {result['files_after']} "
+            f"({result['bytes_before']:,} → {result['bytes_after']:,} bytes), "
+            f"{result['snapshots_before']} snapshots → {result['snapshots_after']} "
+            f"(older than {result['keep_days']} days expired); {steps}"
+        )
+    )
+
+
 @works_app.command("build")
 def works_build(db: DbOption = DEFAULT_DB) -> None:
     """Recompute every work from the current records (the demo does it after its syncs)."""
@@ -803,6 +833,14 @@ def query(
     ],
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
     limit: LimitOption = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="On a DuckLake: read the warehouse as it was at a snapshot number, a time "
+            "(2026-12-01T02:00:00+00:00) or the end of a run (its run_id).",
+        ),
+    ] = None,
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Run read-only SQL against the warehouse (views: records, record_authors, …).
@@ -817,7 +855,7 @@ def query(
     from warehouse.export import json_row, text_cell
     from warehouse.status import read_only_query
 
-    columns, rows = _run(lambda: read_only_query(db, sql))
+    columns, rows = _run(lambda: read_only_query(db, sql, as_of=as_of))
     cap = limit if limit is not None else (_screenful() if fmt == "table" else None)
     left_out = max(0, len(rows) - cap) if cap is not None else 0
     if left_out:
@@ -970,10 +1008,11 @@ def index_command(
 
 def _refresh_index(db: Path, *, force: bool = False) -> dict[str, Any]:
     from schemas.errors import FatalError
+    from warehouse.location import warehouse_exists
     from warehouse.search import refresh_search_index
     from warehouse.store import Warehouse
 
-    if not db.exists():
+    if not warehouse_exists(db):
         raise FatalError(
             f"no warehouse at {db}: run `biblioduck demo` or a sync first, "
             "or point --db / BIBLIODUCK_DB at an existing file"
@@ -1099,9 +1138,10 @@ def report_command(
     """Write one self-contained HTML file of plots of the warehouse (opens with no network).
 
     Every chart is one read-only query, as `query`'s; the file is replaced if it exists."""
+    from warehouse.location import warehouse_folder
     from warehouse.report import describe_report, write_report
 
-    target = to if to is not None else db.parent / "report.html"
+    target = to if to is not None else warehouse_folder(db) / "report.html"
     console.print(Text(describe_report(_run(lambda: write_report(db, target)))))
 
 

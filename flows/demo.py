@@ -25,6 +25,7 @@ from sandbox.eutils import EutilsEmulator
 from sandbox.oaipmh import PURE_PATH
 from sandbox.oaipmh import build_emulator as build_oai_emulator
 from sandbox.server import serve
+from warehouse.location import warehouse_folder
 from warehouse.report import describe_report, write_report
 from warehouse.status import read_only_query
 from warehouse.store import Warehouse
@@ -165,7 +166,7 @@ def run_demo(db: Path, *, console: Console) -> dict[str, Any]:
     for example in EXAMPLES:
         console.print(Text(f"  .venv/bin/{example}"), soft_wrap=True)
     # The plots of what landed, beside the warehouse (`biblioduck report` writes it anew).
-    report = write_report(db, db.parent / "report.html")
+    report = write_report(db, warehouse_folder(db) / "report.html")
     console.print(Text(describe_report(report)), soft_wrap=True)
     # The validation results as Great Expectations Data Docs, which the report links to.
     site = write_site(db, site_dir_for(db))

@@ -36,7 +36,7 @@ from flows.bulk import (
 )
 from flows.jobs import FileToLoad, LocalFile, PrepareSettings
 from flows.orchestration import run_logger
-from flows.settings import Settings
+from flows.settings import Settings, bulk_memory_limit
 from flows.summary import add_reasons
 from processes import memory
 from processes.writer import BulkWriter
@@ -338,7 +338,7 @@ def load_files(
     with (
         BulkWriter(
             settings.db,
-            memory_limit=settings.bulk_memory_limit,
+            memory_limit=bulk_memory_limit(settings),
             row_group_size=BULK_ROW_GROUP_SIZE,
             threads=BULK_DUCKDB_THREADS,
         ) as writer,

@@ -10,6 +10,11 @@ from typing import Any
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from warehouse.location import is_lake
+
+# Bulk loads into a DuckLake: see `Settings.bulk_memory_limit`.
+LAKE_BULK_MEMORY_LIMIT = "512MB"
+
 NCBI_EUTILS_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 
 
@@ -133,7 +138,10 @@ class Settings(BaseSettings):
         "transaction; DuckDB writes its rows out 16,384 at a time before the commit, so what a "
         "file needs does not grow with its size: measured, 41,576 recent records load at 80MB, "
         "pubmed20n0014 at 96MB (not 64MB). Also DuckDB's cache: 256MB took no less CPU, and "
-        "120 MB more of the loader's peak.",
+        "120 MB more of the loader's peak. On a DuckLake (--db ducklake:…) the default is "
+        f"{LAKE_BULK_MEMORY_LIMIT}: a lake holds a file's rows until the commit writes them as "
+        "Parquet (measured: 20,783 recent records refused at 128MB; 30,000 of 1979 load at "
+        "256MB, 480 MB peak).",
     )
     http_max_attempts: int = Field(
         default=6, ge=1, validation_alias=AliasChoices("BIBLIODUCK_HTTP_MAX_ATTEMPTS")
@@ -176,6 +184,13 @@ class Settings(BaseSettings):
         description="A sync validates and loads its pages in groups of about this many records, "
         "each in one transaction with the sync state (a failed run resumes after the last group).",
     )
+
+
+def bulk_memory_limit(settings: Settings) -> str:
+    """The memory limit bulk loads run with: the configured one, else the backend's default."""
+    if "bulk_memory_limit" not in settings.model_fields_set and is_lake(settings.db):
+        return LAKE_BULK_MEMORY_LIMIT
+    return settings.bulk_memory_limit
 
 
 def load_settings(**overrides: object) -> Settings:

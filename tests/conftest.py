@@ -65,3 +65,26 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory):
 
     with running_prefect_server(tmp_path_factory.mktemp("prefect-server-home")) as url:
         yield url
+
+
+# The two warehouse backends (`warehouse.location`): a DuckDB file, and a DuckLake with an
+# SQLite catalog and a local data folder. Suites that take `warehouse_location` run on both.
+BACKENDS = ("file", "lake")
+
+
+def location_in(folder: Path, backend: str, name: str = "w") -> Path:
+    """Where a warehouse named `name` of `backend` lives under `folder` (as `--db` takes it)."""
+    if backend == "lake":
+        return Path(f"ducklake:sqlite:{folder / name / 'catalog.sqlite'}")
+    return folder / f"{name}.duckdb"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def warehouse_location(backend, tmp_path) -> Path:
+    """A new warehouse's location in tmp_path, on each backend in turn."""
+    return location_in(tmp_path, backend)

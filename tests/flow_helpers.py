@@ -18,11 +18,26 @@ COMPARABLE = (
 
 
 def warehouse_rows(path: Path, sql: str = COMPARABLE) -> list[tuple]:
-    con = duckdb.connect(str(path), read_only=True)
+    """Rows of `sql` on the warehouse at `path` (a DuckDB file or a lake), read-only."""
+    from warehouse.connection import open_lake
+    from warehouse.location import lake_location
+
+    lake = lake_location(path)
+    con = open_lake(lake, True) if lake else duckdb.connect(str(path), read_only=True)
     try:
         return con.execute(sql).fetchall()
     finally:
         con.close()
+
+
+def files_under(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under `folder` with its size and modification time: equal before and after,
+    nothing was written."""
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def fast_http(monkeypatch, *, attempts: int = 6, batch_size: int = 100) -> None:

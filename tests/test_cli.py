@@ -124,7 +124,7 @@ def test_query_is_read_only_and_speaks_csv_and_json(fixtures_dir, tmp_path):
     assert json.loads(as_json.output) == [{"n": 2}]
     write = invoke("query", "--db", str(db), "delete from source_records")
     assert write.exit_code == 1
-    assert "read-only" in write.output
+    assert "query refused: only a SELECT" in write.output
     assert warehouse_rows(db, "SELECT count(*) FROM records") == [(2,)]
 
 

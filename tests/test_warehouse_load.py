@@ -39,8 +39,8 @@ def load_file(wh, entry, batches, *, run_id):
 
 
 @pytest.fixture
-def warehouse(tmp_path):
-    with Warehouse(tmp_path / "w.duckdb") as wh:
+def warehouse(warehouse_location):
+    with Warehouse(warehouse_location) as wh:
         yield wh
 
 
@@ -331,8 +331,8 @@ def test_a_failing_batch_leaves_no_trace(warehouse):
     assert rows(warehouse, "SELECT count(*) FROM record_versions") == [(1,)]
 
 
-def test_reopening_migrates_idempotently_and_keeps_rows(tmp_path):
-    path = tmp_path / "w.duckdb"
+def test_reopening_migrates_idempotently_and_keeps_rows(warehouse_location):
+    path = warehouse_location
     with Warehouse(path) as wh:
         load_batch(
             wh, batch([make_record(1)]), source="pubmed", batch_id="b", run_id=None, fetched=1

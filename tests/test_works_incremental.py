@@ -21,6 +21,7 @@ from schemas.batch import ValidatedBatch
 from schemas.record import Deletion, Record
 from tests.flow_helpers import warehouse_rows
 from tests.records_factory import make_record
+from warehouse.location import is_lake
 from warehouse.matching import cluster, match_keys, read_members, work_id_of
 from warehouse.prepare import prepare_batch
 from warehouse.store import Warehouse
@@ -109,6 +110,15 @@ STATE = {
 
 
 def assert_same_as_full_build(db: Path, tmp_path: Path) -> None:
+    if is_lake(db):
+        # A lake's catalog names its data folder: it is rebuilt in place, compared with itself
+        # before (a full build of the same records writes the same rows and logs no change).
+        updated = {name: warehouse_rows(db, sql) for name, sql in STATE.items()}
+        with Warehouse(db) as warehouse:
+            build_works(warehouse.con)
+        for name, sql in STATE.items():
+            assert warehouse_rows(db, sql) == updated[name], name
+        return
     copy = tmp_path / "rebuilt.duckdb"
     copy.unlink(missing_ok=True)
     shutil.copy(db, copy)
@@ -149,8 +159,9 @@ BASE = [
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    path = tmp_path / "w.duckdb"
+def db(warehouse_location: Path) -> Path:
+    """A warehouse of BASE, its works built, on each backend in turn."""
+    path = warehouse_location
     first = load(path, BASE)
     assert (first.mode, first.full_reason) == (
         "full",

@@ -1,4 +1,5 @@
-"""Opening a warehouse file, and the transaction every write happens in."""
+"""Opening a warehouse (a DuckDB file or a DuckLake), and the transaction every write happens
+in."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import duckdb
 
-from schemas.errors import FatalError, WarehouseBusyError
+from schemas.errors import FatalError, UsageError, WarehouseBusyError
+from warehouse.extensions import load_extensions
+from warehouse.location import LakeLocation, lake_location
 
 
 def now() -> dt.datetime:
@@ -17,8 +20,16 @@ def now() -> dt.datetime:
 
 
 def open_connection(
-    path: Path, read_only: bool, row_group_size: int | None
+    path: Path, read_only: bool, row_group_size: int | None, *, as_of: str | None = None
 ) -> duckdb.DuckDBPyConnection:
+    lake = lake_location(path)
+    if lake is not None:
+        return open_lake(lake, read_only, as_of=as_of)
+    if as_of is not None:
+        raise UsageError(
+            f"--as-of reads an earlier snapshot of a DuckLake warehouse; {path} is a DuckDB "
+            "file, which keeps none (see README: A DuckLake warehouse)"
+        )
     try:
         if row_group_size is None:
             return duckdb.connect(str(path), read_only=read_only)
@@ -57,3 +68,63 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
+
+
+def snapshot_option(con: duckdb.DuckDBPyConnection, lake: LakeLocation, as_of: str) -> str:
+    """The ATTACH option that opens `lake` at `as_of`: a snapshot number, an ISO time, or a
+    run id (the snapshot the run ended at, read from the lake as it is now)."""
+    text = as_of.strip()
+    if text.isdigit():
+        return f"SNAPSHOT_VERSION {int(text)}"
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is not None:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        return f"SNAPSHOT_TIME '{moment.isoformat()}'"
+    target = lake.attach_target.replace("'", "''")
+    con.execute(f"ATTACH '{target}' AS as_of_lookup (READ_ONLY)")
+    try:
+        row = con.execute(
+            "SELECT snapshot_id FROM as_of_lookup.runs WHERE run_id = ?", [text]
+        ).fetchone()
+    finally:
+        con.execute("DETACH as_of_lookup")
+    if row is None or row[0] is None:
+        raise UsageError(
+            f"--as-of {as_of!r} is no snapshot number, ISO time or finished run of this lake"
+        )
+    return f"SNAPSHOT_VERSION {int(row[0])}"
+
+
+def open_lake(
+    lake: LakeLocation, read_only: bool, *, as_of: str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A connection whose default database is the lake (attached as `warehouse`, as a file is).
+    Readers attach it read-only and read its last committed snapshot; a writer's commits never
+    wait for them."""
+    con = duckdb.connect()
+    try:
+        load_extensions(con, "parquet", lake.catalog_kind, "ducklake")
+        options = []
+        if lake.data_path:
+            options.append("DATA_PATH '" + lake.data_path.replace("'", "''") + "'")
+        if read_only:
+            options.append("READ_ONLY")
+        if as_of is not None:
+            options.append(snapshot_option(con, lake, as_of))
+        else:
+            lake.prepare()
+        target = lake.attach_target.replace("'", "''")
+        listed = f" ({', '.join(options)})" if options else ""
+        con.execute(f"ATTACH '{target}' AS warehouse{listed}")
+        con.execute("USE warehouse")
+        return con
+    except duckdb.Error as exc:
+        con.close()
+        raise FatalError(f"cannot open the lake {lake}: {exc}") from exc
+    except UsageError:
+        con.close()
+        raise

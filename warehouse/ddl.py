@@ -10,6 +10,8 @@ deletion of a bulk file, loaded record or not, so that an older file cannot brin
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 import pyarrow as pa
 
@@ -269,15 +271,36 @@ def _tombstones_from_history(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def on_lake(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether `con`'s default database is a DuckLake (see `warehouse.location`)."""
+    row = con.execute(
+        "SELECT type FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    return row is not None and row[0] == "ducklake"
+
+
+# DuckLake has no PRIMARY KEY or UNIQUE constraints ("not supported in DuckLake"). The keys of
+# the small operational tables only guarded their upserts, which delete and insert instead
+# (`runs.write_state`, `ledger`), so a lake gets the same tables without them.
+_KEY_CLAUSE = re.compile(r",\s*PRIMARY KEY \([^)]*\)|\s+PRIMARY KEY\b")
+
+
+def without_keys(statement: str) -> str:
+    return _KEY_CLAUSE.sub("", statement)
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> None:
     """Create what is missing and add record columns new to the canonical record."""
+    lake = on_lake(con)
     con.execute("BEGIN")
     try:
         for statement in OPERATIONAL_TABLES + WORK_TABLES:
-            con.execute(statement)
+            con.execute(without_keys(statement) if lake else statement)
         con.execute("ALTER TABLE raw_payloads ADD COLUMN IF NOT EXISTS raw_bytes BIGINT")
         # GX's result of a suite run, kept for the Data Docs (expectations.data_docs).
         con.execute("ALTER TABLE validation_results ADD COLUMN IF NOT EXISTS gx_result JSON")
+        # The lake snapshot a run ended at (NULL on a DuckDB file): `query --as-of RUN_ID`.
+        con.execute("ALTER TABLE runs ADD COLUMN IF NOT EXISTS snapshot_id BIGINT")
         _drop_payload_key(con)
         columns = record_columns() + BOOKKEEPING_COLUMNS
         body = ",\n".join(f'"{name}" {spec}' for name, spec in columns)

@@ -36,7 +36,9 @@ from typing import IO, Any
 import duckdb
 
 from schemas.errors import FatalError, UsageError
-from warehouse.status import LOCKED_DOWN, QUERY_MEMORY_LIMIT
+from warehouse.location import lake_location
+from warehouse.sql_gate import RefusedSql, check_read_only_sql
+from warehouse.status import QUERY_MEMORY_LIMIT, lock_down
 from warehouse.store import Warehouse
 
 FORMATS = ("parquet", "csv", "jsonl")
@@ -125,8 +127,7 @@ def locked_connection(
     with Warehouse(db, read_only=True, memory_limit=QUERY_MEMORY_LIMIT) as warehouse:
         if before_lockdown is not None:
             before_lockdown(warehouse.con)
-        for statement in LOCKED_DOWN:
-            warehouse.con.execute(statement)
+        lock_down(warehouse.con)
         yield warehouse.con
 
 
@@ -143,6 +144,13 @@ def _relations(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def _run(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyConnection:
+    try:
+        check_read_only_sql(con, sql)
+    except RefusedSql as exc:
+        raise FatalError(
+            f"export refused: {exc}. The SQL of `export --query` only reads the warehouse: "
+            "it cannot write, attach or read other files (export writes --to itself)"
+        ) from None
     try:
         cursor = con.execute(sql)
     except duckdb.PermissionException as exc:
@@ -293,11 +301,25 @@ def _looks_exported(path: Path) -> bool:
     )
 
 
+def _protected(db: Path) -> list[Path]:
+    """The files and folders that are the warehouse: a DuckDB file and its WAL, or a lake's
+    catalog file and data folder (a PostgreSQL catalog is no file)."""
+    lake = lake_location(db)
+    if lake is None:
+        return [db.resolve(), Path(f"{db.resolve()}.wal")]
+    places = [Path(lake.catalog).resolve()] if lake.catalog_kind == "sqlite" else []
+    if lake.catalog_kind == "sqlite" and lake.data_path is None:
+        places.append((Path(lake.catalog).parent / "data").resolve())
+    if lake.data_path and "://" not in lake.data_path:
+        places.append(Path(lake.data_path).resolve())
+    return places
+
+
 def _check_target(target: Path, db: Path, overwrite: bool) -> None:
     resolved = target.resolve()
-    warehouse = db.resolve()
-    if resolved in (warehouse, Path(f"{warehouse}.wal")) or warehouse.is_relative_to(resolved):
-        raise UsageError(f"export: --to {target} would overwrite the warehouse itself")
+    for place in _protected(db):
+        if resolved == place or place.is_relative_to(resolved) or resolved.is_relative_to(place):
+            raise UsageError(f"export: --to {target} would overwrite the warehouse itself")
     if not (target.exists() or target.is_symlink()):
         return
     if not overwrite:

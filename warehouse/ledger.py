@@ -260,8 +260,11 @@ def _write_ledger(
     run_id: str | None,
     error: str | None,
 ) -> None:
+    # Delete and insert, not INSERT OR REPLACE: a DuckLake has no key to replace by. Callers
+    # write the ledger inside the file's (or the failure's) transaction.
+    con.execute("DELETE FROM bulk_files WHERE name = ?", [entry.name])
     con.execute(
-        "INSERT OR REPLACE INTO bulk_files VALUES "
+        "INSERT INTO bulk_files VALUES "
         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             entry.name,

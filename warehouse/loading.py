@@ -389,21 +389,23 @@ def apply_deletions(
                 "FROM _deletions",
                 [file.file_order, file.name, run_id, now],
             )
-        # Most deletions name records the warehouse never had. An UPDATE … FROM with no
-        # match still costs DuckDB memory for every row the transaction appended (measured:
-        # >250 MB for a 41,576-record file); a lookup first costs milliseconds.
-        (matches,) = con.execute(
-            "SELECT count(*) FROM source_records s SEMI JOIN _deletions d "
-            "ON s.source = d.source AND s.source_id = d.source_id WHERE NOT s.deleted"
-        ).fetchone() or (0,)
-        if not matches:
-            return 0
+        # The keys first, then the update (not UPDATE … RETURNING, which a DuckLake does not
+        # support): the same rows, inside the batch's transaction. Most deletions name records
+        # the warehouse never had, and an UPDATE … FROM with no match still costs DuckDB
+        # memory for every row the transaction appended (measured: >250 MB for a
+        # 41,576-record file): with no key found, no update.
         applied = con.execute(
+            "SELECT s.source, s.source_id FROM source_records s SEMI JOIN _deletions d "
+            "ON s.source = d.source AND s.source_id = d.source_id WHERE NOT s.deleted"
+        ).fetchall()
+        if not applied:
+            return 0
+        con.execute(
             "UPDATE source_records s SET deleted = true, deleted_at = ?, run_id = ? "
             "FROM _deletions d WHERE s.source = d.source AND s.source_id = d.source_id "
-            "AND NOT s.deleted RETURNING s.source, s.source_id",
+            "AND NOT s.deleted",
             [now, run_id],
-        ).fetchall()
+        )
         if applied:
             applied_keys = pa.table(
                 {

@@ -12,6 +12,7 @@ import duckdb
 from schemas.batch import LoadCounts, StateUpdate
 from warehouse import drift
 from warehouse.connection import now
+from warehouse.ddl import on_lake
 
 ABANDONED = (
     "abandoned: its process ended before the run finished (killed?); what it "
@@ -47,9 +48,16 @@ def finish_run(
     lists, under `drift.FIRST_SEEN`, the names no earlier run saw, for the flow to warn of
     (a bulk run finishes in the writer process, whose log nobody reads)."""
     first_seen = drift.settle_run(con, run_id)
+    # On a lake, the run notes the snapshot its loads ended at: `query --as-of RUN_ID` reads
+    # the warehouse as that run left it.
+    snapshot = (
+        "(SELECT max(snapshot_id) FROM ducklake_snapshots(current_database()))"
+        if on_lake(con)
+        else "NULL"
+    )
     con.execute(
         "UPDATE runs SET status = ?, error = ?, finished_at = ?, "
-        "seconds = epoch(? - started_at) WHERE run_id = ?",
+        f"seconds = epoch(? - started_at), snapshot_id = {snapshot} WHERE run_id = ?",
         [status, error, now(), now(), run_id],
     )
     finished = run(con, run_id)
@@ -105,11 +113,14 @@ def state(
 
 
 def write_state(con: duckdb.DuckDBPyConnection, update: StateUpdate) -> None:
+    # Delete and insert, not an upsert: a DuckLake has no keys to conflict on. The caller's
+    # transaction (the batch's) makes the pair one change.
+    con.execute(
+        "DELETE FROM sync_state WHERE source = ? AND scope = ?", [update.source, update.scope]
+    )
     con.execute(
         "INSERT INTO sync_state (source, scope, watermark, checkpoint, updated_at) "
-        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, scope) DO UPDATE SET "
-        "watermark = excluded.watermark, checkpoint = excluded.checkpoint, "
-        "updated_at = excluded.updated_at",
+        "VALUES (?, ?, ?, ?, ?)",
         [
             update.source,
             update.scope,

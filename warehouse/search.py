@@ -21,6 +21,7 @@ bound parameter, never SQL.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import time
 import unicodedata
@@ -52,29 +53,38 @@ B = 0.75
 # works go through the `works` view's aggregation (all of them at once did not fit a writer's
 # 256 MB at 50,000 records).
 _TERMS = "array_to_string(list_distinct(list_transform({}subjects, s -> s.term)), '; ')"
-DOCUMENTS_SQL = f"""
+
+
+def documents_sql(read_from: str = "") -> str:
+    """The statement that fills the documents table; `read_from` qualifies the tables it reads
+    (`warehouse.` when it writes into another database)."""
+    w = read_from
+    return f"""
 CREATE OR REPLACE TABLE {DOCUMENTS} AS
-WITH merged AS (SELECT work_id FROM work_members GROUP BY work_id HAVING count(*) > 1),
+WITH merged AS (SELECT work_id FROM {w}work_members GROUP BY work_id HAVING count(*) > 1),
 documents AS (
     SELECT w.work_id AS document, w.work_id, [r.source] AS sources,
            r.source || ':' || r.source_id AS shown, r.pub_year, r.journal, r.title, r.abstract,
            {_TERMS.format("r.")} AS terms
-    FROM work_members AS w JOIN records AS r USING (source, source_id)
+    FROM {w}work_members AS w JOIN {w}records AS r USING (source, source_id)
     WHERE w.work_id NOT IN (SELECT work_id FROM merged)
     UNION ALL
     SELECT work_id, work_id, sources, coalesce(title_from, members[1]), pub_year, journal,
            title, abstract, {_TERMS.format("")}
-    FROM works WHERE work_id IN (SELECT work_id FROM merged)
+    FROM {w}works WHERE work_id IN (SELECT work_id FROM merged)
     UNION ALL
     SELECT r.source || ':' || r.source_id, NULL, [r.source], r.source || ':' || r.source_id,
            r.pub_year, r.journal, r.title, r.abstract, {_TERMS.format("r.")}
-    FROM records AS r ANTI JOIN work_members AS w USING (source, source_id))
+    FROM {w}records AS r ANTI JOIN {w}work_members AS w USING (source, source_id))
 SELECT row_number() OVER (ORDER BY document) AS doc_id, document, work_id, sources,
        split_part(shown, ':', 1) AS source,
        shown[length(split_part(shown, ':', 1)) + 2:] AS source_id,
        pub_year, journal, title, abstract, terms
 FROM documents
 """
+
+
+DOCUMENTS_SQL = documents_sql()
 INDEX_SQL = (
     f"PRAGMA create_fts_index('{DOCUMENTS}', 'doc_id', 'title', 'abstract', 'terms', "
     "stemmer = 'english', stopwords = 'english', strip_accents = 1, lower = 1, overwrite = 1)"
@@ -92,14 +102,21 @@ STATE_SQL = f"""CREATE TABLE IF NOT EXISTS {STATE} (
     documents BIGINT NOT NULL,
     built_at TIMESTAMPTZ NOT NULL,
     seconds DOUBLE NOT NULL)"""
+
+
 # Order-free: the same records in the same works give the same digest whichever order they
 # were loaded in. Works count: a `works build` with new matching rules changes the documents.
-DIGEST_SQL = (
-    "SELECT (SELECT count(*) FROM source_records WHERE NOT deleted), "
-    "xor((SELECT coalesce(bit_xor(hash(source, source_id, content_hash)), 0) "
-    " FROM source_records WHERE NOT deleted), "
-    "(SELECT coalesce(bit_xor(hash(work_id, source, source_id)), 0) FROM work_members))"
-)
+def digest_sql(read_from: str = "") -> str:
+    w = read_from
+    return (
+        f"SELECT (SELECT count(*) FROM {w}source_records WHERE NOT deleted), "
+        f"xor((SELECT coalesce(bit_xor(hash(source, source_id, content_hash)), 0) "
+        f" FROM {w}source_records WHERE NOT deleted), "
+        f"(SELECT coalesce(bit_xor(hash(work_id, source, source_id)), 0) FROM {w}work_members))"
+    )
+
+
+DIGEST_SQL = digest_sql()
 
 # Ranking: BM25 as the extension's `match_bm25` macro computes it (k1 1.2, b 0.75, its idf and
 # document lengths), with two changes people expect of a search box: a word in the title counts
@@ -196,9 +213,9 @@ def load_fts(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"LOAD '{quoted}'")
 
 
-def content_digest(con: duckdb.DuckDBPyConnection) -> str:
+def content_digest(con: duckdb.DuckDBPyConnection, read_from: str = "") -> str:
     """What the index would be built from, in a few bytes: equal digests, equal content."""
-    count, combined = con.execute(DIGEST_SQL).fetchone() or (0, 0)
+    count, combined = con.execute(digest_sql(read_from)).fetchone() or (0, 0)
     return f"v{INDEX_VERSION}:{count}:{combined:016x}"
 
 
@@ -230,6 +247,9 @@ def refresh_search_index(con: duckdb.DuckDBPyConnection, *, force: bool = False)
     the check and the rebuild took."""
     started = time.perf_counter()
     load_fts(con)
+    side_file = lake_index_file(con)
+    if side_file is not None:
+        return _refresh_lake_index(con, side_file, force=force, started=started)
     con.execute(STATE_SQL)
     digest = content_digest(con)
     stored = _stored_state(con)
@@ -250,6 +270,102 @@ def refresh_search_index(con: duckdb.DuckDBPyConnection, *, force: bool = False)
         con.execute(f"DELETE FROM {STATE}")
         con.execute(f"INSERT INTO {STATE} VALUES (?, ?, ?, ?)", [digest, documents, now(), seconds])
     return {"rebuilt": True, "documents": documents, "digest": digest, "seconds": seconds}
+
+
+# -- on a DuckLake ---------------------------------------------------------------------------
+# DuckDB's fts extension writes columns of type NULL, which a DuckLake refuses ("unsupported
+# type NULL"). So a lake's index lives in a DuckDB file of its own beside the catalog
+# (`search.duckdb`), built whole into a new file and moved into place: a search holding the old
+# file reads it to the end, the next one opens the new.
+SEARCH_FILE = "search.duckdb"
+SEARCH_PATH_VARIABLE = "BIBLIODUCK_LAKE_SEARCH_PATH"
+LAKE_DATABASE = "warehouse"  # the name `warehouse.connection` attaches a lake under
+
+
+def lake_index_file(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """The index file of the lake `con` is open on; None for a DuckDB file warehouse."""
+    row = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = ? AND type = 'ducklake'",
+        [LAKE_DATABASE],
+    ).fetchone()
+    if row is None:
+        return None
+    configured = os.environ.get(SEARCH_PATH_VARIABLE)
+    if configured:
+        return Path(configured)
+    catalog = str(row[0])
+    if not catalog.startswith("sqlite:"):
+        raise FatalError(
+            f"search on a lake whose catalog is not an SQLite file needs a local file for its "
+            f"index: set {SEARCH_PATH_VARIABLE}"
+        )
+    return Path(catalog.removeprefix("sqlite:")).parent / SEARCH_FILE
+
+
+def _attach(con: duckdb.DuckDBPyConnection, path: Path, name: str, *, read_only: bool) -> None:
+    quoted = str(path).replace("'", "''")
+    mode = " (READ_ONLY)" if read_only else ""
+    con.execute(f"ATTACH '{quoted}' AS {name}{mode}")
+
+
+def _refresh_lake_index(
+    con: duckdb.DuckDBPyConnection, side_file: Path, *, force: bool, started: float
+) -> dict[str, Any]:
+    digest = content_digest(con)
+    stored = None
+    if side_file.exists():
+        _attach(con, side_file, "search_index", read_only=True)
+        try:
+            con.execute("USE search_index")
+            stored = _stored_state(con)
+        finally:
+            con.execute(f"USE {LAKE_DATABASE}")
+            con.execute("DETACH search_index")
+    if not force and stored is not None and stored[0] == digest:
+        return {
+            "rebuilt": False,
+            "documents": stored[1],
+            "digest": digest,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    building = side_file.with_name(f".{side_file.name}.{os.getpid()}.building")
+    building.unlink(missing_ok=True)
+    side_file.parent.mkdir(parents=True, exist_ok=True)
+    _attach(con, building, "search_build", read_only=False)
+    try:
+        con.execute("USE search_build")
+        with transaction(con):  # reads the lake's snapshot, writes the new file
+            digest = content_digest(con, f"{LAKE_DATABASE}.")
+            con.execute(documents_sql(f"{LAKE_DATABASE}."))
+            con.execute(INDEX_SQL)
+            con.execute(SORT_TERMS_SQL)
+            con.execute(STATE_SQL)
+            (documents,) = con.execute(f"SELECT count(*) FROM {DOCUMENTS}").fetchone() or (0,)
+            seconds = round(time.perf_counter() - started, 3)
+            con.execute(
+                f"INSERT INTO {STATE} VALUES (?, ?, ?, ?)", [digest, documents, now(), seconds]
+            )
+    finally:
+        con.execute(f"USE {LAKE_DATABASE}")
+        con.execute("DETACH search_build")
+    os.replace(building, side_file)
+    return {"rebuilt": True, "documents": documents, "digest": digest, "seconds": seconds}
+
+
+def _open_lake_index(con: duckdb.DuckDBPyConnection, db: Path) -> bool:
+    """Before the lockdown of a search on a lake: its index file attached and made the default
+    database (the search SQL reads it unqualified). False on a DuckDB file warehouse."""
+    side_file = lake_index_file(con)
+    if side_file is None:
+        return False
+    if not side_file.exists():
+        raise FatalError(
+            f"no search index for {db}: it is built at the end of a load; build it now "
+            f"with `biblioduck index --db {db}`"
+        )
+    _attach(con, side_file, "search_index", read_only=True)
+    con.execute("USE search_index")
+    return True
 
 
 @dataclass
@@ -376,7 +492,14 @@ def search(
     if limit < 1:
         raise UsageError("search: --limit must be at least 1")
     started = time.perf_counter()
-    with locked_connection(db, before_lockdown=load_fts) as con:
+    on_lake = False
+
+    def prepare(con: duckdb.DuckDBPyConnection) -> None:
+        nonlocal on_lake
+        load_fts(con)
+        on_lake = _open_lake_index(con, db)
+
+    with locked_connection(db, before_lockdown=prepare) as con:
         stored = _stored_state(con)
         if stored is None:
             raise FatalError(
@@ -385,7 +508,7 @@ def search(
             )
         digest, documents, built_at = stored
         stale = None
-        if digest != content_digest(con):
+        if digest != content_digest(con, f"{LAKE_DATABASE}." if on_lake else ""):
             when = built_at.astimezone(dt.UTC)
             stale = (
                 f"the search index was built at {when:%Y-%m-%d %H:%M} UTC over {documents} works "

@@ -10,6 +10,7 @@ import duckdb
 
 from schemas.errors import FatalError, UsageError
 from warehouse.drift import drift_rows
+from warehouse.sql_gate import RefusedSql, check_read_only_sql
 from warehouse.store import Warehouse
 
 # Set on an analyst's connection before their SQL runs, the last one locking the others: no
@@ -23,18 +24,47 @@ LOCKED_DOWN = (
     "SET autoload_known_extensions = false",
     "SET lock_configuration = true",
 )
+
+
+def lock_down(con: duckdb.DuckDBPyConnection) -> None:
+    """Lock a read-only warehouse connection down (`LOCKED_DOWN`). A lake's Parquet files are
+    read as its snapshots need them, after the lockdown: its data path stays readable (and
+    `warehouse.sql_gate` keeps analysts' SQL to SELECTs of its tables, so nothing writes
+    there)."""
+    lakes = con.execute(
+        "SELECT database_name FROM duckdb_databases() WHERE type = 'ducklake'"
+    ).fetchall()
+    paths = []
+    for (lake,) in lakes:  # the warehouse, even when a search made its index file the default
+        row = con.execute("SELECT data_path FROM ducklake_settings(?)", [lake]).fetchone()
+        if row and row[0]:
+            paths.append("'" + str(row[0]).replace("'", "''") + "'")
+    if paths:
+        con.execute(f"SET allowed_directories = [{', '.join(paths)}]")
+    for statement in LOCKED_DOWN:
+        con.execute(statement)
+
+
 # Without spilling to disk, a query has this much memory (the machine has 24 GB).
 QUERY_MEMORY_LIMIT = "4GB"
 
 
-def read_only_query(db: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+def read_only_query(
+    db: Path, sql: str, *, as_of: str | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run an analyst's SQL on a connection that can only read the warehouse: it cannot write,
     attach or detach databases, read or write other files, or install or load extensions."""
     if not sql.strip():
         raise UsageError("query: no SQL given")
-    with Warehouse(db, read_only=True, memory_limit=QUERY_MEMORY_LIMIT) as warehouse:
-        for statement in LOCKED_DOWN:
-            warehouse.con.execute(statement)
+    with Warehouse(db, read_only=True, memory_limit=QUERY_MEMORY_LIMIT, as_of=as_of) as warehouse:
+        lock_down(warehouse.con)
+        try:
+            check_read_only_sql(warehouse.con, sql)
+        except RefusedSql as exc:
+            raise FatalError(
+                f"query refused: {exc}. `query` only reads the warehouse: it cannot write, "
+                "attach or read other files, or install or load extensions"
+            ) from None
         try:
             cursor = warehouse.con.execute(sql)
         except duckdb.PermissionException as exc:

@@ -24,11 +24,12 @@ from typing import Any
 import duckdb
 
 from schemas.batch import LoadCounts, StateUpdate
-from schemas.errors import FatalError
+from schemas.errors import FatalError, UsageError
 from warehouse import ledger, loading, runs
 from warehouse.connection import open_connection, transaction
 from warehouse.ddl import migrate
 from warehouse.ledger import IMPORT_KIND, FileBatches, LedgerEntry
+from warehouse.location import lake_location, warehouse_exists
 from warehouse.prepare import (
     PAYLOAD_ENCODING,
     PAYLOADS_SCHEMA,
@@ -81,16 +82,20 @@ class Warehouse:
         memory_limit: str = "256MB",
         row_group_size: int | None = None,
         threads: int | None = None,
+        as_of: str | None = None,
     ) -> None:
         self.path = Path(path)
-        if read_only and not self.path.exists():
+        self.lake = lake_location(path)
+        if read_only and not warehouse_exists(path):
             raise FatalError(
                 f"no warehouse at {self.path}: run `biblioduck demo` or a sync first, "
                 "or point --db / BIBLIODUCK_DB at an existing file"
             )
-        if not read_only:
+        if not read_only and self.lake is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.con = open_connection(self.path, read_only, row_group_size)
+        if as_of is not None and not read_only:
+            raise UsageError("--as-of reads an earlier snapshot: it cannot be written")
+        self.con = open_connection(self.path, read_only, row_group_size, as_of=as_of)
         self.read_only = read_only
         self.memory_limit = memory_limit
         # DuckDB would otherwise cache up to 80% of RAM; past this it spills to disk. A whole

@@ -107,7 +107,9 @@ def open_lake(
     wait for them."""
     con = duckdb.connect()
     try:
-        load_extensions(con, "parquet", lake.catalog_kind, "ducklake")
+        # Parquet is built into the duckdb wheel (statically linked): only the catalog's
+        # extension and the lake's own are loaded.
+        load_extensions(con, lake.catalog_kind, "ducklake")
         options = []
         if lake.data_path:
             options.append("DATA_PATH '" + lake.data_path.replace("'", "''") + "'")

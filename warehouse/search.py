@@ -238,6 +238,20 @@ def _stored_state(con: duckdb.DuckDBPyConnection) -> tuple[str, int, Any] | None
     return (row[0], row[1], row[2]) if row else None
 
 
+def _unchanged(
+    stored: tuple[str, int, Any] | None, digest: str, started: float
+) -> dict[str, Any] | None:
+    """What a refresh says when the index already holds `digest`; None when it must rebuild."""
+    if stored is None or stored[0] != digest:
+        return None
+    return {
+        "rebuilt": False,
+        "documents": stored[1],
+        "digest": digest,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
 def refresh_search_index(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> dict[str, Any]:
     """Rebuild the search index if the records changed since it was built (or `force`).
 
@@ -253,13 +267,8 @@ def refresh_search_index(con: duckdb.DuckDBPyConnection, *, force: bool = False)
     con.execute(STATE_SQL)
     digest = content_digest(con)
     stored = _stored_state(con)
-    if not force and stored is not None and stored[0] == digest:
-        return {
-            "rebuilt": False,
-            "documents": stored[1],
-            "digest": digest,
-            "seconds": round(time.perf_counter() - started, 3),
-        }
+    if not force and (unchanged := _unchanged(stored, digest, started)) is not None:
+        return unchanged
     with transaction(con):
         digest = content_digest(con)  # inside the transaction: exactly what gets indexed
         con.execute(DOCUMENTS_SQL)
@@ -321,13 +330,8 @@ def _refresh_lake_index(
         finally:
             con.execute(f"USE {LAKE_DATABASE}")
             con.execute("DETACH search_index")
-    if not force and stored is not None and stored[0] == digest:
-        return {
-            "rebuilt": False,
-            "documents": stored[1],
-            "digest": digest,
-            "seconds": round(time.perf_counter() - started, 3),
-        }
+    if not force and (unchanged := _unchanged(stored, digest, started)) is not None:
+        return unchanged
     building = side_file.with_name(f".{side_file.name}.{os.getpid()}.building")
     building.unlink(missing_ok=True)
     side_file.parent.mkdir(parents=True, exist_ok=True)

@@ -21,13 +21,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
+from array import array
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from schemas.identifiers import normalise_doi, normalise_pmcid, normalise_pmid
@@ -325,36 +327,6 @@ def _select_affected(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _components_table(
-    members: Sequence[MemberKeys], keys_of: dict[tuple[str, str], list[str]]
-) -> pa.Table:
-    """The `work_components` rows of `members` (whole components, each member's keys in
-    `keys_of`): union-find over the records of each key, each named by its smallest record."""
-    ordered = sorted(members, key=lambda m: m.key)
-    parent = list(range(len(ordered)))  # by position in key order: the root is the smallest
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    first_of_key: dict[str, int] = {}
-    for i, member in enumerate(ordered):
-        for key in keys_of[member.key]:
-            a, b = find(i), find(first_of_key.setdefault(key, i))
-            parent[max(a, b)] = min(a, b)
-    roots = [ordered[find(i)] for i in range(len(ordered))]
-    return pa.table(
-        {
-            "source": [m.source for m in ordered],
-            "source_id": [m.source_id for m in ordered],
-            "component": [f"{r.source}:{r.source_id}" for r in roots],
-        },
-        schema=pa.schema([(name, pa.string()) for name in ("source", "source_id", "component")]),
-    )
-
-
 def _keys_table(
     members: Iterable[MemberKeys], keys_of: dict[tuple[str, str], list[str]]
 ) -> pa.Table:
@@ -364,15 +336,137 @@ def _keys_table(
     keys: list[str] = []
     for member in members:
         if member.key not in keys_of:
-            keys_of[member.key] = sorted(set(match_keys(member)))
+            keys_of[member.key] = _member_keys(member)
         for key in keys_of[member.key]:
             sources.append(member.source)
             ids.append(member.source_id)
             keys.append(key)
-    return pa.table(
-        {"source": sources, "source_id": ids, "key": keys},
-        schema=pa.schema([(name, pa.string()) for name in ("source", "source_id", "key")]),
-    )
+    return pa.table({"source": sources, "source_id": ids, "key": keys}, schema=_KEYS_SCHEMA)
+
+
+def _member_keys(
+    member: MemberKeys, keys_of: dict[tuple[str, str], list[str]] | None = None
+) -> list[str]:
+    """A member's `work_keys` keys: from `keys_of` when computed already, else computed."""
+    known = keys_of.get(member.key) if keys_of else None
+    return known if known is not None else sorted(set(match_keys(member)))
+
+
+# Rows per Arrow batch written to the work tables. Written whole, a million members' keys
+# (~5 each) took ~1.1 GB as Python lists, a dict of key lists and an Arrow table, beside the
+# members and their clustering: the build's peak of ~3.1 GB RSS (measured at 1M records).
+_BATCH = 100_000
+_MEMBERS_SCHEMA = pa.schema(
+    [(name, pa.string()) for name in ("work_id", "source", "source_id", "matched_on", "kind")]
+)
+_KEYS_SCHEMA = pa.schema([(name, pa.string()) for name in ("source", "source_id", "key")])
+_COMPONENTS_SCHEMA = pa.schema(
+    [(name, pa.string()) for name in ("source", "source_id", "component")]
+)
+
+
+def _insert_batches(
+    con: duckdb.DuckDBPyConnection, table: str, batches: Iterable[pa.Table]
+) -> None:
+    for batch in batches:
+        con.register("_batch", batch)
+        try:
+            con.execute(f"INSERT INTO {table} SELECT * FROM _batch")
+        finally:
+            con.unregister("_batch")
+
+
+def _members_table(members: Sequence[MemberKeys], clustering: Clustering) -> pa.Table:
+    """The new `work_members` rows, built a batch at a time (Python lists of one batch)."""
+    batches = []
+    for start in range(0, len(members), _BATCH):
+        part = members[start : start + _BATCH]
+        batches.append(
+            pa.table(
+                {
+                    "work_id": [clustering.work_of[m.key] for m in part],
+                    "source": [m.source for m in part],
+                    "source_id": [m.source_id for m in part],
+                    "matched_on": [clustering.matched_on[m.key] for m in part],
+                    "kind": [m.kind for m in part],
+                },
+                schema=_MEMBERS_SCHEMA,
+            )
+        )
+    return pa.concat_tables(batches) if batches else _MEMBERS_SCHEMA.empty_table()
+
+
+def _write_keys_and_components(
+    con: duckdb.DuckDBPyConnection,
+    members: Sequence[MemberKeys],
+    keys_of: dict[tuple[str, str], list[str]] | None,
+) -> None:
+    """Insert the `work_keys` and `work_components` rows of `members` (whole components; keys
+    from `keys_of` where given), a batch at a time. Components: union-find over the records
+    of each key, each named by its smallest record. What stays of every key for the
+    union-find is its 64-bit hash and its record (16 bytes, not a ~75-byte string in a dict);
+    the records of a shared hash compare their keys themselves, so a collision of hashes
+    never joins two components."""
+    ordered = sorted(members, key=lambda m: m.key)
+    hashes, owners = array("q"), array("q")
+
+    def key_batches() -> Iterator[pa.Table]:
+        for start in range(0, len(ordered), _BATCH):
+            sources: list[str] = []
+            ids: list[str] = []
+            keys: list[str] = []
+            for i in range(start, min(start + _BATCH, len(ordered))):
+                member = ordered[i]
+                for key in _member_keys(member, keys_of):
+                    sources.append(member.source)
+                    ids.append(member.source_id)
+                    keys.append(key)
+                    hashes.append(hash(key))
+                    owners.append(i)
+            yield pa.table({"source": sources, "source_id": ids, "key": keys}, schema=_KEYS_SCHEMA)
+
+    _insert_batches(con, "work_keys", key_batches())
+    parent = list(range(len(ordered)))  # by position in key order: the root is the smallest
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    key_hash = np.frombuffer(hashes, dtype=np.int64)
+    owner = np.frombuffer(owners, dtype=np.int64)
+    order = np.lexsort((owner, key_hash))
+    key_hash, owner = key_hash[order], owner[order]
+    hashes, owners = array("q"), array("q")  # the sorted copies above are what is needed
+    del order
+    starts = np.flatnonzero(np.r_[True, key_hash[1:] != key_hash[:-1]])
+    ends = np.r_[starts[1:], len(key_hash)]
+    shared = ends - starts > 1
+    for start, end in zip(starts[shared].tolist(), ends[shared].tolist(), strict=True):
+        value = int(key_hash[start])
+        first_of_key: dict[str, int] = {}
+        for i in dict.fromkeys(owner[start:end].tolist()):
+            for key in _member_keys(ordered[i], keys_of):
+                if hash(key) == value:
+                    a, b = find(i), find(first_of_key.setdefault(key, i))
+                    parent[max(a, b)] = min(a, b)
+    del key_hash, owner, starts, ends, shared
+
+    def component_batches() -> Iterator[pa.Table]:
+        for start in range(0, len(ordered), _BATCH):
+            part = range(start, min(start + _BATCH, len(ordered)))
+            roots = [ordered[find(i)] for i in part]
+            yield pa.table(
+                {
+                    "source": [ordered[i].source for i in part],
+                    "source_id": [ordered[i].source_id for i in part],
+                    "component": [f"{r.source}:{r.source_id}" for r in roots],
+                },
+                schema=_COMPONENTS_SCHEMA,
+            )
+
+    _insert_batches(con, "work_components", component_batches())
 
 
 def _replace(
@@ -386,21 +480,7 @@ def _replace(
 ) -> None:
     """Replace the work rows of the records recomputed (every record when `whole`, else those
     of `_affected`) by `members`' clustering, after logging what became of their works."""
-    table = pa.table(
-        {
-            "work_id": [clustering.work_of[m.key] for m in members],
-            "source": [m.source for m in members],
-            "source_id": [m.source_id for m in members],
-            "matched_on": [clustering.matched_on[m.key] for m in members],
-            "kind": [m.kind for m in members],
-        },
-        schema=pa.schema(
-            [
-                (name, pa.string())
-                for name in ("work_id", "source", "source_id", "matched_on", "kind")
-            ]
-        ),
-    )
+    table = _members_table(members, clustering)
     conflicts = pa.table(
         {
             "scheme": [c.scheme for c in clustering.conflicts],
@@ -419,9 +499,6 @@ def _replace(
     )
     con.register("_members", table)
     con.register("_conflicts", conflicts)
-    keys_of = {} if keys_of is None else keys_of
-    con.register("_keys", _keys_table(members, keys_of))
-    con.register("_components", _components_table(members, keys_of))
     try:
         if whole:
             _log_changes(con, "SELECT work_id, source, source_id FROM work_members", run_id)
@@ -441,12 +518,13 @@ def _replace(
                 "(SELECT list(source || ':' || source_id) FROM _affected))"
             )
         con.execute("INSERT INTO work_members SELECT * FROM _members ORDER BY work_id, source")
-        con.execute("INSERT INTO work_keys SELECT * FROM _keys")
-        con.execute("INSERT INTO work_components SELECT * FROM _components")
         con.execute("INSERT INTO work_conflicts SELECT * FROM _conflicts")
     finally:
-        for name in ("_members", "_conflicts", "_keys", "_components"):
+        for name in ("_members", "_conflicts"):
             con.unregister(name)
+    del table
+    # Keys and components last, a batch at a time, once the members' Arrow table is gone.
+    _write_keys_and_components(con, members, keys_of)
 
 
 def _log_changes(con: duckdb.DuckDBPyConnection, old_sql: str, run_id: str | None) -> None:

@@ -443,10 +443,22 @@ def member_row(record: Record) -> tuple[Any, ...]:
     )
 
 
-def member_from_row(row: Sequence[Any]) -> MemberKeys:
-    """The `MemberKeys` of one row of `MEMBER_COLUMNS`."""
+def member_from_row(row: Sequence[Any], shared: dict[Any, Any] | None = None) -> MemberKeys:
+    """The `MemberKeys` of one row of `MEMBER_COLUMNS`. `shared`: equal years and ISSN tuples
+    of the members read together are kept as one object (see `read_members`)."""
     (source, source_id, doi, pmid, pmcid, types, endpoint, identifiers, title, year) = row[:10]
     (authors, issns, volume, first_page, last_page, page_count, links) = row[10:]
+    # A PubMed record's source_id is its PMID, a Crossref record's its DOI: one string for
+    # both (~60 bytes a member, 60 MB at a million).
+    if pmid == source_id:
+        pmid = source_id
+    elif doi == source_id:
+        doi = source_id
+    issn_tuple = tuple(sorted({sys.intern(i) for i in issns or [] if i}))
+    if shared is not None:
+        # A year above 256 is a new int object per record, and a journal's ISSNs a new tuple.
+        year = shared.setdefault(year, year)
+        issn_tuple = shared.setdefault(issn_tuple, issn_tuple)
     types = types or []
     kind = kind_of(types)
     oai = next((value for scheme, value in identifiers or [] if scheme == "oai"), None)
@@ -471,7 +483,7 @@ def member_from_row(row: Sequence[Any]) -> MemberKeys:
         title=normalise_title(title),
         pub_year=year,
         surnames=tuple(dict.fromkeys(s for s in surnames if s)),
-        issns=tuple(sorted({sys.intern(i) for i in issns or [] if i})),
+        issns=issn_tuple,
         volume=sys.intern(volume) if volume else None,
         first_page=sys.intern(first_page) if first_page else None,
         page_count=page_count_of(page_count, first_page, last_page),
@@ -502,10 +514,11 @@ def read_members(
         parameters or [],
     )
     members: list[MemberKeys] = []
+    shared: dict[Any, Any] = {}
     # In slices: a million rows of nested lists fetched at once would hold every row's Python
     # objects alongside the members made from them.
     while rows := cursor.fetchmany(50_000):
-        members.extend(member_from_row(row) for row in rows)
+        members.extend(member_from_row(row, shared) for row in rows)
     return members
 
 

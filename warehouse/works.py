@@ -21,13 +21,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
+from array import array
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from schemas.identifiers import normalise_doi, normalise_pmcid, normalise_pmid
@@ -215,8 +217,16 @@ def build_works(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None) ->
         through = _last_change(con)
         members = read_members(con)
         clustering = cluster(members)
-        _replace(con, members, clustering, whole=True, run_id=run_id)
         built = _summary(members, clustering, started, mode="full")
+        new_rows = _new_rows(members, clustering)
+        # What stays of the clustering is in `new_rows`; the members go once their keys are
+        # written: each is hundreds of MB at a million records, and with them alive the build
+        # peaked at 2.3 GB RSS (measured).
+        del clustering
+        _write_keys_and_components(con, members, None, whole=True)
+        del members
+        _replace(con, *new_rows, whole=True, run_id=run_id)
+        built.seconds = round(time.perf_counter() - started, 3)
         _record_build(con, built, run_id, through)
     return built
 
@@ -290,15 +300,13 @@ def update_works(
             "EXCEPT SELECT source, source_id FROM _changed)",
         )
         clustering = cluster(members)
-        _replace(
-            con,
-            members,
-            clustering,
-            whole=False,
-            run_id=",".join(runs) or None,
-            keys_of=keys_of,
-        )
         built = _summary(members, clustering, started, mode="incremental", changed=count)
+        new_rows = _new_rows(members, clustering)
+        del clustering
+        _write_keys_and_components(con, members, keys_of, whole=False)
+        del members, changed_members, keys_of
+        _replace(con, *new_rows, whole=False, run_id=",".join(runs) or None)
+        built.seconds = round(time.perf_counter() - started, 3)
         _record_build(con, built, ",".join(runs) or None, through)
         for table in ("_changed", "_touched", "_affected"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
@@ -325,36 +333,6 @@ def _select_affected(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _components_table(
-    members: Sequence[MemberKeys], keys_of: dict[tuple[str, str], list[str]]
-) -> pa.Table:
-    """The `work_components` rows of `members` (whole components, each member's keys in
-    `keys_of`): union-find over the records of each key, each named by its smallest record."""
-    ordered = sorted(members, key=lambda m: m.key)
-    parent = list(range(len(ordered)))  # by position in key order: the root is the smallest
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    first_of_key: dict[str, int] = {}
-    for i, member in enumerate(ordered):
-        for key in keys_of[member.key]:
-            a, b = find(i), find(first_of_key.setdefault(key, i))
-            parent[max(a, b)] = min(a, b)
-    roots = [ordered[find(i)] for i in range(len(ordered))]
-    return pa.table(
-        {
-            "source": [m.source for m in ordered],
-            "source_id": [m.source_id for m in ordered],
-            "component": [f"{r.source}:{r.source_id}" for r in roots],
-        },
-        schema=pa.schema([(name, pa.string()) for name in ("source", "source_id", "component")]),
-    )
-
-
 def _keys_table(
     members: Iterable[MemberKeys], keys_of: dict[tuple[str, str], list[str]]
 ) -> pa.Table:
@@ -364,43 +342,69 @@ def _keys_table(
     keys: list[str] = []
     for member in members:
         if member.key not in keys_of:
-            keys_of[member.key] = sorted(set(match_keys(member)))
+            keys_of[member.key] = _member_keys(member)
         for key in keys_of[member.key]:
             sources.append(member.source)
             ids.append(member.source_id)
             keys.append(key)
-    return pa.table(
-        {"source": sources, "source_id": ids, "key": keys},
-        schema=pa.schema([(name, pa.string()) for name in ("source", "source_id", "key")]),
-    )
+    return pa.table({"source": sources, "source_id": ids, "key": keys}, schema=_KEYS_SCHEMA)
 
 
-def _replace(
-    con: duckdb.DuckDBPyConnection,
-    members: list[MemberKeys],
-    clustering: Clustering,
-    *,
-    whole: bool,
-    run_id: str | None,
-    keys_of: dict[tuple[str, str], list[str]] | None = None,
+def _member_keys(
+    member: MemberKeys, keys_of: dict[tuple[str, str], list[str]] | None = None
+) -> list[str]:
+    """A member's `work_keys` keys: from `keys_of` when computed already, else computed."""
+    known = keys_of.get(member.key) if keys_of else None
+    return known if known is not None else sorted(set(match_keys(member)))
+
+
+# Rows per Arrow batch written to the work tables. Written whole, a million members' keys
+# (~5 each) took ~1.1 GB as Python lists, a dict of key lists and an Arrow table, beside the
+# members and their clustering: the build's peak of ~3.1 GB RSS (measured at 1M records).
+_BATCH = 100_000
+_MEMBERS_SCHEMA = pa.schema(
+    [(name, pa.string()) for name in ("work_id", "source", "source_id", "matched_on", "kind")]
+)
+_KEYS_SCHEMA = pa.schema([(name, pa.string()) for name in ("source", "source_id", "key")])
+_COMPONENTS_SCHEMA = pa.schema(
+    [(name, pa.string()) for name in ("source", "source_id", "component")]
+)
+
+
+def _insert_batches(
+    con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema, batches: Iterable[pa.Table]
 ) -> None:
-    """Replace the work rows of the records recomputed (every record when `whole`, else those
-    of `_affected`) by `members`' clustering, after logging what became of their works."""
-    table = pa.table(
-        {
-            "work_id": [clustering.work_of[m.key] for m in members],
-            "source": [m.source for m in members],
-            "source_id": [m.source_id for m in members],
-            "matched_on": [clustering.matched_on[m.key] for m in members],
-            "kind": [m.kind for m in members],
-        },
-        schema=pa.schema(
-            [
-                (name, pa.string())
-                for name in ("work_id", "source", "source_id", "matched_on", "kind")
-            ]
-        ),
-    )
+    """Insert `batches` into `table` in one statement, made as DuckDB reads them. One INSERT a
+    batch grew RSS by ~800 MB for 5M keys in one transaction, beyond DuckDB's memory_limit
+    (its buffers said 255 MB); one streamed INSERT by ~300 MB (measured)."""
+    stream = (part for batch in batches for part in batch.to_batches())
+    reader = pa.RecordBatchReader.from_batches(schema, stream)
+    con.register("_batches", reader)
+    try:
+        con.execute(f"INSERT INTO {table} SELECT * FROM _batches")
+    finally:
+        con.unregister("_batches")
+
+
+def _new_rows(members: Sequence[MemberKeys], clustering: Clustering) -> tuple[pa.Table, pa.Table]:
+    """The new `work_members` rows (Python lists of one batch at a time) and `work_conflicts`
+    rows of `members`' clustering."""
+    batches = []
+    for start in range(0, len(members), _BATCH):
+        part = members[start : start + _BATCH]
+        batches.append(
+            pa.table(
+                {
+                    "work_id": [clustering.work_of[m.key] for m in part],
+                    "source": [m.source for m in part],
+                    "source_id": [m.source_id for m in part],
+                    "matched_on": [clustering.matched_on[m.key] for m in part],
+                    "kind": [m.kind for m in part],
+                },
+                schema=_MEMBERS_SCHEMA,
+            )
+        )
+    table = pa.concat_tables(batches) if batches else _MEMBERS_SCHEMA.empty_table()
     conflicts = pa.table(
         {
             "scheme": [c.scheme for c in clustering.conflicts],
@@ -417,15 +421,121 @@ def _replace(
             ]
         ),
     )
+    return table, conflicts
+
+
+def _write_keys_and_components(
+    con: duckdb.DuckDBPyConnection,
+    members: Sequence[MemberKeys],
+    keys_of: dict[tuple[str, str], list[str]] | None,
+    *,
+    whole: bool,
+) -> None:
+    """Insert the `work_keys` and `work_components` rows of `members` (whole components; keys
+    from `keys_of` where given), a batch at a time. Components: union-find over the records
+    of each key, each named by its smallest record. What stays of every key for the
+    union-find is its 64-bit hash and its record (16 bytes, not a ~75-byte string in a dict);
+    the records of a shared hash compare their keys themselves, so a collision of hashes
+    never joins two components."""
+    # Before `_replace`, so that the members can go first: `_log_changes` reads neither table.
+    if whole:
+        con.execute("DELETE FROM work_keys")
+        con.execute("DELETE FROM work_components")
+    else:
+        inside = _IN_TABLE.format(table="_affected")
+        con.execute(f"DELETE FROM work_keys WHERE {inside}")
+        con.execute(f"DELETE FROM work_components WHERE {inside}")
+    ordered = sorted(members, key=lambda m: m.key)
+    hashes, owners = array("q"), array("q")
+
+    def key_batches() -> Iterator[pa.Table]:
+        # Smaller batches than the members': ~5 keys a member.
+        for start in range(0, len(ordered), _BATCH // 5):
+            sources: list[str] = []
+            ids: list[str] = []
+            keys: list[str] = []
+            for i in range(start, min(start + _BATCH // 5, len(ordered))):
+                member = ordered[i]
+                for key in _member_keys(member, keys_of):
+                    sources.append(member.source)
+                    ids.append(member.source_id)
+                    keys.append(key)
+                    hashes.append(hash(key))
+                    owners.append(i)
+            batch = pa.table(
+                {"source": sources, "source_id": ids, "key": keys}, schema=_KEYS_SCHEMA
+            )
+            del sources, ids, keys
+            yield batch
+            del batch  # inserted: not kept while the next is built
+
+    _insert_batches(con, "work_keys", _KEYS_SCHEMA, key_batches())
+    parent = list(range(len(ordered)))  # by position in key order: the root is the smallest
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    # Owners were appended in increasing order: a stable sort by hash keeps them so.
+    order = np.argsort(np.frombuffer(hashes, dtype=np.int64), kind="stable")
+    key_hash = np.frombuffer(hashes, dtype=np.int64)[order]
+    owner = np.frombuffer(owners, dtype=np.int64)[order]
+    del order
+    hashes, owners = array("q"), array("q")  # the sorted copies above are what is needed
+    # Runs of equal hashes, from the positions whose hash is the next one's: only those (the
+    # shared keys) join records; arrays over every run took ~300 MB more at 1M records.
+    runs: list[list[int]] = []
+    for j in np.flatnonzero(key_hash[1:] == key_hash[:-1]).tolist():
+        if runs and runs[-1][1] == j:
+            runs[-1][1] = j + 1
+        else:
+            runs.append([j, j + 1])
+    for start, last in runs:
+        value = int(key_hash[start])
+        first_of_key: dict[str, int] = {}
+        for i in dict.fromkeys(owner[start : last + 1].tolist()):
+            for key in _member_keys(ordered[i], keys_of):
+                if hash(key) == value:
+                    a, b = find(i), find(first_of_key.setdefault(key, i))
+                    parent[max(a, b)] = min(a, b)
+    del key_hash, owner, runs
+
+    def component_batches() -> Iterator[pa.Table]:
+        for start in range(0, len(ordered), _BATCH):
+            part = range(start, min(start + _BATCH, len(ordered)))
+            roots = [ordered[find(i)] for i in part]
+            yield pa.table(
+                {
+                    "source": [ordered[i].source for i in part],
+                    "source_id": [ordered[i].source_id for i in part],
+                    "component": [f"{r.source}:{r.source_id}" for r in roots],
+                },
+                schema=_COMPONENTS_SCHEMA,
+            )
+
+    _insert_batches(con, "work_components", _COMPONENTS_SCHEMA, component_batches())
+
+
+def _replace(
+    con: duckdb.DuckDBPyConnection,
+    table: pa.Table,
+    conflicts: pa.Table,
+    *,
+    whole: bool,
+    run_id: str | None,
+) -> None:
+    """Replace the `work_members` and `work_conflicts` rows of the records recomputed (every
+    record when `whole`, else those of `_affected`) by `table` and `conflicts` (`_new_rows`),
+    after logging what became of their works. Their keys and components are written apart
+    (`_write_keys_and_components`)."""
     con.register("_members", table)
     con.register("_conflicts", conflicts)
-    keys_of = {} if keys_of is None else keys_of
-    con.register("_keys", _keys_table(members, keys_of))
-    con.register("_components", _components_table(members, keys_of))
     try:
         if whole:
             _log_changes(con, "SELECT work_id, source, source_id FROM work_members", run_id)
-            for name in ("work_members", "work_keys", "work_components", "work_conflicts"):
+            for name in ("work_members", "work_conflicts"):
                 con.execute(f"DELETE FROM {name}")
         else:
             inside = _IN_TABLE.format(table="_affected")
@@ -433,19 +543,15 @@ def _replace(
                 con, f"SELECT work_id, source, source_id FROM work_members WHERE {inside}", run_id
             )
             con.execute(f"DELETE FROM work_members WHERE {inside}")
-            con.execute(f"DELETE FROM work_keys WHERE {inside}")
-            con.execute(f"DELETE FROM work_components WHERE {inside}")
             # A conflict is between records of one key, so wholly inside or outside the part.
             con.execute(
                 "DELETE FROM work_conflicts WHERE list_has_any(members, "
                 "(SELECT list(source || ':' || source_id) FROM _affected))"
             )
         con.execute("INSERT INTO work_members SELECT * FROM _members ORDER BY work_id, source")
-        con.execute("INSERT INTO work_keys SELECT * FROM _keys")
-        con.execute("INSERT INTO work_components SELECT * FROM _components")
         con.execute("INSERT INTO work_conflicts SELECT * FROM _conflicts")
     finally:
-        for name in ("_members", "_conflicts", "_keys", "_components"):
+        for name in ("_members", "_conflicts"):
             con.unregister(name)
 
 

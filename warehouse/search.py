@@ -34,6 +34,7 @@ import duckdb
 
 from schemas.errors import FatalError, UsageError
 from warehouse.connection import now, transaction
+from warehouse.extensions import load_extensions
 
 DOCUMENTS = "search_documents"
 STATE = "search_index_state"
@@ -182,35 +183,10 @@ SNIPPET_BEFORE = 60
 SNIPPET_AFTER = 140
 
 
-def fts_extension() -> Path:
-    """The fts extension file the pinned `duckdb-extension-fts` package installed."""
-    try:
-        import duckdb_extension_fts
-    except ImportError:
-        raise FatalError(
-            "search needs the DuckDB fts extension: install the pinned `duckdb-extension-fts` "
-            "package (make install)"
-        ) from None
-    version = duckdb.__version__
-    path = (
-        Path(duckdb_extension_fts.__file__).parent
-        / "extensions"
-        / f"v{version}"
-        / "fts.duckdb_extension"
-    )
-    if not path.is_file():
-        raise FatalError(
-            f"no fts extension for DuckDB {version} at {path}: install "
-            f"`duckdb-extension-fts=={version}`, the version of the installed duckdb"
-        )
-    return path
-
-
 def load_fts(con: duckdb.DuckDBPyConnection) -> None:
-    """Load the extension from the package's file; nothing is downloaded."""
-    con.execute("SET autoinstall_known_extensions = false")
-    quoted = str(fts_extension()).replace("'", "''")
-    con.execute(f"LOAD '{quoted}'")
+    """Load the fts extension from its pinned package's file (`warehouse.extensions`, the one
+    door for extensions); nothing is downloaded."""
+    load_extensions(con, "fts")
 
 
 def content_digest(con: duckdb.DuckDBPyConnection, read_from: str = "") -> str:

@@ -25,7 +25,7 @@ import duckdb
 
 from schemas.batch import LoadCounts, StateUpdate
 from schemas.errors import FatalError, UsageError
-from warehouse import ledger, loading, runs
+from warehouse import ledger, loading, readers, runs
 from warehouse.connection import open_connection, transaction
 from warehouse.ddl import migrate
 from warehouse.ledger import IMPORT_KIND, FileBatches, LedgerEntry
@@ -95,18 +95,40 @@ class Warehouse:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         if as_of is not None and not read_only:
             raise UsageError("--as-of reads an earlier snapshot: it cannot be written")
-        self.con = open_connection(self.path, read_only, row_group_size, as_of=as_of)
         self.read_only = read_only
         self.memory_limit = memory_limit
-        # DuckDB would otherwise cache up to 80% of RAM; past this it spills to disk. A whole
-        # bulk file loads in one transaction, so the cap is what keeps memory flat.
-        self.con.execute(f"SET memory_limit = '{memory_limit}'")
-        self.con.execute("SET preserve_insertion_order = false")
-        if threads is not None:
-            self.con.execute(f"SET threads = {int(threads)}")
+        self._row_group_size = row_group_size
+        self._threads = threads
+        self._as_of = as_of
+        if read_only and self.lake is None:
+            # A load on this file lets readers in between two of its batches
+            # (`warehouse.readers`); a lake's readers never wait.
+            self.con = readers.open_as_reader(self.path, self._connect)
+        else:
+            self.con = self._connect()
         if not read_only:
             migrate(self.con)
             _OPEN[self.path.resolve()] = self
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        con = open_connection(self.path, self.read_only, self._row_group_size, as_of=self._as_of)
+        # DuckDB would otherwise cache up to 80% of RAM; past this it spills to disk. A whole
+        # bulk file loads in one transaction, so the cap is what keeps memory flat.
+        con.execute(f"SET memory_limit = '{self.memory_limit}'")
+        con.execute("SET preserve_insertion_order = false")
+        if self._threads is not None:
+            con.execute(f"SET threads = {int(self._threads)}")
+        return con
+
+    def serve_readers(self) -> None:
+        """Between two batches of a load: if our readers knock at this DuckDB file, close it,
+        let them in and open it again once they are done (`warehouse.readers`). Call only
+        where nothing is uncommitted and nothing holds `con`."""
+        if self.read_only or self.lake is not None or not readers.waiting(self.path):
+            return
+        self.con.close()
+        readers.let_readers_in(self.path)
+        self.con = readers.reopen_as_writer(self.path, self._connect)
 
     def close(self) -> None:
         if _OPEN.get(self.path.resolve()) is self:
@@ -146,11 +168,14 @@ class Warehouse:
         if isinstance(batch, FileBatches):
             if state is not None:
                 raise FatalError(f"{batch.entry.name}: a file load carries no sync state")
-            return ledger.load_file(
+            counts = ledger.load_file(
                 self.con, batch, run_id=run_id, memory_limit=self.memory_limit, progress=progress
             )
-        with self.transaction() as con:
-            return loading.apply(con, batch, run_id=run_id, state=state)
+        else:
+            with self.transaction() as con:
+                counts = loading.apply(con, batch, run_id=run_id, state=state)
+        self.serve_readers()
+        return counts
 
     # ---- runs, sync state, the ledger ----------------------------------------------------------
 

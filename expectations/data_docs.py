@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from warehouse.location import warehouse_folder
+
 if TYPE_CHECKING:
     from great_expectations.core.expectation_validation_result import (
         ExpectationSuiteValidationResult,
@@ -72,8 +74,9 @@ def result_json(result: ExpectationSuiteValidationResult) -> str:
 
 
 def site_dir_for(db: Path) -> Path:
-    """Where the Data Docs of warehouse `db` go by default: beside it (and its report)."""
-    return db.parent / DEFAULT_DIR_NAME
+    """Where the Data Docs of warehouse `db` go by default: beside it (and its report; a
+    lake's beside its catalog)."""
+    return warehouse_folder(db) / DEFAULT_DIR_NAME
 
 
 def run_page_name(run_id: str | None) -> str:

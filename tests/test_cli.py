@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from tests.conftest import location_in
 from tests.flow_helpers import warehouse_rows
+from warehouse.location import warehouse_folder
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 
@@ -173,6 +175,11 @@ def test_demo_twice_loads_then_changes_nothing(tmp_path, backend):
     once = warehouse_rows(db, fingerprint)
     assert once[0][0] == 400 + 150 + 43  # PubMed, Crossref, the Pure-like portal
     assert once == [DEMO_FINGERPRINT]
+    # Its companions beside it (a lake's beside its catalog), never in a folder named after it.
+    folder = warehouse_folder(db)
+    assert (folder / "report.html").is_file()
+    assert (folder / "validation-docs" / "index.html").is_file()
+    assert not Path("ducklake:sqlite:").exists()
     seed = warehouse_rows(
         db,
         "select count(*) from records where title = 'Interleukins in Cancer Therapy: Rationale and Current Status'",

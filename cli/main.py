@@ -319,6 +319,43 @@ def sync_oai(
         console.print(Text(f"  quarantined {count}: {name}"))
 
 
+@sync_app.command("pure-portal")
+def sync_pure_portal(
+    portal: Annotated[
+        str,
+        typer.Argument(help="Portal address, e.g. https://researchportal.bath.ac.uk"),
+    ],
+    since: Annotated[
+        str | None, typer.Option(help="A year: stop at listing pages older than it.")
+    ] = None,
+    listing_only: Annotated[
+        bool,
+        typer.Option(
+            "--listing-only", help="Keep to the listing: do not fetch each output's page."
+        ),
+    ] = False,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Sync a Pure research portal from its HTML pages (resumes after a failure)."""
+    _quiet_prefect()
+    from flows.orchestration import run_flow
+    from flows.pure import pure_portal_sync
+
+    with _progress_bar():
+        result = _run(
+            lambda: run_flow(
+                pure_portal_sync,
+                portal=portal,
+                since=since,
+                fetch_pages=not listing_only,
+                db=str(db),
+            )
+        )
+    _print_counts(f"Pure portal {portal} (published {since or 'any year'} or later)", result)
+    for name, count in sorted(result["quarantine_reasons"].items()):
+        console.print(Text(f"  quarantined {count}: {name}"))
+
+
 def _print_files(title: str, result: dict[str, Any]) -> None:
     _print_counts(title, result)
     for entry in result["files"]:

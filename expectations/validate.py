@@ -46,7 +46,8 @@ SOURCE_SUITES = {"crossref": ("crossref",)}
 ROW = "_row"  # the record's index in the batch: how failures find their record
 
 # The earliest plausible publication year per source (the `min_year` suite parameter).
-MIN_YEAR = {"pubmed": 1800, "crossref": 1600, "oai": 1450}
+# A Pure portal's pages hold what its OAI-PMH records hold: the same bound.
+MIN_YEAR = {"pubmed": 1800, "crossref": 1600, "oai": 1450, "pure": 1450}
 
 
 class BatchRejectedError(FatalError):

@@ -12,18 +12,21 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from expectations.data_docs import describe_site, site_dir_for, write_site
 from flows.crossref import crossref_sync
 from flows.oai import SEED_QUERY, oai_harvest
 from flows.orchestration import run_flow
 from flows.pubmed import pubmed_sync
+from flows.pure import pure_portal_sync
 from sandbox.corpus import demo_corpus
 from sandbox.crossref import CrossrefEmulator
 from sandbox.crossref_corpus import crossref_demo_corpus
 from sandbox.eutils import EutilsEmulator
 from sandbox.oaipmh import PURE_PATH
 from sandbox.oaipmh import build_emulator as build_oai_emulator
+from sandbox.pure_pages import PortalPages
 from sandbox.server import serve
 from warehouse.location import warehouse_folder
 from warehouse.report import describe_report, write_report
@@ -91,10 +94,28 @@ def _oai(db: Path) -> dict[str, Any]:
         )
 
 
+PORTAL_PAGES_PATH = "/pure-portal"
+
+
+def _pure_pages(db: Path) -> dict[str, Any]:
+    """The same portal's HTML pages (listing and one page per output, the seed's among them):
+    each output joins its OAI-PMH record in one work."""
+    app, _portal = build_oai_emulator()
+    with serve(DispatcherMiddleware(app, {PORTAL_PAGES_PATH: PortalPages()})) as base_url:
+        return run_flow(
+            pure_portal_sync,
+            portal=base_url + PORTAL_PAGES_PATH,
+            db=str(db),
+            repository=DEMO_OAI_REPOSITORY,
+            requests_per_second=50.0,
+        )
+
+
 SOURCES = [
     DemoSource("PubMed", "400 generated PubMed records (E-utilities emulator)", _pubmed),
     DemoSource("Crossref", "150 generated Crossref works, 50 sharing DOIs with PubMed", _crossref),
     DemoSource("Pure portal", "a Pure-like research portal over OAI-PMH (with the seed)", _oai),
+    DemoSource("Pure pages", "the same portal's HTML pages (the seed's page)", _pure_pages),
 ]
 
 COUNTS = ("fetched", "inserted", "updated", "unchanged", "deleted", "quarantined")

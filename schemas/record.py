@@ -124,7 +124,7 @@ class Metric:
 class Record:
     """One version of one work as one source describes it."""
 
-    source: str  # pubmed, crossref, oai, jats, landing
+    source: str  # pubmed, crossref, oai, pure (portal pages), jats, landing
     source_id: str | None  # None only for records that validation must quarantine
     source_version: str | None = None  # orders versions of the same source_id (sortable text)
     record_status: str | None = None  # PubMed Status (MEDLINE, In-Process, …), OAI status

@@ -163,7 +163,7 @@ def test_every_command_has_help():
 
 # `count(*), sum(hash(source, source_id, title))` of the demo's records, as
 # ../shared/scripts/fresh-clone-check computes it: the same on both backends.
-DEMO_FINGERPRINT = (593, 5095041375801326122186)
+DEMO_FINGERPRINT = (636, 5559039452126683790282)
 
 
 def test_demo_twice_loads_then_changes_nothing(tmp_path, backend):
@@ -173,7 +173,7 @@ def test_demo_twice_loads_then_changes_nothing(tmp_path, backend):
     assert "inserted" in first.output and "Query it" in first.output
     fingerprint = "select count(*), sum(hash(source, source_id, title)) from records"
     once = warehouse_rows(db, fingerprint)
-    assert once[0][0] == 400 + 150 + 43  # PubMed, Crossref, the Pure-like portal
+    assert once[0][0] == 400 + 150 + 43 + 43  # PubMed, Crossref, the portal by OAI and by page
     assert once == [DEMO_FINGERPRINT]
     # Its companions beside it (a lake's beside its catalog), never in a folder named after it.
     folder = warehouse_folder(db)
@@ -184,7 +184,7 @@ def test_demo_twice_loads_then_changes_nothing(tmp_path, backend):
         db,
         "select count(*) from records where title = 'Interleukins in Cancer Therapy: Rationale and Current Status'",
     )
-    assert seed == [(1,)]
+    assert seed == [(2,)]  # its OAI-PMH record and its portal page
     second = invoke("demo", "--db", str(db))
     assert second.exit_code == 0
     assert "Nothing new since the last sync" in second.output

@@ -360,7 +360,7 @@ def test_the_demo_writes_the_docs_beside_its_report_and_says_where(tmp_path):
     outcome = CliRunner().invoke(app, ["demo", "--db", str(db)])
     assert outcome.exit_code == 0, outcome.output
     index = tmp_path / "validation-docs" / "index.html"
-    # Three syncs, each keeping the first clean result of every suite it ran.
-    assert f"validation docs: {index} (3 run(s), 7 result page(s)" in outcome.output
+    # Four syncs, each keeping the first clean result of every suite it ran.
+    assert f"validation docs: {index} (4 run(s), 9 result page(s)" in outcome.output
     report = lxml.html.parse(str(tmp_path / "report.html")).getroot()
     assert report.xpath('//a[@id="validation-docs-index"]/@href') == ["validation-docs/index.html"]

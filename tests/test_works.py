@@ -114,35 +114,38 @@ def test_kinds_from_each_sources_types() -> None:
 
 
 def test_the_demos_shared_dois_are_works_of_two_and_a_rebuild_changes_nothing(
-    tmp_path: Path,
+    warehouse_location: Path,
 ) -> None:
     from typer.testing import CliRunner
 
     from cli.main import app
 
-    db = tmp_path / "demo.duckdb"
+    db = warehouse_location
     assert CliRunner().invoke(app, ["demo", "--db", str(db)]).exit_code == 0
     shared = warehouse_rows(
         db,
         "SELECT count(*) FROM (SELECT doi FROM records WHERE doi IS NOT NULL "
         "GROUP BY doi HAVING count(DISTINCT source) = 2)",
     )
-    assert shared == [(50,)]
+    # 50 PubMed + Crossref pairs; 25 portal outputs with a DOI, by OAI-PMH and by page.
+    assert shared == [(75,)]
     assert warehouse_rows(
         db,
         "SELECT member_count, sources, count(*) FROM works GROUP BY ALL ORDER BY ALL",
     ) == [
         (1, ["crossref"], 73),
-        (1, ["oai"], 43),
         (1, ["pubmed"], 350),
         # The demo's Crossref preprints with `is-preprint-of` join their published article.
         (2, ["crossref"], 10),
         (2, ["crossref", "pubmed"], 50),
+        # Each portal output, harvested by OAI-PMH and read from its page.
+        (2, ["oai", "pure"], 43),
         (3, ["crossref"], 1),
         (4, ["crossref"], 1),
     ]
     assert warehouse_rows(db, "SELECT count(*) FROM works") == [(528,)]
-    # The seed record: a work of its own, every chosen field from its Pure record.
+    # The seed: one work of its OAI-PMH record and its portal page, every chosen field from
+    # its OAI-PMH record.
     seed = warehouse_rows(
         db,
         "SELECT member_count, sources, title, title_from LIKE 'oai:%', output_type, "
@@ -151,8 +154,8 @@ def test_the_demos_shared_dois_are_works_of_two_and_a_rebuild_changes_nothing(
     )
     assert seed == [
         (
-            1,
-            ["oai"],
+            2,
+            ["oai", "pure"],
             "Interleukins in Cancer Therapy: Rationale and Current Status",
             True,
             ["Contribution to journal", "Review article"],
@@ -175,11 +178,11 @@ def test_the_demos_shared_dois_are_works_of_two_and_a_rebuild_changes_nothing(
     with Warehouse(db) as warehouse:
         built = build_works(warehouse.con)
     # One conflict: a demo preprint names a DOI the demo made a correction notice.
-    assert (built.records, built.works, built.merged, built.conflicts) == (593, 528, 62, 1)
+    assert (built.records, built.works, built.merged, built.conflicts) == (636, 528, 105, 1)
     assert warehouse_rows(db, members) == before
 
 
-def test_quarantined_and_deleted_records_are_in_no_work(tmp_path: Path) -> None:
+def test_quarantined_and_deleted_records_are_in_no_work(warehouse_location: Path) -> None:
     from flows import pipeline
     from schemas.record import Deletion, Record
     from tests.records_factory import make_record
@@ -191,7 +194,7 @@ def test_quarantined_and_deleted_records_are_in_no_work(tmp_path: Path) -> None:
     untitled = make_record(3, title=None, doi="10.1234/kept")  # type: ignore[arg-type]
     twin = Record(source="crossref", source_id="10.1234/gone", doi="10.1234/gone")
     twin.source_version, twin.title, twin.pub_year = "v1", "Gone", 2020
-    db = tmp_path / "w.duckdb"
+    db = warehouse_location
     with Warehouse(db) as warehouse:
         run_id = warehouse.start_run("pubmed", "test", {})
         for items, source in (([kept, gone, untitled], "pubmed"), ([twin], "crossref")):

@@ -37,6 +37,8 @@ bench: install
 	$(BIN)/python -m benchmarks matching-quality
 	$(BIN)/python -m benchmarks works-scale
 	$(BIN)/python -m benchmarks backends
+	$(BIN)/python -m benchmarks jats-parse
+	$(BIN)/python -m benchmarks landing-parse
 
 clean:
 	rm -rf $(VENV) data/*.duckdb data/*.duckdb.wal

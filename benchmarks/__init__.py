@@ -89,3 +89,15 @@ register(
     "benchmarks.backends",
     "DuckDB file vs DuckLake: the same bulk import (records/s, peak RSS, bytes) and analyst reads",
 )
+
+register(
+    "landing-parse",
+    "benchmarks.landing_parse",
+    "Landing pages: our parser vs extruct.extract on the recorded pages (pages/s, fields found)",
+)
+
+register(
+    "jats-parse",
+    "benchmarks.jats_parse",
+    "JATS parse speed and fields: connectors.jats vs pubmed_parser.parse_pubmed_xml, same files",
+)

@@ -319,6 +319,47 @@ def sync_oai(
         console.print(Text(f"  quarantined {count}: {name}"))
 
 
+@sync_app.command("landing")
+def sync_landing(
+    doi_file: Annotated[
+        Path | None,
+        typer.Option("--doi-file", help="DOIs to read, one a line (doi:…, doi.org URLs too)."),
+    ] = None,
+    from_works: Annotated[
+        bool,
+        typer.Option("--from-works", help="The works that lack an abstract or affiliations."),
+    ] = False,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Load publishers' landing pages of DOIs (through doi.org, robots.txt honoured, one
+    request at a time per host); each page's record joins its work by DOI."""
+    _quiet_prefect()
+    from flows.landing import landing_sync
+    from flows.orchestration import run_flow
+
+    if (doi_file is None) == (not from_works):
+        errors.print(
+            Text(
+                "error: sync landing: give either --doi-file FILE or --from-works", style="bold red"
+            )
+        )
+        raise typer.Exit(2)
+    with _progress_bar():
+        result = _run(
+            lambda: run_flow(
+                landing_sync,
+                doi_file=str(doi_file) if doi_file is not None else None,
+                from_works=from_works,
+                db=str(db),
+            )
+        )
+    _print_counts("Landing pages", result)
+    for outcome, count in sorted(result.get("landing_outcomes", {}).items()):
+        console.print(Text(f"  {outcome}: {count}"))
+    for name, count in sorted(result["quarantine_reasons"].items()):
+        console.print(Text(f"  quarantined {count}: {name}"))
+
+
 @sync_app.command("pure-portal")
 def sync_pure_portal(
     portal: Annotated[
@@ -448,7 +489,12 @@ def import_command(
         ),
     ],
     fmt: Annotated[
-        str, typer.Option("--format", help="The files' format: pubmed, crossref or oai.")
+        str,
+        typer.Option(
+            "--format",
+            help="The files' format: pubmed, crossref, oai, jats, html (landing pages) or "
+            "pure (saved Pure portal pages).",
+        ),
     ] = "pubmed",
     workers: WorkersOption = None,
     db: DbOption = DEFAULT_DB,

@@ -47,7 +47,16 @@ ROW = "_row"  # the record's index in the batch: how failures find their record
 
 # The earliest plausible publication year per source (the `min_year` suite parameter).
 # A Pure portal's pages hold what its OAI-PMH records hold: the same bound.
-MIN_YEAR = {"pubmed": 1800, "crossref": 1600, "oai": 1450, "pure": 1450}
+# A landing page may be a digitised old work's, as a repository's record may.
+# JATS holds scanned back issues (PMC's reach back to the 1600s, as Crossref's do).
+MIN_YEAR = {
+    "pubmed": 1800,
+    "crossref": 1600,
+    "jats": 1600,
+    "oai": 1450,
+    "pure": 1450,
+    "landing": 1450,
+}
 
 
 class BatchRejectedError(FatalError):

@@ -141,7 +141,7 @@ def prepare_path(
     started = time.perf_counter()
     size = len(payload) if isinstance(payload, bytes) else payload.stat().st_size
     settings.spool_dir.mkdir(parents=True, exist_ok=True)
-    parsed = ParsedPart(name=name, source=fmt, md5=md5, first_row=0)
+    parsed = ParsedPart(name=name, source=pipeline.source_of(fmt), md5=md5, first_row=0)
     try:
         batches = pipeline.iter_file_batches(
             payload, name=name, fmt=fmt, batch_size=settings.batch_size

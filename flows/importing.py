@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flows import progress
+from flows import pipeline, progress
 from flows.jobs import FileToLoad, LocalFile, TarMember
 from flows.orchestration import publish_summary, run_logger
 from flows.settings import load_settings
@@ -43,6 +43,9 @@ SUFFIXES = {
     "pubmed": (".xml", ".xml.gz"),
     "crossref": (".json", ".json.gz", ".jsonl", ".jsonl.gz"),
     "oai": (".xml", ".xml.gz"),
+    "jats": (".xml", ".nxml", ".xml.gz", ".tar.gz", ".tgz"),
+    "html": (".html", ".htm"),
+    "pure": (".html", ".htm"),
 }
 _HASH_BLOCK = 1 << 20
 
@@ -214,7 +217,7 @@ def run_import(
             settings,
             todo,
             ledger_entry,
-            source=fmt,
+            source=pipeline.source_of(fmt),
             flow_kind="import",
             parameters=parameters,
             label=f"import ({fmt})",
@@ -223,7 +226,8 @@ def run_import(
     else:  # nothing to load: the run row alone says the import happened
         with Warehouse(settings.db) as warehouse:
             run = warehouse.finish_run(
-                warehouse.start_run(fmt, "import", parameters), status="completed"
+                warehouse.start_run(pipeline.source_of(fmt), "import", parameters),
+                status="completed",
             )
     files = _in_given_order(jobs, todo, holder, outcome)
     refused = [f["file"] for f in files if f["status"] == "refused"]

@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from connectors.crossref.parse import iter_crossref_records
+from connectors.jats.parse import iter_jats_records
+from connectors.landing.parse import iter_landing_records
 from connectors.oaipmh.parse import iter_oai_records
 from connectors.pubmed.parse import iter_pubmed_records
+from connectors.pure.parse import iter_pure_records
 from expectations.validate import validate_batch
 from schemas.batch import LoadCounts, StateUpdate, ValidatedBatch
 from schemas.record import Deletion, Record
@@ -30,7 +33,18 @@ PARSERS: dict[str, Parser] = {
     "pubmed": iter_pubmed_records,
     "crossref": iter_crossref_records,
     "oai": iter_oai_records,
+    "jats": iter_jats_records,
+    "html": iter_landing_records,
+    "pure": iter_pure_records,
 }
+# The source a format's records carry, where it is not the format's own name (a saved landing
+# page is a `landing` record).
+SOURCE_OF_FORMAT = {"html": "landing"}
+
+
+def source_of(fmt: str) -> str:
+    """The source the records of files in format `fmt` carry."""
+    return SOURCE_OF_FORMAT.get(fmt, fmt)
 
 
 # Records per validate+load batch when reading files: bounds memory on 30,000-record files.

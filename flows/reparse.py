@@ -23,6 +23,7 @@ from typing import Any
 import duckdb
 from prefect import flow
 
+from connectors.landing.parse import parse_landing_page
 from connectors.oaipmh.parse import parse_stored_record
 from expectations.validate import validate_batch
 from flows import pipeline
@@ -32,13 +33,14 @@ from flows.summary import RUN_FIELDS, summary_markdown
 from schemas.arrow import record_schema, records_table
 from schemas.batch import LoadCounts, StateUpdate, ValidatedBatch
 from schemas.errors import BiblioduckError, FatalError
+from schemas.identifiers import normalise_doi
 from schemas.record import Deletion, Record
 from warehouse.derived import refresh_derived
 from warehouse.prepare import decode_payload, prepare_batch
 from warehouse.store import Warehouse
 
 BATCH = 5000
-SOURCES = ("pubmed", "crossref", "oai")
+SOURCES = ("pubmed", "crossref", "oai", "jats", "landing")
 
 
 @dataclass(slots=True)
@@ -102,6 +104,12 @@ def _parse(source: str, stored: Stored) -> Record | None:
             stored.raw, endpoint=stored.endpoint, origin=origin, source_id=stored.source_id
         )
         return parsed if isinstance(parsed, Record) else None
+    if source == "landing":
+        # A page is read again as it was fetched: its final URL and the DOI it was asked for.
+        page = parse_landing_page(
+            stored.raw, url=stored.endpoint, expected_doi=normalise_doi(stored.source_id)
+        )
+        return page if isinstance(page, Record) else None
     items = pipeline.parse_payload(stored.raw, fmt=source, origin=origin)
     records = [item for item in items if isinstance(item, Record)]
     return records[0] if len(records) == 1 else None

@@ -101,6 +101,27 @@ class Settings(BaseSettings):
         ),
         description="Requests per second to one OAI-PMH repository.",
     )
+    landing_doi_resolver: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("BIBLIODUCK_DOI_RESOLVER", "landing_doi_resolver"),
+        description="Where DOIs resolve to their landing pages (default https://doi.org).",
+    )
+    landing_requests_per_second: float = Field(
+        default=1.0,
+        gt=0,
+        validation_alias=AliasChoices(
+            "BIBLIODUCK_LANDING_REQUESTS_PER_SECOND", "landing_requests_per_second"
+        ),
+        description="Requests per second to one publisher's host (landing pages).",
+    )
+    landing_max_page_bytes: int = Field(
+        default=10 << 20,
+        gt=0,
+        validation_alias=AliasChoices(
+            "BIBLIODUCK_LANDING_MAX_PAGE_BYTES", "landing_max_page_bytes"
+        ),
+        description="A landing page larger than this is refused.",
+    )
     pubmed_files_url: str = Field(
         default="https://ftp.ncbi.nlm.nih.gov/pubmed",
         validation_alias=AliasChoices("BIBLIODUCK_PUBMED_FILES_URL", "pubmed_files_url"),

@@ -57,6 +57,9 @@ CORPORA = {
     ],
     "crossref": [("crossref", "*.json")],
     "oai": [("oaipmh", "*.xml")],
+    "jats": [("jats", "*")],
+    "html": [("landing_html", "*.html")],
+    "pure": [("landing_html", "pure_portal_*.html")],
 }
 
 HOSTILE_JSON_VALUES: list[Any] = [
@@ -334,6 +337,9 @@ MUTATORS: dict[str, Callable[[bytes], st.SearchStrategy[bytes]]] = {
     "pubmed": xml_mutations,
     "crossref": json_mutations,
     "oai": xml_mutations,
+    "jats": xml_mutations,
+    "html": xml_mutations,  # markup either way: tags cut, bytes flipped, entities
+    "pure": xml_mutations,
 }
 
 

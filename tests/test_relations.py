@@ -116,8 +116,8 @@ def load(db: Path, *batches: tuple[str, list[Record]]) -> None:
 
 
 @pytest.fixture
-def db(tmp_path: Path, pubmed_records: dict[str, Record], crossref_dir: Path) -> Path:
-    path = tmp_path / "relations.duckdb"
+def db(warehouse_location: Path, pubmed_records: dict[str, Record], crossref_dir: Path) -> Path:
+    path = warehouse_location
     pages = [
         record
         for name in ("habanero__works_cursor_page1.json", "habanero__works_cursor_page2.json")
@@ -329,11 +329,11 @@ def test_notices_and_their_articles_are_related_works_both_ways(db: Path) -> Non
 
 
 def test_the_inverse_is_derived_when_only_the_notice_links(
-    tmp_path: Path, pubmed_records: dict[str, Record]
+    warehouse_location: Path, pubmed_records: dict[str, Record]
 ) -> None:
     """The erratum says ErratumFor; a version of its article that does not (yet) list the
     erratum still gets `corrected_by`, inferred, naming the erratum by its PMID."""
-    path = tmp_path / "one-way.duckdb"
+    path = warehouse_location
     article = copy.deepcopy(pubmed_records["24111943"])
     article.links = [link for link in article.links if link.relation != "ErratumIn"]
     load(path, ("pubmed", [pubmed_records["34096043"], article]))
@@ -419,6 +419,7 @@ def test_every_link_term_the_parsers_write_is_in_the_vocabulary(
         "pubmed_baseline": "pubmed",
         "crossref": "crossref",
         "oaipmh": "oai",
+        "jats": "jats",
     }
     # The recorded files, the records of pubmed21n1298 above and the real PLOS article of the
     # cassette (its `updated-by`).

@@ -90,6 +90,15 @@ _KINDS = {
     "published erratum": "notice",
     "retraction of publication": "notice",
     "expression of concern": "notice",
+    # JATS article-type (a correction, retraction or concern is a notice, as in PubMed)
+    "research-article": "article",
+    "review-article": "article",
+    "case-report": "article",
+    "brief-report": "article",
+    "rapid-communication": "article",
+    "correction": "notice",
+    "retraction": "notice",
+    "expression-of-concern": "notice",
     # OAI-PMH / Pure output types
     "contribution to journal/article": "article",
     "article": "article",
@@ -115,6 +124,9 @@ _ABOUT = frozenset(
         "RetractionOf",
         "ExpressionOfConcernFor",
         "CommentOn",
+        "corrected-article",  # JATS related-article types
+        "retracted-article",
+        "object-of-concern",
         "correction",
         "erratum",
         "corrigendum",

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from connectors.jats.fields import RELATIONS as JATS_RELATIONS
 from schemas.identifiers import doi_key, normalise_pmcid, normalise_pmid
 from warehouse.works import SURVIVORSHIP
 
@@ -127,6 +128,10 @@ SOURCE_TERMS: dict[str, dict[str, str]] = {
         "AssociatedPublication": "associated_with",
         "Cites": "cites",
     },
+    # JATS `related-article/@related-article-type` (connectors.jats.fields.RELATIONS).
+    "jats": JATS_RELATIONS,
+    # A landing page's `citation_pdf_url`: the article's PDF, another format of the work.
+    "landing": {"pdf": "has_format"},
     # Crossref (Crossmark) update types: the parser writes an `update-to` entry as its type
     # (this notice updates the target) and an `updated-by` entry as "has-<type>" (below).
     "crossref update-to": CROSSREF_UPDATES,

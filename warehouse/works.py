@@ -99,9 +99,12 @@ WORKS_FORMAT = "3"
 # are preferred (the first member with a value gives it). Why: Crossref is the registry of
 # DOIs and of the publisher's bibliographic data; PubMed's abstract and MeSH are curated;
 # a Pure portal knows the institution's output type, peer review and Scopus classification.
-BIBLIOGRAPHIC = ("crossref", "pubmed", "oai")
-CURATED = ("pubmed", "crossref", "oai")
-INSTITUTIONAL = ("oai", "pubmed", "crossref")
+# JATS is the publisher's full article (after Crossref's registry, before repositories);
+# a Pure portal's pages say what its OAI-PMH records say; a landing page's meta tags come last
+# (what a publisher chose to expose, often cut).
+BIBLIOGRAPHIC = ("crossref", "pubmed", "jats", "oai", "pure", "landing")
+CURATED = ("pubmed", "crossref", "jats", "oai", "pure", "landing")
+INSTITUTIONAL = ("oai", "pure", "pubmed", "crossref", "jats", "landing")
 SURVIVORSHIP: dict[str, tuple[str, ...]] = {
     "doi": BIBLIOGRAPHIC,
     "pmid": CURATED,

@@ -11,9 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
+from flows.oai import SEED_QUERY
 from tests.conftest import location_in
 from tests.flow_helpers import warehouse_rows
 from warehouse.location import warehouse_folder
+from warehouse.status import read_only_query
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 
@@ -185,6 +187,10 @@ def test_demo_twice_loads_then_changes_nothing(tmp_path, backend):
         "select count(*) from records where title = 'Interleukins in Cancer Therapy: Rationale and Current Status'",
     )
     assert seed == [(2,)]  # its OAI-PMH record and its portal page
+    # Read from its portal page, the seed has every fact its OAI-PMH record has.
+    columns, (from_oai,) = read_only_query(db, SEED_QUERY)
+    _, (from_page,) = read_only_query(db, SEED_QUERY.replace("source = 'oai'", "source = 'pure'"))
+    assert columns[0] == "source_id" and from_page[1:] == from_oai[1:]
     second = invoke("demo", "--db", str(db))
     assert second.exit_code == 0
     assert "Nothing new since the last sync" in second.output

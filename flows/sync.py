@@ -78,6 +78,8 @@ def run_sync(harvest: Harvest, settings: Settings) -> dict[str, Any]:
             warehouse.save_state(StateUpdate(harvest.source, harvest.scope, new_watermark, None))
             run = warehouse.finish_run(run_id, status="completed")
             warn_first_seen(logger, run)
+            # Readers waiting since the last batch read before works and the index are redone.
+            warehouse.serve_readers()
             if any(run[key] for key in ("inserted", "updated", "deleted")):
                 refresh_derived(
                     warehouse.con,

@@ -125,3 +125,47 @@ def test_a_reader_waits_for_a_batch_and_gives_up_with_one_clear_error(tmp_path, 
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_load_opening_the_file_waits_for_a_reader_but_not_for_another_load(tmp_path):
+    """A reader holding the file (an analyst's long query) makes a load's open wait, not
+    fail; a file held by another load fails at once, as before."""
+    db = tmp_path / "w.duckdb"
+    Warehouse(db).close()
+    reader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\nfrom warehouse.store import Warehouse\n"
+            f"w = Warehouse({str(db)!r}, read_only=True)\nprint('open', flush=True)\n"
+            "time.sleep(2)\nw.close()",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parents[1],
+    )
+    try:
+        assert reader.stdout is not None and reader.stdout.readline().strip() == "open"
+        started = time.monotonic()
+        with Warehouse(db) as writer:
+            waited = time.monotonic() - started
+            assert writer.con.execute("SELECT count(*) FROM records").fetchone() == (0,)
+            assert 0.5 < waited < 30
+            other = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    "from warehouse.store import Warehouse\n"
+                    "from schemas.errors import WarehouseBusyError\n"
+                    f"try:\n    Warehouse({str(db)!r})\n"
+                    "except WarehouseBusyError as e:\n    print('busy', e)",
+                ],
+                capture_output=True,
+                text=True,
+                cwd=Path(__file__).parents[1],
+                timeout=60,
+            )
+            assert other.stdout.startswith("busy") and "in use by another process" in other.stdout
+    finally:
+        reader.kill()
+        reader.wait()

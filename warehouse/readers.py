@@ -7,6 +7,9 @@ run: a reader that finds the file busy *knocks* (a file named after its process 
 `<warehouse>.readers/`) and retries opening it; a writer looks for knocks after each commit,
 and when it finds one it closes its connection, lets the readers in, and opens the file again
 once they are done (each reader's query is short: it holds the file only for its statement).
+A reader also marks itself *reading* while it has the file open, so that a load opening the
+file (its first open, or the derived work after a bulk import) waits for readers instead of
+failing as if another load held it; another load still gets the lock error at once.
 
 Only our own read paths knock (`query`, `search`, `report`, `export`, `status`, `works`); any
 other DuckDB client still gets the lock error while a batch loads — a DuckLake warehouse (see
@@ -61,7 +64,13 @@ def write_wait() -> float:
 
 
 def knock_folder(path: Path) -> Path:
+    """Where readers of the warehouse `path` leave their marks: `<pid>.<token>.knock` while
+    they wait to open it, `<pid>.<token>.reading` from just before they open it until they
+    close it."""
     return path.with_name(path.name + ".readers")
+
+
+KNOCK, READING = "knock", "reading"
 
 
 def _alive(pid: int) -> bool:
@@ -74,48 +83,60 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def waiting(path: Path) -> bool:
-    """Whether a live reader knocks at the warehouse `path` (a dead reader's knock is
-    removed)."""
+def _marked(path: Path, kind: str) -> bool:
+    """Whether a live reader left a mark of `kind` at the warehouse `path` (a dead reader's
+    marks are removed)."""
     folder = knock_folder(path)
     try:
-        knocks = list(folder.iterdir())
+        marks = list(folder.iterdir())
     except FileNotFoundError:
         return False
     found = False
-    for knock in knocks:
-        pid_text = knock.name.partition(".")[0]
-        if pid_text.isdigit() and _alive(int(pid_text)):
+    for mark in marks:
+        pid_text = mark.name.partition(".")[0]
+        if not (pid_text.isdigit() and _alive(int(pid_text))):
+            mark.unlink(missing_ok=True)
+        elif mark.name.endswith("." + kind):
             found = True
-        else:
-            knock.unlink(missing_ok=True)
     return found
 
 
+def waiting(path: Path) -> bool:
+    """Whether a live reader knocks at the warehouse `path`."""
+    return _marked(path, KNOCK)
+
+
+def reading(path: Path) -> bool:
+    """Whether a live reader has (or is opening) the warehouse `path`."""
+    return _marked(path, READING)
+
+
 @contextmanager
-def knocking(path: Path) -> Iterator[None]:
-    """A knock at `path` for as long as the block runs: this process waits to read."""
+def marked(path: Path, kind: str) -> Iterator[None]:
+    """A mark of `kind` at `path` for as long as the block runs."""
     folder = knock_folder(path)
     folder.mkdir(exist_ok=True)
-    knock = folder / f"{os.getpid()}.{secrets.token_hex(4)}"
-    knock.touch()
+    mark = folder / f"{os.getpid()}.{secrets.token_hex(4)}.{kind}"
+    mark.touch()
     try:
         yield
     finally:
-        knock.unlink(missing_ok=True)
-        with suppress(OSError):  # the last reader tidies up; others still knocking keep it
+        mark.unlink(missing_ok=True)
+        with suppress(OSError):  # the last reader tidies up; others still reading keep it
             folder.rmdir()
 
 
 def open_as_reader(path: Path, open_: Callable[[], T]) -> T:
     """`open_()` (a read-only open of the DuckDB file `path`), retried while a load holds the
-    file, knocking so that the load lets this reader in at its next commit."""
+    file, knocking so that the load lets this reader in at its next commit. The caller marks
+    itself `READING` around the whole read (`marked`), so that a writer finding the file
+    busy knows a reader, not another writer, holds it."""
     try:
         return open_()
     except WarehouseBusyError:
         pass
     deadline = time.monotonic() + read_wait()
-    with knocking(path):
+    with marked(path, KNOCK):
         while True:
             try:
                 return open_()
@@ -138,17 +159,21 @@ def let_readers_in(path: Path) -> None:
         time.sleep(RETRY_SECONDS / 5)
 
 
-def reopen_as_writer(path: Path, open_: Callable[[], T]) -> T:
-    """`open_()` (the writer's open of `path`), retried while readers hold the file."""
+def open_as_writer(path: Path, open_: Callable[[], T]) -> T:
+    """`open_()` (a writer's open of `path`). While our readers hold the file it is retried
+    (for at most `BIBLIODUCK_WRITE_WAIT`); held by anything else — another load — the lock
+    error is raised at once: one writer at a time."""
     deadline = time.monotonic() + write_wait()
     while True:
         try:
             return open_()
         except WarehouseBusyError as exc:
+            if not reading(path):
+                raise
             if time.monotonic() >= deadline:
                 raise WarehouseBusyError(
-                    f"the warehouse {path} was held by readers for {write_wait():g} s after "
-                    "this load let them in; the load stops here (what it committed stays). "
-                    "Close the other DuckDB clients, or raise BIBLIODUCK_WRITE_WAIT"
+                    f"the warehouse {path} was held by readers for {write_wait():g} s; the "
+                    "load stops here (what it committed stays). Close the other DuckDB "
+                    "clients, or raise BIBLIODUCK_WRITE_WAIT"
                 ) from exc
         time.sleep(RETRY_SECONDS)

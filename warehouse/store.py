@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,12 +100,22 @@ class Warehouse:
         self._row_group_size = row_group_size
         self._threads = threads
         self._as_of = as_of
-        if read_only and self.lake is None:
-            # A load on this file lets readers in between two of its batches
-            # (`warehouse.readers`); a lake's readers never wait.
-            self.con = readers.open_as_reader(self.path, self._connect)
-        else:
+        self._reading: ExitStack | None = None
+        if self.lake is not None:  # a lake's readers never wait, nor wait for
             self.con = self._connect()
+        elif read_only:
+            # A load on this file lets readers in between two of its batches
+            # (`warehouse.readers`); marked as reading, so that a load opening the file knows
+            # it is held by a reader, for a moment, not by another load.
+            self._reading = ExitStack()
+            self._reading.enter_context(readers.marked(self.path, readers.READING))
+            try:
+                self.con = readers.open_as_reader(self.path, self._connect)
+            except BaseException:
+                self._reading.close()
+                raise
+        else:
+            self.con = readers.open_as_writer(self.path, self._connect)
         if not read_only:
             migrate(self.con)
             _OPEN[self.path.resolve()] = self
@@ -128,12 +138,15 @@ class Warehouse:
             return
         self.con.close()
         readers.let_readers_in(self.path)
-        self.con = readers.reopen_as_writer(self.path, self._connect)
+        self.con = readers.open_as_writer(self.path, self._connect)
 
     def close(self) -> None:
         if _OPEN.get(self.path.resolve()) is self:
             del _OPEN[self.path.resolve()]
         self.con.close()
+        if self._reading is not None:
+            self._reading.close()
+            self._reading = None
 
     def __enter__(self) -> Warehouse:
         return self

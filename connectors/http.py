@@ -396,7 +396,8 @@ class FatalHttpError(FatalError):
 
 @dataclass(frozen=True, slots=True)
 class HttpReply:
-    """A complete 2xx response: its status, headers, whole body, the redacted final URL and the
+    """A complete 2xx response (or, from `fetch(..., follow_redirects=False)`, a 3xx redirect
+    with its `Location`): its status, headers, whole body, the redacted final URL and the
     number of attempts it took."""
 
     status: int
@@ -588,6 +589,7 @@ class PoliteSession:
         data: FormData = None,
         headers: Mapping[str, str] | None = None,
         validate: Validator | None = None,
+        follow_redirects: bool = True,
     ) -> HttpReply:
         """Send a request, retrying transient failures, and return the complete 2xx reply.
 
@@ -595,6 +597,11 @@ class PoliteSession:
         body. `validate`, when given, inspects each 2xx reply; raising `TransientError` there
         makes the reply count as a failed attempt (retried like a 503: for bodies that say
         "try again" with a 200), any other exception propagates unchanged.
+
+        `follow_redirects` False: a redirect (301, 302, 303, 307, 308 with a `Location`) is
+        not followed but returned as the reply (`validate` is not called on it), for callers
+        that take each hop themselves (each host's rate and robots.txt first, their own bound
+        on the chain).
 
         Raises:
             TransientHttpError: the attempts ran out on transient failures, or the server asked
@@ -604,8 +611,17 @@ class PoliteSession:
         described = self.describe(method, url, params=params, data=data)
 
         def attempt(count: int) -> HttpReply:
-            reply = self._attempt(method, url, params, data, headers, described, count)
-            if validate is not None:
+            reply = self._attempt(
+                method,
+                url,
+                params,
+                data,
+                headers,
+                described,
+                count,
+                follow_redirects=follow_redirects,
+            )
+            if validate is not None and not (300 <= reply.status < 400):
                 try:
                     validate(reply)
                 except TransientError as problem:
@@ -833,6 +849,7 @@ class PoliteSession:
         params: Mapping[str, str | int] | None = None,
         data: FormData = None,
         headers: Mapping[str, str] | None = None,
+        follow_redirects: bool = True,
     ) -> requests.Response:
         """Send one request (the body not read yet); network failures as `_Retryable`."""
         try:
@@ -844,6 +861,7 @@ class PoliteSession:
                 headers=dict(headers) if headers else None,
                 timeout=self.timeout,
                 stream=True,
+                allow_redirects=follow_redirects,
             )
         except requests.exceptions.SSLError as exc:
             raise FatalHttpError(
@@ -918,11 +936,23 @@ class PoliteSession:
         headers: Mapping[str, str] | None,
         described: str,
         attempt: int,
+        *,
+        follow_redirects: bool = True,
     ) -> HttpReply:
         started = time.monotonic()
-        response = self._send(method, url, described, params=params, data=data, headers=headers)
+        response = self._send(
+            method,
+            url,
+            described,
+            params=params,
+            data=data,
+            headers=headers,
+            follow_redirects=follow_redirects,
+        )
         with response:
-            self._check_status(response, described, quote=True)
+            # Not following, a redirect is the answer asked for, not a refusal.
+            if follow_redirects or not response.is_redirect:
+                self._check_status(response, described, quote=True)
             body = self._read_body(response, described)
             status = response.status_code
             log.debug(

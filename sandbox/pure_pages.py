@@ -15,19 +15,28 @@ already has, as Pure does with its pretty URLs; the emulator serves every page u
 
 What a real page has and these do not: navigation, cookie banners, PlumX and Altmetric
 widgets, "Cite this" exports. What is invented is the corpus's (see `sandbox.pure_corpus`).
+
+The faults real portals have, as the landing emulator has them (`sandbox.faults`): a
+`robots_txt` (served at `/robots.txt` when set, 404 otherwise: a `Disallow` of the listing's
+`?page=`, a `Crawl-delay`), and a `FaultPlan` over requests counted by key ("robots",
+"listing", "output", "other"): `pages.faults.at("listing", 3, fault=Fault.rate_limited(
+retry_after="1"))`, `Fault.http_status(503)`, `pages.huge_page()` (a page past the client's
+10 MiB cap). Every request is logged with its key, status and arrival (`recorded`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import html
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from werkzeug.wrappers import Request, Response
+from werkzeug.wrappers import Request
 
+from sandbox.faults import Fault, FaultPlan, RecordedRequest, RequestLog, respond
 from sandbox.pure_corpus import (
     PORTAL_HOST,
     SEED_OUTPUT,
@@ -430,49 +439,104 @@ class _Portal:
 
 
 class PortalPages:
-    """The portal's HTML as a WSGI app: `/en/publications/` (`?page=N`, 0-based) and
-    `/en/publications/<slug>`; anything else 404. Every request is counted by path
-    (`requests`)."""
+    """The portal's HTML as a WSGI app: `/en/publications/` (`?page=N`, 0-based),
+    `/en/publications/<slug>` and `/robots.txt` (when `robots_txt` is set); anything else 404.
+    Every request is counted by path (`requests`) and logged (`recorded`); `faults` applies
+    to each by key (see the module docstring)."""
 
     def __init__(
-        self, outputs: Sequence[PureOutput] | None = None, *, page_size: int = PAGE_SIZE
+        self,
+        outputs: Sequence[PureOutput] | None = None,
+        *,
+        page_size: int = PAGE_SIZE,
+        huge_page_bytes: int = 12 << 20,
     ) -> None:
         shown = list(outputs) if outputs is not None else listed_outputs()
         unique = slugs(shown)
         self.portal = _Portal(shown, {unique[o.uuid]: o for o in shown}, unique)
         self.page_size = page_size
+        self.huge_page_bytes = huge_page_bytes
+        self.robots_txt: str | None = None
+        self.faults = FaultPlan()
         self.requests: list[str] = []
+        self._log = RequestLog()
+
+    @property
+    def recorded(self) -> list[RecordedRequest]:
+        """Every request received, in arrival order (a copy)."""
+        return self._log.entries()
 
     def url_of(self, output: PureOutput) -> str:
         """The path of an output's page (under the app)."""
         return f"/en/publications/{self.portal.slug_of[output.uuid]}"
 
+    def huge_page(self) -> Fault:
+        """A fault answering an HTML page of `huge_page_bytes` (past the client's cap)."""
+        filler = b"<p>" + b"x" * 1020 + b"</p>"
+        body = b"<html><body>" + filler * (self.huge_page_bytes // len(filler) + 1)
+        return Fault.answer(200, body, content_type=_HTML)
+
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        arrived = time.monotonic()
         request = Request(environ)
         self.requests.append(request.full_path)
-        prefix = request.script_root
-        path = request.path
+        key, output = self._key(request.path)
+        number, fault = self.faults.take(key, method=request.method)
+        if fault is not None and fault.replaces_answer:
+            status, headers, body = _fault_answer(fault)
+        else:
+            status, headers, body = self._answer(request, key, output)
+        self._log.record(
+            request, key=key, number=number, arrived=arrived, status=status, fault=fault
+        )
+        headers = [*headers, ("Content-Length", str(len(body)))]
+        return respond(environ, start_response, status, headers, body, fault)
+
+    def _key(self, path: str) -> tuple[str, PureOutput | None]:
+        if path == "/robots.txt":
+            return "robots", None
         if path.rstrip("/") + "/" == LISTING_PATH:
+            return "listing", None
+        if path.startswith(LISTING_PATH):
+            output = self.portal.by_slug.get(path[len(LISTING_PATH) :].strip("/"))
+            if output is not None:
+                return "output", output
+        return "other", None
+
+    def _answer(
+        self, request: Request, key: str, output: PureOutput | None
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        prefix = request.script_root
+        if key == "robots" and self.robots_txt is not None:
+            return 200, [("Content-Type", "text/plain")], self.robots_txt.encode()
+        if key == "listing":
             try:
                 page = int(request.args.get("page", "0"))
             except ValueError:
                 page = -1
             if page < 0:
-                response = Response("Bad page", status=400, content_type="text/plain")
-            else:
-                body = render_listing_page(
-                    self.portal.outputs,
-                    page,
-                    page_size=self.page_size,
-                    prefix=prefix,
-                    base_url=request.host_url.rstrip("/"),
-                )
-                response = Response(body, content_type=_HTML)
-        elif path.startswith(LISTING_PATH) and (
-            output := self.portal.by_slug.get(path[len(LISTING_PATH) :].strip("/"))
-        ):
+                return 400, [("Content-Type", "text/plain")], b"Bad page"
+            body = render_listing_page(
+                self.portal.outputs,
+                page,
+                page_size=self.page_size,
+                prefix=prefix,
+                base_url=request.host_url.rstrip("/"),
+            )
+            return 200, [("Content-Type", _HTML)], body
+        if output is not None:
             body = render_output_page(output, slug=self.portal.slug_of[output.uuid], prefix=prefix)
-            response = Response(body, content_type=_HTML)
-        else:
-            response = Response("Not Found", status=404, content_type="text/plain")
-        return response(environ, start_response)
+            return 200, [("Content-Type", _HTML)], body
+        return 404, [("Content-Type", "text/plain")], b"Not Found"
+
+
+def _fault_answer(fault: Fault) -> tuple[int, list[tuple[str, str]], bytes]:
+    headers = list(fault.headers)
+    if fault.retry_after is not None:
+        headers.append(("Retry-After", fault.retry_after))
+    if fault.kind == "answer":
+        if fault.content_type is not None:
+            headers.append(("Content-Type", fault.content_type))
+        return fault.status, headers, fault.body or b""
+    headers.append(("Content-Type", _HTML))
+    return fault.status, headers, f"<html><body>{fault.status}</body></html>".encode()

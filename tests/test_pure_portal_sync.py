@@ -1,11 +1,16 @@
 """`sync pure-portal`: the sandbox's Pure-like portal served as HTML over real loopback HTTP,
 synced into a real DuckDB by the one sync runner: every listed output loads from its own page,
 a second run changes nothing, an interrupted run resumes at the page after the last loaded,
-and the seed loaded from its page is one work with its OAI MODS record."""
+and the seed loaded from its page is one work with its OAI MODS record. Then the portal's
+faults: robots.txt (a disallowed listing page is one clear error, a disallowed output page
+loads as listed), its Crawl-delay, 429 with Retry-After, 503 past the retries, a page past the
+size cap; each failed run resumes and the outputs load exactly once."""
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,11 +19,14 @@ import pytest
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.wrappers import Response
 
+from connectors.http import FatalHttpError, TransientHttpError
 from connectors.oaipmh.harvest import OaiHarvest
 from connectors.pure.harvest import PurePortalHarvest
+from connectors.robots import RobotsDisallowedError
 from flows.pure import pure_portal_sync
 from flows.settings import load_settings
 from flows.sync import run_sync
+from sandbox.faults import Fault
 from sandbox.oaipmh import PURE_PATH, OaiEmulator, pure_repository
 from sandbox.pure_corpus import SEED_OUTPUT
 from sandbox.pure_pages import PortalPages
@@ -194,3 +202,179 @@ def test_the_seed_from_its_page_and_from_oai_mods_is_one_work(tmp_path, site) ->
     assert sorted(set(works)) == [(2, 2, 1)] and len(works) == 43
     assert [source for source, _matched in members] == ["oai", "pure"]
     assert members[1][1].startswith("fuzzy:title+author")
+
+
+# --- the portal's faults: robots.txt, 429, 503, an over-size page ------------------------------
+
+
+@pytest.fixture()
+def portal() -> Iterator[tuple[str, PortalPages]]:
+    """The portal alone at the root of its host, where its robots.txt is."""
+    pages = PortalPages(page_size=10)
+    with serve(pages) as base:
+        yield base, pages
+
+
+def _grouped_settings(tmp_path: Path) -> Any:
+    # One listing page (10 outputs) per loaded group: a failed run keeps the pages before it.
+    return load_settings(
+        db=str(tmp_path / "w.duckdb"),
+        http_backoff_base=0.01,
+        http_max_attempts=2,
+        sync_group_records=10,
+    )
+
+
+def _pure_records(settings: Any) -> int:
+    with Warehouse(settings.db) as warehouse:
+        row = warehouse.con.execute("SELECT count(*) FROM records WHERE source = 'pure'")
+        counted = row.fetchone()
+    assert counted is not None
+    return int(counted[0])
+
+
+def _fetched_once(pages: PortalPages) -> None:
+    """Every output page was answered 200 exactly once over the runs."""
+    answered = Counter(r.path for r in pages.recorded if r.key == "output" and r.status == 200)
+    assert len(answered) == 43 and set(answered.values()) == {1}
+
+
+def _listing_statuses(pages: PortalPages) -> list[tuple[str, int]]:
+    return [(r.query_string, r.status) for r in pages.recorded if r.key == "listing"]
+
+
+def test_robots_disallowing_the_listing_stops_with_one_clear_error(tmp_path, portal) -> None:
+    base, pages = portal
+    settings = _grouped_settings(tmp_path)
+    pages.robots_txt = "User-agent: *\nDisallow: /en/publications/?page=\n"
+    listing = f"{base}/en/publications/"
+    with pytest.raises(RobotsDisallowedError) as refused:
+        run_sync(PurePortalHarvest(settings, portal=base, requests_per_second=500.0), settings)
+    assert str(refused.value).startswith(
+        f"Pure portal {listing}: {base}/robots.txt disallows the listing page {listing}?page=0; "
+        "the sync stops here."
+    )
+    assert refused.value.url == f"{listing}?page=0"
+    assert [r.key for r in pages.recorded] == ["robots"]  # nothing else asked
+    assert _pure_records(settings) == 0
+
+
+def test_a_listing_page_disallowed_midway_fails_then_resumes_once_allowed(tmp_path, portal) -> None:
+    base, pages = portal
+    settings = _grouped_settings(tmp_path)
+    pages.robots_txt = "User-agent: *\nDisallow: /en/publications/?page=2$\n"
+    with pytest.raises(RobotsDisallowedError, match=r"disallows the listing page .*\?page=2;"):
+        run_sync(PurePortalHarvest(settings, portal=base, requests_per_second=500.0), settings)
+    assert _pure_records(settings) == 20
+    assert _listing_statuses(pages) == [("page=0", 200), ("page=1", 200)]
+
+    pages.robots_txt = "User-agent: *\nDisallow:\n"
+    result = run_sync(PurePortalHarvest(settings, portal=base, requests_per_second=500.0), settings)
+    assert (result["status"], result["inserted"], result["pages"]) == ("completed", 23, 3)
+    assert _pure_records(settings) == 43
+    assert _listing_statuses(pages) == [(f"page={n}", 200) for n in range(5)]
+    assert [r.key for r in pages.recorded].count("robots") == 2  # once per run
+    _fetched_once(pages)
+
+
+def test_an_output_page_disallowed_loads_as_listed_and_is_counted(tmp_path, portal) -> None:
+    base, pages = portal
+    settings = _settings(tmp_path)
+    seed_page = pages.url_of(SEED_OUTPUT)
+    pages.robots_txt = f"User-agent: biblioduck\nDisallow: {seed_page}$\n"
+    harvest = PurePortalHarvest(settings, portal=base, requests_per_second=500.0)
+    result = run_sync(harvest, settings)
+    assert (result["status"], result["inserted"], result["robots_disallowed"]) == (
+        "completed",
+        43,
+        1,
+    )
+    assert seed_page not in [r.path for r in pages.recorded]
+    assert harvest.summary_rows(harvest.plan(None, None), None)["output pages"] == (
+        "fetched (1 disallowed by robots.txt, loaded as listed)"
+    )
+    with Warehouse(settings.db) as warehouse:
+        seed = warehouse.con.execute(
+            "SELECT source_id, title, abstract, pub_year FROM records "
+            "WHERE source = 'pure' AND title LIKE 'Interleukins in Cancer Therapy%'"
+        ).fetchall()
+    # From the listing: its link (on the emulator's host) is its id, and it has no abstract.
+    assert seed == [
+        (
+            f"{base}{seed_page}",
+            "Interleukins in Cancer Therapy: Rationale and Current Status",
+            None,
+            1994,
+        )
+    ]
+
+
+def test_crawl_delay_spaces_the_portals_requests(tmp_path, portal) -> None:
+    base, pages = portal
+    settings = _settings(tmp_path)
+    pages.robots_txt = "User-agent: *\nCrawl-delay: 0.3\n"
+    harvest = PurePortalHarvest(settings, portal=base, fetch_pages=False, requests_per_second=500.0)
+    result = run_sync(harvest, settings)
+    assert (result["status"], result["inserted"], result["pages"]) == ("completed", 43, 5)
+    arrivals = [r.arrived for r in pages.recorded if r.key == "listing"]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+    # 500 requests/s asked; the portal's 0.3 s is what spaces them (a little slack for jitter).
+    assert len(gaps) == 4 and min(gaps) >= 0.25
+
+
+def test_429_waits_for_retry_after_and_the_run_finishes_once(tmp_path, portal) -> None:
+    base, pages = portal
+    settings = _grouped_settings(tmp_path)
+    pages.faults.at("listing", 3, fault=Fault.rate_limited(retry_after="1"))
+    result = run_sync(PurePortalHarvest(settings, portal=base, requests_per_second=500.0), settings)
+    assert (result["status"], result["inserted"]) == ("completed", 43)
+    assert _listing_statuses(pages) == [
+        ("page=0", 200),
+        ("page=1", 200),
+        ("page=2", 429),
+        ("page=2", 200),
+        ("page=3", 200),
+        ("page=4", 200),
+    ]
+    tries = [r.arrived for r in pages.recorded if r.query_string == "page=2"]
+    assert tries[1] - tries[0] >= 1.0
+    _fetched_once(pages)
+
+
+def test_503_past_the_retries_fails_then_the_next_run_resumes(tmp_path, portal) -> None:
+    base, pages = portal
+    settings = _grouped_settings(tmp_path)
+    pages.faults.at("output", 5, fault=Fault.http_status(503))  # once: retried, recovered
+    pages.faults.at("listing", 3, 4, fault=Fault.http_status(503))  # both attempts of page 2
+    with pytest.raises(TransientHttpError, match=r"\?page=2 failed after 2 attempt\(s\): HTTP 503"):
+        run_sync(PurePortalHarvest(settings, portal=base, requests_per_second=500.0), settings)
+    assert _pure_records(settings) == 20
+
+    result = run_sync(PurePortalHarvest(settings, portal=base, requests_per_second=500.0), settings)
+    assert (result["status"], result["inserted"], result["pages"]) == ("completed", 23, 3)
+    assert _pure_records(settings) == 43
+    assert _listing_statuses(pages) == [
+        ("page=0", 200),
+        ("page=1", 200),
+        ("page=2", 503),
+        ("page=2", 503),
+        ("page=2", 200),
+        ("page=3", 200),
+        ("page=4", 200),
+    ]
+    assert [r.status for r in pages.recorded if r.key == "output"][4:6] == [503, 200]
+    _fetched_once(pages)
+
+
+def test_a_page_past_the_size_cap_fails_then_the_next_run_resumes(tmp_path, portal) -> None:
+    base, pages = portal
+    settings = _grouped_settings(tmp_path)
+    pages.faults.at("listing", 2, fault=pages.huge_page())
+    with pytest.raises(FatalHttpError, match=r"\?page=1: the response is larger than the 10485760"):
+        run_sync(PurePortalHarvest(settings, portal=base, requests_per_second=500.0), settings)
+    assert _pure_records(settings) == 10
+
+    result = run_sync(PurePortalHarvest(settings, portal=base, requests_per_second=500.0), settings)
+    assert (result["status"], result["inserted"], result["pages"]) == ("completed", 33, 4)
+    assert _pure_records(settings) == 43
+    _fetched_once(pages)

@@ -14,23 +14,19 @@ before the request is sent, and the chain is bounded and its loops named. What a
 - the session's `FatalHttpError` (403, 404, an over-size page) and `TransientHttpError` (429,
   5xx, timeouts once its retries, which honour `Retry-After`, run out).
 
-robots.txt is read with Protego (RFC 9309: the longest matching rule wins, `*` and `$` in
-paths, `Crawl-delay`), not `urllib.robotparser`, which takes the first matching rule and knows
-no wildcards, so it allows what `Disallow: /*.pdf$` or a longer `Allow` meant otherwise. The
-resolver itself is not asked: doi.org is a redirect service for programs, not a site to crawl.
+robots.txt is asked through `connectors.robots` (RFC 9309, read with Protego, cached per
+host, its `Crawl-delay` honoured). The resolver itself is not asked: doi.org is a redirect
+service for programs, not a site to crawl.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urljoin
 
-import requests
-from protego import Protego
-
-from connectors.http import FatalHttpError, PoliteSession, TransientHttpError, host_throttle
+from connectors import robots
+from connectors.http import PoliteSession
 from schemas.errors import FatalError
 from schemas.identifiers import normalise_doi
 
@@ -57,9 +53,6 @@ DEFAULT_MAX_REDIRECTS = 10
 # One request per second to any one publisher: what crawlers of scholarly pages use (Zotero's
 # translators, Unpaywall's crawler) and what robots.txt files of presses ask for.
 DEFAULT_REQUESTS_PER_SECOND = 1.0
-# RFC 9309: a crawler must parse at least the first 500 KiB of a robots.txt.
-_ROBOTS_BYTES = 500 * 1024
-_ROBOTS_REDIRECTS = 5
 _PAGE_TYPES = ("text/html", "application/xhtml+xml")
 _ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"
 
@@ -80,7 +73,7 @@ class NotAPageError(LandingFetchError):
     kind = "not_a_page"
 
 
-class RobotsDisallowedError(LandingFetchError):
+class RobotsDisallowedError(LandingFetchError, robots.RobotsDisallowedError):
     kind = "robots"
 
 
@@ -108,29 +101,6 @@ def resolver_url(configured: str | None = None) -> str:
     return chosen.rstrip("/")
 
 
-def _never_follow(_response: requests.Response) -> None:
-    return None
-
-
-class _OneHopSession(PoliteSession):
-    """A `PoliteSession` that hands a redirect back instead of following it, so the client
-    can take each hop itself (its host's rate and robots.txt first, a bound and loop check).
-
-    `requests.Session.get_redirect_target` is requests' documented hook for where a response
-    redirects to: answering None stops it following. A 3xx with a Location is then an answer
-    (not a refusal) for the session's status check; every other status is checked as ever."""
-
-    def _session(self) -> requests.Session:
-        session = super()._session()
-        setattr(session, "get_redirect_target", _never_follow)  # noqa: B010 (instance override)
-        return session
-
-    def _check_status(self, response: requests.Response, described: str, *, quote: bool) -> None:
-        if response.is_redirect:
-            return
-        super()._check_status(response, described, quote=quote)
-
-
 def landing_session(
     *,
     requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND,
@@ -141,7 +111,7 @@ def landing_session(
     user_agent: str | None = None,
 ) -> PoliteSession:
     """The session landing pages are fetched on (its rate is per host)."""
-    return _OneHopSession(
+    return PoliteSession(
         source="landing pages",
         requests_per_second=requests_per_second,
         max_attempts=max_attempts,
@@ -158,7 +128,10 @@ def landing_session(
 
 class LandingClient:
     """Fetches landing pages by DOI or URL on a session from `landing_session` (see the
-    module docstring). One instance may serve one sync; robots.txt is cached per host."""
+    module docstring). One instance may serve one sync; robots.txt is cached per host.
+
+    The session's redirects are not followed (`fetch(..., follow_redirects=False)`): each hop
+    is a request of its own, so any `PoliteSession` will do."""
 
     def __init__(
         self,
@@ -167,13 +140,10 @@ class LandingClient:
         resolver: str | None = None,
         max_redirects: int = DEFAULT_MAX_REDIRECTS,
     ) -> None:
-        if not isinstance(session, _OneHopSession):
-            raise TypeError("LandingClient needs a session from landing_session()")
         self.session = session
         self.resolver = resolver_url(resolver)
         self.max_redirects = max_redirects
-        self._robots: dict[str, Protego] = {}
-        self._robots_lock = threading.Lock()
+        self.robots = robots.RobotsRules(session)
 
     def fetch_doi(self, doi: str) -> LandingPage:
         """The page `doi` resolves to."""
@@ -190,10 +160,19 @@ class LandingClient:
     def _follow(self, url: str, *, asked: str, doi: str | None) -> LandingPage:
         chain = [url]
         while True:
-            if not url.startswith(self.resolver + "/"):
-                self._check_robots(url, asked)
-            reply = self.session.fetch("GET", url, headers={"Accept": _ACCEPT})
-            self._keep_crawl_delay(url)
+            crawled = not url.startswith(self.resolver + "/")
+            if crawled and not self.robots.allows(url):
+                raise RobotsDisallowedError(
+                    f"landing pages: {asked}: {robots.robots_url(url)} disallows {url}; "
+                    "not fetched.",
+                    asked=asked,
+                    url=url,
+                )
+            reply = self.session.fetch(
+                "GET", url, headers={"Accept": _ACCEPT}, follow_redirects=False
+            )
+            if crawled:
+                self.robots.keep_crawl_delay(url)
             location = reply.headers.get("Location")
             if 300 <= reply.status < 400 and location:
                 url = urljoin(url, location.strip())
@@ -224,59 +203,3 @@ class LandingClient:
                     url=url,
                 )
             return LandingPage(asked, doi, url, tuple(chain), reply.body, content_type)
-
-    # -- robots.txt -----------------------------------------------------------------------
-
-    def _check_robots(self, url: str, asked: str) -> None:
-        robots = self._robots_of(url)
-        if not robots.can_fetch(url, self.session.user_agent):
-            raise RobotsDisallowedError(
-                f"landing pages: {asked}: {_site(url)}/robots.txt disallows {url}; not fetched.",
-                asked=asked,
-                url=url,
-            )
-
-    def _keep_crawl_delay(self, url: str) -> None:
-        """A `Crawl-delay` longer than the session's spacing pushes this host's next request."""
-        robots = self._robots.get(_site(url))
-        delay = robots.crawl_delay(self.session.user_agent) if robots is not None else None
-        if delay and delay > 1.0 / self.session.requests_per_second:
-            host_throttle(url).answered(float(delay))
-
-    def _robots_of(self, url: str) -> Protego:
-        site = _site(url)
-        with self._robots_lock:
-            known = self._robots.get(site)
-        if known is not None:
-            return known
-        robots = Protego.parse(self._robots_text(site))
-        with self._robots_lock:
-            self._robots[site] = robots
-        return robots
-
-    def _robots_text(self, site: str) -> str:
-        """robots.txt as RFC 9309 reads it: its text on 2xx (redirects followed, 5 at most);
-        "" (allow all) when unavailable (4xx); "disallow all" when unreachable (5xx, network
-        errors once retries run out, a redirect chain that does not end)."""
-        url = f"{site}/robots.txt"
-        disallow_all = "User-agent: *\nDisallow: /\n"
-        for _ in range(_ROBOTS_REDIRECTS + 1):
-            try:
-                reply = self.session.fetch("GET", url)
-            except FatalHttpError as error:
-                if error.status is not None and 400 <= error.status < 500:
-                    return ""
-                return disallow_all
-            except TransientHttpError:
-                return disallow_all
-            location = reply.headers.get("Location")
-            if 300 <= reply.status < 400 and location:
-                url = urljoin(url, location.strip())
-                continue
-            return reply.body[:_ROBOTS_BYTES].decode("utf-8", errors="replace")
-        return disallow_all
-
-
-def _site(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"

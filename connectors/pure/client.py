@@ -1,8 +1,16 @@
 """Fetching a Pure portal's listing (`/en/publications/?page=N`, 0-based, 50 outputs a page) and
 each listed output's own page, on a `connectors.http.PoliteSession` (one host, its rate, its
-retries). Yields one `PortalPage` per listing page: the listing's bytes and those of its
-outputs' pages, parsed only when loaded (`items`). The page number is the checkpoint: a later
-run resumes at the page after the last one loaded."""
+retries, a size cap per page). Yields one `PortalPage` per listing page: the listing's bytes
+and those of its outputs' pages, parsed only when loaded (`items`). The page number is the
+checkpoint: a later run resumes at the page after the last one loaded.
+
+The portal's robots.txt is asked first (`connectors.robots`: RFC 9309, its `Crawl-delay`
+honoured). A listing page it disallows ends the sync with `RobotsDisallowedError` naming the
+portal and the page: the listing is the sync, and reading past a refused page would miss its
+outputs while looking complete. An output page it disallows is not fetched and its output
+loads as listed (title, people, date, type, journal: what the allowed listing already shows),
+counted in `PortalPage.disallowed`: one refused page must not stop the sync of the others, and
+the record is not lost, only less detailed."""
 
 from __future__ import annotations
 
@@ -13,12 +21,15 @@ from urllib.parse import urlsplit
 
 from connectors.http import FatalHttpError, HttpReply, PoliteSession
 from connectors.pure.parse import parse_listing, parse_output_page
+from connectors.robots import RobotsDisallowedError, RobotsRules, robots_url
 from schemas.errors import FatalError, MalformedPayloadError
 from schemas.record import Deletion, Record
 
-__all__ = ["LISTING_PATH", "PortalClient", "PortalPage", "listing_base"]
+__all__ = ["DEFAULT_MAX_PAGE_BYTES", "LISTING_PATH", "PortalClient", "PortalPage", "listing_base"]
 
 LISTING_PATH = "/en/publications/"
+# A listing page of 50 outputs is 100-300 KB, an output page less; 10 MB is not a page.
+DEFAULT_MAX_PAGE_BYTES = 10 << 20
 # An output listed, then withdrawn before its page was fetched: its listing entry is loaded.
 _GONE = frozenset({404, 410})
 
@@ -59,6 +70,7 @@ class PortalPage:
     outputs: tuple[tuple[str, bytes], ...] = field(repr=False)
     fetched_on: dt.date
     listed: int = 0
+    disallowed: int = 0
     total: int | None = None
     next_page: int | None = None
     oldest_year: int | None = None
@@ -86,6 +98,7 @@ class PortalClient:
         self.listing_url = listing_base(portal)
         self.session = session
         self.fetch_pages = fetch_pages
+        self.robots = RobotsRules(session)
 
     def page_url(self, number: int) -> str:
         """The URL of listing page `number` (0-based)."""
@@ -96,16 +109,28 @@ class PortalClient:
         number = start
         while True:
             url = self.page_url(number)
-            reply = self.session.fetch("GET", url, validate=_html_only)
+            if not self.robots.allows(url):
+                raise RobotsDisallowedError(
+                    f"Pure portal {self.listing_url}: {robots_url(url)} disallows the listing "
+                    f"page {url}; the sync stops here. The portal asks crawlers not to page "
+                    "through its listing: harvest it over OAI-PMH instead (`biblioduck sync "
+                    "oai`), or ask its owners to allow biblioduck.",
+                    url=url,
+                )
+            reply = self._fetch(url)
             fetched_on = dt.datetime.now(dt.UTC).date()
             listing = parse_listing(reply.body, url=url, as_of=fetched_on)
             outputs: list[tuple[str, bytes]] = []
+            disallowed = 0
             if self.fetch_pages:
                 for listed in listing.outputs:
                     if listed.url is None:
                         continue
+                    if not self.robots.allows(listed.url):
+                        disallowed += 1
+                        continue
                     try:
-                        page = self.session.fetch("GET", listed.url, validate=_html_only)
+                        page = self._fetch(listed.url)
                     except FatalHttpError as refused:
                         if refused.status in _GONE:
                             continue
@@ -120,6 +145,7 @@ class PortalClient:
                 tuple(outputs),
                 fetched_on,
                 listed=len(listing.outputs),
+                disallowed=disallowed,
                 total=listing.total,
                 next_page=None if last else number + 1,
                 oldest_year=min(years) if years else None,
@@ -128,3 +154,10 @@ class PortalClient:
             if last:
                 return
             number += 1
+
+    def _fetch(self, url: str) -> HttpReply:
+        try:
+            return self.session.fetch("GET", url, validate=_html_only)
+        finally:
+            # After an answer or a refusal alike: the site saw a request either way.
+            self.robots.keep_crawl_delay(url)

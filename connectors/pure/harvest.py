@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from connectors.harvest import HarvestPage, HttpSettings, Note, Outlook, Window
 from connectors.http import PoliteSession
-from connectors.pure.client import PortalClient, listing_base
+from connectors.pure.client import DEFAULT_MAX_PAGE_BYTES, PortalClient, listing_base
 from connectors.pure.parse import SOURCE
 from schemas.errors import FatalError
 
@@ -34,14 +34,21 @@ class PortalSettings(HttpSettings, Protocol):
 
 
 def portal_client(
-    settings: HttpSettings, portal: str, requests_per_second: float, *, fetch_pages: bool = True
+    settings: HttpSettings,
+    portal: str,
+    requests_per_second: float,
+    *,
+    fetch_pages: bool = True,
+    max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES,
 ) -> PortalClient:
-    """A client for the portal on its own polite session (retries and backoff as configured)."""
+    """A client for the portal on its own polite session (retries and backoff as configured,
+    pages larger than `max_page_bytes` refused)."""
     session = PoliteSession(
         source=f"Pure portal {listing_base(portal)}",
         requests_per_second=requests_per_second,
         max_attempts=settings.http_max_attempts,
         backoff_base=settings.http_backoff_base,
+        max_response_bytes=max_page_bytes,
     )
     return PortalClient(portal, session=session, fetch_pages=fetch_pages)
 
@@ -82,6 +89,7 @@ class PurePortalHarvest:
         rate = requests_per_second or settings.oai_requests_per_second
         self.client = client or portal_client(settings, portal, rate, fetch_pages=fetch_pages)
         self.pages_read = 0
+        self.disallowed = 0
         self.last_page: int | None = None
 
     def plan(self, watermark: str | None, checkpoint: Mapping[str, Any] | None) -> Window:
@@ -118,6 +126,7 @@ class PurePortalHarvest:
             if self.since_year is not None and (page.newest_year or 0) < self.since_year:
                 return  # nothing on it is in the window (a resumed run's first page may be so)
             self.pages_read += 1
+            self.disallowed += page.disallowed
             self.last_page = page.number
             yield HarvestPage(
                 page,
@@ -142,12 +151,21 @@ class PurePortalHarvest:
             "portal": f"`{self.listing_url}`",
             "window": f"published {window.since or 'any year'} or later",
             "listing pages": f"{self.pages_read} (from page {window.resume})",
-            "output pages": "fetched" if self.client.fetch_pages else "not fetched (listing only)",
+            "output pages": (
+                f"fetched ({self.disallowed} disallowed by robots.txt, loaded as listed)"
+                if self.client.fetch_pages
+                else "not fetched (listing only)"
+            ),
             "last complete read": watermark or "-",
         }
 
     def result(self, window: Window) -> dict[str, Any]:
-        return {"portal": self.listing_url, "pages": self.pages_read, "last_page": self.last_page}
+        return {
+            "portal": self.listing_url,
+            "pages": self.pages_read,
+            "last_page": self.last_page,
+            "robots_disallowed": self.disallowed,
+        }
 
     def describe_error(self, error: BaseException) -> str:
         return f"{type(error).__name__}: {error}"

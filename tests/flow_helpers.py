@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 import duckdb
@@ -28,6 +32,27 @@ def warehouse_rows(path: Path, sql: str = COMPARABLE) -> list[tuple]:
         return con.execute(sql).fetchall()
     finally:
         con.close()
+
+
+def copy_warehouse(source: Path, target: Path) -> None:
+    """A copy at `target` of the warehouse at `source` (a DuckDB file, or a lake with an SQLite
+    catalog and its data beside it), to change without changing `source`."""
+    from warehouse.location import lake_location
+
+    lake, copied = lake_location(source), lake_location(target)
+    if lake is None or copied is None:
+        shutil.copy(source, target)
+        return
+    folder, copied_folder = Path(lake.catalog).parent, Path(copied.catalog).parent
+    shutil.copytree(folder, copied_folder)
+    # The catalog names its data folder by its absolute path: the copy's must name its own,
+    # or it would read and write the data files of `source`.
+    with closing(sqlite3.connect(copied.catalog)) as catalog, catalog:
+        changed = catalog.execute(
+            "UPDATE ducklake_metadata SET value = ? WHERE key = 'data_path' AND value = ?",
+            [f"{copied_folder / 'data'}{os.sep}", f"{folder / 'data'}{os.sep}"],
+        ).rowcount
+    assert changed == 1, f"{source} keeps its data elsewhere than beside its catalog"
 
 
 def files_under(folder: Path) -> dict[str, tuple[int, int]]:

@@ -23,9 +23,9 @@ def invoke(*args: str):
     return runner.invoke(app, list(args), catch_exceptions=False)
 
 
-def test_sync_pubmed_prints_counts_and_is_incremental(tmp_path, monkeypatch):
+def test_sync_pubmed_prints_counts_and_is_incremental(warehouse_location, monkeypatch):
     fast_http(monkeypatch)
-    db = tmp_path / "w.duckdb"
+    db = warehouse_location
     with serve(EutilsEmulator(demo_corpus(), rate_limits=None)) as url:
         monkeypatch.setenv("BIBLIODUCK_EUTILS_URL", url)
         first = invoke("sync", "pubmed", "--query", "all[sb]", "--db", str(db))
@@ -36,9 +36,9 @@ def test_sync_pubmed_prints_counts_and_is_incremental(tmp_path, monkeypatch):
     assert warehouse_rows(db, "SELECT count(*) FROM records") == [(400,)]
 
 
-def test_sync_crossref_with_a_filter_and_a_malformed_filter(tmp_path, monkeypatch):
+def test_sync_crossref_with_a_filter_and_a_malformed_filter(warehouse_location, monkeypatch):
     fast_http(monkeypatch)
-    db = tmp_path / "w.duckdb"
+    db = warehouse_location
     with serve(CrossrefEmulator(crossref_demo_corpus())) as url:
         monkeypatch.setenv("BIBLIODUCK_CROSSREF_URL", url)
         bad = invoke("sync", "crossref", "--filter", "type", "--db", str(db))
@@ -51,9 +51,9 @@ def test_sync_crossref_with_a_filter_and_a_malformed_filter(tmp_path, monkeypatc
     assert loaded[0][0] > 0 and loaded[0][1] == 1
 
 
-def test_sync_oai_harvests_the_portal_and_names_a_broken_endpoint(tmp_path, monkeypatch):
+def test_sync_oai_harvests_the_portal_and_names_a_broken_endpoint(warehouse_location, monkeypatch):
     fast_http(monkeypatch)
-    db = tmp_path / "w.duckdb"
+    db = warehouse_location
     app_, _portal = build_emulator()
     with serve(app_) as url:
         ok = invoke("sync", "oai", url + PURE_PATH, "--prefix", "mods", "--db", str(db))

@@ -15,8 +15,10 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from flows.importing import run_import
+from tests.conftest import BACKENDS, location_in
 from tests.flow_helpers import warehouse_rows
 from warehouse.export import text_cell
+from warehouse.location import lake_location
 
 runner = CliRunner()
 
@@ -29,13 +31,25 @@ ORDER = " ORDER BY source, source_id"
 REPRS = ("datetime.date(", "datetime.datetime(", "['", "{'", "Decimal(", "None")
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request) -> str:
+    """Each backend in turn, for the whole module: its warehouse is built once."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def db(fixtures_dir, tmp_path_factory) -> Path:
+def db(fixtures_dir, tmp_path_factory, backend) -> Path:
     """A warehouse of 53 real records (never changed by the tests)."""
-    path = tmp_path_factory.mktemp("export") / "w.duckdb"
+    path = location_in(tmp_path_factory.mktemp("export"), backend)
     for names, fmt in FILES:
         run_import([str(fixtures_dir / n) for n in names], fmt=fmt, db=str(path), workers=0)
     return path
+
+
+def warehouse_path(db: Path) -> Path:
+    """The file that is the warehouse: a DuckDB file, or a lake's catalog."""
+    lake = lake_location(db)
+    return Path(lake.catalog) if lake else db
 
 
 def export(db: Path, *args: str):
@@ -51,11 +65,8 @@ def read(sql: str) -> list[tuple]:
 
 
 def types(sql: str, path: Path | None = None) -> list[tuple]:
-    con = duckdb.connect(str(path), read_only=True) if path else duckdb.connect()
-    try:
-        return [(r[0], r[1]) for r in con.execute(f"DESCRIBE {sql}").fetchall()]
-    finally:
-        con.close()
+    described = warehouse_rows(path, f"DESCRIBE {sql}") if path else read(f"DESCRIBE {sql}")
+    return [(r[0], r[1]) for r in described]
 
 
 def test_parquet_round_trips_every_row_and_nested_value(db, tmp_path):
@@ -149,7 +160,8 @@ def test_an_existing_path_needs_overwrite(db, tmp_path):
     (mine / "notes.txt").write_text("keep")
     refused = export(db, "records", "--to", str(mine), "--overwrite")
     assert refused.exit_code == 2 and (mine / "notes.txt").read_text() == "keep"
-    itself = export(db, "records", "--to", str(db), "--overwrite")
+    # The file itself, or the catalog of a lake.
+    itself = export(db, "records", "--to", str(warehouse_path(db)), "--overwrite")
     assert itself.exit_code == 2 and "warehouse itself" in itself.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "parts", "runs.csv"]
 

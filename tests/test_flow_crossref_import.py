@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from flows.imports import import_files
+from tests.conftest import BACKENDS, location_in
 from tests.flow_helpers import warehouse_rows
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
@@ -31,10 +32,16 @@ WORK_FILES = {
 UNTITLED = "10.7752/jpes.2018.03256"
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request) -> str:
+    """Each backend in turn, for the whole module: its import runs once."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def imported(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+def imported(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory, backend: str):
     paths = [str(fixtures_dir / "crossref" / name) for name in WORK_FILES]
-    db = tmp_path_factory.mktemp("import") / "crossref.duckdb"
+    db = location_in(tmp_path_factory.mktemp("import"), backend, "crossref")
     first = import_files(paths=paths, fmt="crossref", db=str(db))
     return db, paths, first
 

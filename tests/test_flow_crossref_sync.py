@@ -7,7 +7,6 @@ out fails with a clear message and its re-run ends in the same warehouse as a cl
 from __future__ import annotations
 
 import copy
-import shutil
 from typing import Any
 
 import pytest
@@ -18,7 +17,8 @@ from sandbox.crossref_corpus import crossref_demo_corpus
 from sandbox.faults import Fault, FaultPlan
 from sandbox.server import serve
 from schemas.errors import FatalError, TransientError
-from tests.flow_helpers import fast_http, warehouse_rows
+from tests.conftest import BACKENDS, location_in
+from tests.flow_helpers import copy_warehouse, fast_http, warehouse_rows
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 
@@ -65,10 +65,16 @@ def corpus() -> list[dict[str, Any]]:
     return crossref_demo_corpus()
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request) -> str:
+    """Each backend in turn, for the whole module: its reference warehouse is built once."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def reference(corpus, tmp_path_factory):
+def reference(corpus, tmp_path_factory, backend):
     """The warehouse a fault-free sync of the demo corpus produces, and the sync's result."""
-    path = tmp_path_factory.mktemp("clean") / "clean.duckdb"
+    path = location_in(tmp_path_factory.mktemp("clean"), backend, "clean")
     with pytest.MonkeyPatch.context() as mp:
         crossref_env(mp, rows=50)
         with serve(emulator_of(corpus)) as url:
@@ -78,13 +84,13 @@ def reference(corpus, tmp_path_factory):
 
 @pytest.mark.parametrize("group_records", [1, 5000], ids=["page-by-page", "grouped"])
 def test_expiring_cursors_and_429s_load_every_work_exactly_once(
-    reference, corpus, tmp_path, monkeypatch, group_records
+    reference, corpus, warehouse_location, monkeypatch, group_records
 ):
     crossref_env(monkeypatch)
     monkeypatch.setenv("BIBLIODUCK_SYNC_GROUP_RECORDS", str(group_records))
     faults = FaultPlan().at("works", 2, 7, fault=Fault.http_status(429, retry_after="0"))
     emulator = emulator_of(corpus, faults, cursor_max_uses=2)
-    path = tmp_path / "faulty.duckdb"
+    path = warehouse_location
     with serve(emulator) as url:
         result = crossref_sync(until=UNTIL, db=str(path), crossref_url=url)
 
@@ -129,10 +135,10 @@ def test_records_fill_the_shared_columns(reference):
 
 
 def test_a_second_sync_loads_nothing_and_a_backfill_keeps_the_watermark(
-    reference, corpus, tmp_path, monkeypatch
+    reference, corpus, warehouse_location, monkeypatch
 ):
-    path = tmp_path / "again.duckdb"
-    shutil.copy(reference[0], path)
+    path = warehouse_location
+    copy_warehouse(reference[0], path)
     before = warehouse_rows(path)
     last_day = sum(1 for w in corpus if w["deposited"]["date-time"].startswith(UNTIL))
     crossref_env(monkeypatch)
@@ -176,9 +182,9 @@ def test_a_second_sync_loads_nothing_and_a_backfill_keeps_the_watermark(
     assert warehouse_rows(path) == before
 
 
-def test_citation_counts_keep_their_history(reference, corpus, tmp_path, monkeypatch):
-    path = tmp_path / "cited.duckdb"
-    shutil.copy(reference[0], path)
+def test_citation_counts_keep_their_history(reference, corpus, warehouse_location, monkeypatch):
+    path = warehouse_location
+    copy_warehouse(reference[0], path)
     work = copy.deepcopy(corpus[0])
     doi = work["DOI"].lower()
     old = (work["is-referenced-by-count"], work["indexed"]["date-time"][:10])
@@ -217,7 +223,7 @@ def test_citation_counts_keep_their_history(reference, corpus, tmp_path, monkeyp
 
 
 def test_retries_running_out_fail_clearly_and_a_rerun_completes(
-    reference, corpus, tmp_path, monkeypatch
+    reference, corpus, warehouse_location, monkeypatch
 ):
     crossref_env(monkeypatch, attempts=2, rows=50)
     monkeypatch.setenv("BIBLIODUCK_SYNC_GROUP_RECORDS", "50")  # a transaction per page
@@ -225,7 +231,7 @@ def test_retries_running_out_fail_clearly_and_a_rerun_completes(
     emulator = emulator_of(
         corpus, FaultPlan().at("works", 3, 4, fault=Fault.http_status(503, retry_after="0"))
     )
-    path = tmp_path / "resumed.duckdb"
+    path = warehouse_location
     with serve(emulator) as url:
         with pytest.raises(TransientError) as failure:
             crossref_sync(until=UNTIL, db=str(path), crossref_url=url)
@@ -259,14 +265,14 @@ def test_retries_running_out_fail_clearly_and_a_rerun_completes(
 
 
 def test_a_backfill_after_an_interrupted_run_leaves_its_window_to_the_next_sync(
-    reference, corpus, tmp_path, monkeypatch
+    reference, corpus, warehouse_location, monkeypatch
 ):
     crossref_env(monkeypatch, attempts=2, rows=50)
     monkeypatch.setenv("BIBLIODUCK_SYNC_GROUP_RECORDS", "50")  # a transaction per page
     emulator = emulator_of(
         corpus, FaultPlan().at("works", 3, 4, fault=Fault.http_status(503, retry_after="0"))
     )
-    path = tmp_path / "replaced.duckdb"
+    path = warehouse_location
     with serve(emulator) as url:
         with pytest.raises(TransientError):
             crossref_sync(until=UNTIL, db=str(path), crossref_url=url)
@@ -299,11 +305,11 @@ class CutOffBodies:
 
 
 def test_a_page_lost_after_the_cursor_advanced_fails_and_the_rerun_reads_it(
-    reference, corpus, tmp_path, monkeypatch
+    reference, corpus, warehouse_location, monkeypatch
 ):
     crossref_env(monkeypatch, rows=50)
     emulator = emulator_of(corpus)
-    path = tmp_path / "lost.duckdb"
+    path = warehouse_location
     with serve(CutOffBodies(emulator, {2})) as url:
         with pytest.raises(TransientError) as failure:
             crossref_sync(until=UNTIL, db=str(path), crossref_url=url)
@@ -322,9 +328,11 @@ def test_a_page_lost_after_the_cursor_advanced_fails_and_the_rerun_reads_it(
     assert warehouse_rows(path) == warehouse_rows(reference[0])
 
 
-def test_window_filters_unknown_filters_and_inverted_windows_are_refused(tmp_path, monkeypatch):
+def test_window_filters_unknown_filters_and_inverted_windows_are_refused(
+    warehouse_location, monkeypatch
+):
     crossref_env(monkeypatch)
-    db = str(tmp_path / "refused.duckdb")
+    db = str(warehouse_location)
     with pytest.raises(FatalError) as window:
         crossref_sync(filters={"from-update-date": "2024-01-01"}, db=db)
     assert str(window.value) == (
@@ -341,4 +349,4 @@ def test_window_filters_unknown_filters_and_inverted_windows_are_refused(tmp_pat
         "Crossref sync: since 2025-02-01 is after until 2025-01-31; give since to backfill an "
         "older window"
     )
-    assert warehouse_rows(tmp_path / "refused.duckdb", "SELECT count(*) FROM runs") == [(0,)]
+    assert warehouse_rows(warehouse_location, "SELECT count(*) FROM runs") == [(0,)]

@@ -35,10 +35,12 @@ def crossref_corpus() -> list[dict[str, Any]]:
     return crossref_demo_corpus()
 
 
-def test_one_404_among_three_and_records_next_to_pubmed(crossref_corpus, tmp_path, monkeypatch):
+def test_one_404_among_three_and_records_next_to_pubmed(
+    crossref_corpus, warehouse_location, monkeypatch
+):
     fast_http(monkeypatch)
     monkeypatch.setenv("CROSSREF_MAILTO", "dev@example.org")
-    path = tmp_path / "both.duckdb"
+    path = warehouse_location
     # Every 8th PubMed demo record is also in the Crossref demo corpus, under the same DOI.
     with serve(EutilsEmulator(demo_corpus()[::8], rate_limits=None)) as url:
         pubmed = pubmed_sync(query="all[sb]", db=str(path), eutils_url=url)

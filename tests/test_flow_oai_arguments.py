@@ -10,6 +10,7 @@ import pytest
 from flows.oai import oai_harvest
 from schemas.errors import FatalError
 from tests.flow_helpers import warehouse_rows
+from warehouse.location import warehouse_exists
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 
@@ -46,9 +47,9 @@ NOWHERE = "http://127.0.0.1:9/oai"
         ),
     ],
 )
-def test_refused_before_any_request(tmp_path, arguments, message):
-    path = tmp_path / "refused.duckdb"
+def test_refused_before_any_request(warehouse_location, arguments, message):
+    path = warehouse_location
     with pytest.raises(FatalError, match=message):
         oai_harvest(**arguments, db=str(path))
-    if path.exists():
+    if warehouse_exists(path):
         assert warehouse_rows(path, "SELECT count(*) FROM runs") == [(0,)]

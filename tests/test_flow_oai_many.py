@@ -18,10 +18,10 @@ FAST = 500.0
 YEAR_SET = "publications:year1994"
 
 
-def test_a_failing_repository_does_not_stop_the_others(tmp_path, monkeypatch):
+def test_a_failing_repository_does_not_stop_the_others(warehouse_location, monkeypatch):
     fast_http(monkeypatch)
     app, portal = build_emulator(page_size=50)  # one page per harvest: paging is not the point
-    path = tmp_path / "nightly.duckdb"
+    path = warehouse_location
     live = [item for item in portal.items if not item.deleted]
     in_year = [item for item in portal.items if YEAR_SET in item.set_specs]
     in_year_live = [item for item in in_year if not item.deleted]

@@ -52,11 +52,11 @@ def _changes(path: Path) -> list[tuple[str, int, int]]:
     )
 
 
-def test_expired_token_and_503s_still_load_every_record_once(portal, tmp_path):
+def test_expired_token_and_503s_still_load_every_record_once(portal, warehouse_location):
     app, repository, url = portal
     app.faults.at("ListRecords", 2, 5, fault=Fault.http_status(503, retry_after="0"))
     app.faults.at("ListRecords", 4, fault=Fault.expire())
-    path = tmp_path / "interrupted.duckdb"
+    path = warehouse_location
     result = oai_harvest(endpoint=url, db=str(path), requests_per_second=FAST)
     assert [r.fault for r in app.requests if r.fault] == ["status", "expire", "status"]
     assert (result["status"], result["restarts"]) == ("completed", 1)
@@ -68,13 +68,13 @@ def test_expired_token_and_503s_still_load_every_record_once(portal, tmp_path):
     assert result["watermark"] == repository.items[-1].datestamp
 
 
-def test_a_failed_run_resumes_from_its_checkpoint(portal, tmp_path, monkeypatch):
+def test_a_failed_run_resumes_from_its_checkpoint(portal, warehouse_location, monkeypatch):
     app, repository, url = portal
     fast_http(monkeypatch, attempts=2)
     monkeypatch.setenv("BIBLIODUCK_SYNC_GROUP_RECORDS", "1")  # a transaction per page
     # The third page fails on both attempts: the run stops after loading two pages.
     app.faults.at("ListRecords", 3, 4, fault=Fault.http_status(503, retry_after="0"))
-    path = tmp_path / "resumed.duckdb"
+    path = warehouse_location
     with pytest.raises(TransientError) as failure:
         oai_harvest(endpoint=url, db=str(path), requests_per_second=FAST)
     assert f"OAI-PMH {url}" in str(failure.value) and "503" in str(failure.value)
@@ -98,9 +98,9 @@ def test_a_failed_run_resumes_from_its_checkpoint(portal, tmp_path, monkeypatch)
     ]
 
 
-def test_a_second_harvest_without_changes_loads_nothing(portal, tmp_path):
+def test_a_second_harvest_without_changes_loads_nothing(portal, warehouse_location):
     app, _repository, url = portal
-    path = tmp_path / "incremental.duckdb"
+    path = warehouse_location
     first = oai_harvest(
         endpoint=url, metadata_prefix="mods", db=str(path), requests_per_second=FAST
     )
@@ -124,9 +124,11 @@ def test_a_second_harvest_without_changes_loads_nothing(portal, tmp_path):
     ]
 
 
-def test_a_record_deleted_in_the_portal_leaves_records_on_the_next_harvest(portal, tmp_path):
+def test_a_record_deleted_in_the_portal_leaves_records_on_the_next_harvest(
+    portal, warehouse_location
+):
     _app, repository, url = portal
-    path = tmp_path / "deletions.duckdb"
+    path = warehouse_location
     first = oai_harvest(endpoint=url, db=str(path), requests_per_second=FAST)
     assert first["inserted"] == LIVE
     live = [item for item in repository.items if not item.deleted]
@@ -162,9 +164,9 @@ def test_a_record_deleted_in_the_portal_leaves_records_on_the_next_harvest(porta
     assert _changes(path) == [("delete", 1, 1), ("insert", LIVE, LIVE), ("update", 1, 1)]
 
 
-def test_no_records_match_is_an_empty_harvest(portal, tmp_path):
+def test_no_records_match_is_an_empty_harvest(portal, warehouse_location):
     app, _repository, url = portal
-    path = tmp_path / "empty.duckdb"
+    path = warehouse_location
     result = oai_harvest(endpoint=url, since="2030-01-01", db=str(path), requests_per_second=FAST)
     assert (result["status"], result["pages"], result["fetched"]) == ("completed", 0, 0)
     assert result["watermark"] is None
@@ -175,10 +177,12 @@ def test_no_records_match_is_an_empty_harvest(portal, tmp_path):
     assert warehouse_rows(path, "SELECT count(*) FROM source_records") == [(0,)]
 
 
-def test_a_named_repository_keeps_its_watermark_when_its_url_changes(tmp_path, monkeypatch):
+def test_a_named_repository_keeps_its_watermark_when_its_url_changes(
+    warehouse_location, monkeypatch
+):
     # The demo serves the portal on a new loopback port each time: the name keeps it one scope.
     fast_http(monkeypatch)
-    path = tmp_path / "named.duckdb"
+    path = warehouse_location
     results = []
     for _ in range(2):
         app, _repository = build_oai_emulator(page_size=25)

@@ -23,6 +23,7 @@ from sandbox.oaipmh import (
 from sandbox.server import serve
 from schemas.errors import MalformedPayloadError
 from schemas.record import Record
+from tests.conftest import location_in
 from tests.flow_helpers import fast_http, warehouse_rows
 from warehouse.store import Warehouse
 
@@ -54,11 +55,11 @@ def _ids(path: Path, view: str) -> list[str]:
     return [source_id for (source_id,) in rows]
 
 
-def test_zenodo_token_chain_and_its_deleted_record(server, tmp_path, monkeypatch):
+def test_zenodo_token_chain_and_its_deleted_record(server, tmp_path, backend, monkeypatch):
     app, base = server
     fast_http(monkeypatch)
     url = base + ZENODO_PATH
-    path = tmp_path / "zenodo.duckdb"
+    path = location_in(tmp_path, backend, "zenodo")
     before = len(app.requests_to(ZENODO_PATH))
     result = oai_harvest(endpoint=url, db=str(path), requests_per_second=FAST)
     # Three pages by the real tokens: 8 records and 1 deleted header.
@@ -85,7 +86,7 @@ def test_zenodo_token_chain_and_its_deleted_record(server, tmp_path, monkeypatch
     ]
 
     # Had an earlier harvest loaded that record, the same chain removes it from `records`.
-    earlier = tmp_path / "zenodo-earlier.duckdb"
+    earlier = location_in(tmp_path, backend, "zenodo-earlier")
     with Warehouse(earlier) as warehouse:
         stored = Record(
             source="oai",
@@ -110,11 +111,11 @@ def test_zenodo_token_chain_and_its_deleted_record(server, tmp_path, monkeypatch
     ]
 
 
-def test_dspace_2003_list_records(server, tmp_path, monkeypatch):
+def test_dspace_2003_list_records(server, warehouse_location, monkeypatch):
     app, base = server
     fast_http(monkeypatch)
     url = base + DSPACE_PATH
-    path = tmp_path / "dspace.duckdb"
+    path = warehouse_location
     # The recorded ListRecords answered from=2003-04-10 (Identify tells the granularity first).
     result = oai_harvest(endpoint=url, since="2003-04-10", db=str(path), requests_per_second=FAST)
     assert (result["status"], result["pages"]) == ("completed", 1)
@@ -144,12 +145,12 @@ def test_dspace_2003_list_records(server, tmp_path, monkeypatch):
     ],
 )
 def test_what_is_not_oai_pmh_fails_loudly_and_loads_nothing(
-    server, tmp_path, monkeypatch, where, detail
+    server, warehouse_location, monkeypatch, where, detail
 ):
     _app, base = server
     fast_http(monkeypatch)
     url = base + where
-    path = tmp_path / "broken.duckdb"
+    path = warehouse_location
     state = oai_harvest(endpoint=url, db=str(path), requests_per_second=FAST, return_state=True)
     assert state.is_failed()
     # What Prefect shows for the failed run names the error kind, the endpoint and the problem.

@@ -13,6 +13,7 @@ from flows.oai import SEED_QUERY, oai_harvest
 from sandbox.oaipmh import PURE_PATH, build_emulator
 from sandbox.pure_corpus import SEED_IDENTIFIER
 from sandbox.server import serve
+from tests.conftest import BACKENDS, location_in
 from tests.flow_helpers import fast_http
 from warehouse.status import read_only_query
 
@@ -21,9 +22,15 @@ pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 SEED_FILE = "000_d97e390f4f84cdba.txt"
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request) -> str:
+    """Each backend in turn, for the whole module: the portal is harvested once."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def seed_row(tmp_path_factory) -> dict[str, object]:
-    path = tmp_path_factory.mktemp("seed") / "seed.duckdb"
+def seed_row(tmp_path_factory, backend) -> dict[str, object]:
+    path = location_in(tmp_path_factory.mktemp("seed"), backend, "seed")
     app, _portal = build_emulator(page_size=50)  # no recorded fixtures needed (as the demo)
     with pytest.MonkeyPatch.context() as mp:
         fast_http(mp)

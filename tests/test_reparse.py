@@ -23,8 +23,8 @@ UNTITLED = "10.7752/jpes.2018.03256"  # a journal-issue without a title
 
 
 @pytest.fixture
-def warehouse(fixtures_dir: Path, tmp_path: Path) -> Path:
-    db = tmp_path / "w.duckdb"
+def warehouse(fixtures_dir: Path, warehouse_location: Path) -> Path:
+    db = warehouse_location
     run_import([str(fixtures_dir / "crossref" / n) for n in CROSSREF], fmt="crossref", db=str(db))
     run_import([str(fixtures_dir / PUBMED)], fmt="pubmed", db=str(db))
     return db
@@ -45,19 +45,20 @@ def test_equal_records_are_left_alone(warehouse: Path) -> None:
 
 
 def test_a_row_the_current_code_reads_differently_is_rewritten_once(warehouse: Path) -> None:
-    import duckdb
-
     # What an older parser stored: another title for one work, no authors for a PubMed record.
-    con = duckdb.connect(str(warehouse))
-    doi = con.execute(
-        "SELECT min(source_id) FROM source_records WHERE source = 'crossref'"
-    ).fetchone()[0]
-    title = con.execute(f"SELECT title FROM source_records WHERE source_id = '{doi}'").fetchone()[0]
-    con.execute(
-        f"UPDATE source_records SET title = 'As an old parser read it' WHERE source_id = '{doi}'"
-    )
-    con.execute("UPDATE source_records SET authors = [] WHERE source = 'pubmed'")
-    con.close()
+    with Warehouse(warehouse) as opened:
+        con = opened.con
+        doi = con.execute(
+            "SELECT min(source_id) FROM source_records WHERE source = 'crossref'"
+        ).fetchone()[0]
+        title = con.execute(
+            f"SELECT title FROM source_records WHERE source_id = '{doi}'"
+        ).fetchone()[0]
+        con.execute(
+            f"UPDATE source_records SET title = 'As an old parser read it' "
+            f"WHERE source_id = '{doi}'"
+        )
+        con.execute("UPDATE source_records SET authors = [] WHERE source = 'pubmed'")
     result = reparse(db=str(warehouse))
     assert _counts(result, "crossref") == (22, 21, 1, 0)
     assert _counts(result, "pubmed") == (2, 0, 2, 0)
@@ -78,9 +79,9 @@ def test_a_row_the_current_code_reads_differently_is_rewritten_once(warehouse: P
 
 
 def test_a_quarantined_payload_that_passes_the_current_rules_loads(
-    fixtures_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fixtures_dir: Path, warehouse_location: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = tmp_path / "w.duckdb"
+    db = warehouse_location
     body = (fixtures_dir / "crossref" / "habanero__works_sample2.json").read_bytes()
     # Loaded under the rule before issue 17 (every Crossref record needs a title), in this
     # process: an import validates in worker processes, which would not see the patch.
@@ -114,11 +115,8 @@ def test_a_quarantined_payload_that_passes_the_current_rules_loads(
 def test_an_interrupted_reparse_resumes_after_its_last_batch(
     warehouse: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import duckdb
-
-    con = duckdb.connect(str(warehouse))
-    con.execute("UPDATE source_records SET title = 'old' WHERE source = 'crossref'")
-    con.close()
+    with Warehouse(warehouse) as opened:
+        opened.con.execute("UPDATE source_records SET title = 'old' WHERE source = 'crossref'")
     monkeypatch.setattr(reparse_module, "BATCH", 5)
     original = reparse_module._reparse_batch
     calls = 0

@@ -70,7 +70,9 @@ def test_fetching_stops_when_the_sync_stops():
     assert not any(t.name == "prefetch-pages" for t in threading.enumerate())
 
 
-def test_a_group_carrying_an_id_twice_loads_the_last_copy_and_records_the_earlier(tmp_path):
+def test_a_group_carrying_an_id_twice_loads_the_last_copy_and_records_the_earlier(
+    warehouse_location,
+):
     """Issue 15, item 4: two pages of one sync group with the same record (a source that
     updated it between pages) end as one row, and the earlier copy as a 'superseded' version
     with its payload, never dropped silently. The task is handed the warehouse's handle."""
@@ -91,7 +93,7 @@ def test_a_group_carrying_an_id_twice_loads_the_last_copy_and_records_the_earlie
 
     earlier, later = make_record(3, title="Before"), make_record(3, title="After")
     state = StateUpdate("pubmed", "eutils:mdat:q", "2026-11-01", None)
-    with Warehouse(tmp_path / "w.duckdb") as warehouse:
+    with Warehouse(warehouse_location) as warehouse:
         run_id = warehouse.start_run("pubmed", "test", {})
         outcome = load_page(
             warehouse.handle,

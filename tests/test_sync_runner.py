@@ -90,8 +90,8 @@ class FakeHarvest:
         return f"{type(error).__name__}: {error}"
 
 
-def _settings(tmp_path: Path, group_records: int = 2) -> Any:
-    return load_settings(db=str(tmp_path / "w.duckdb"), sync_group_records=group_records)
+def _settings(db: Path, group_records: int = 2) -> Any:
+    return load_settings(db=str(db), sync_group_records=group_records)
 
 
 def _runs(db: Path) -> list[tuple[Any, ...]]:
@@ -107,9 +107,9 @@ def _state(db: Path) -> tuple[str | None, dict[str, Any] | None]:
         return warehouse.state("pubmed", SCOPE)
 
 
-def test_a_complete_window_loads_every_page_and_moves_the_watermark(tmp_path):
+def test_a_complete_window_loads_every_page_and_moves_the_watermark(warehouse_location):
     harvest: Harvest = FakeHarvest([[1, 2], [3, 4], [5]])
-    settings = _settings(tmp_path)
+    settings = _settings(warehouse_location)
     result = run_sync(harvest, settings)
     assert result["status"] == "completed"
     assert (result["fetched"], result["inserted"]) == (5, 5)
@@ -122,8 +122,10 @@ def test_a_complete_window_loads_every_page_and_moves_the_watermark(tmp_path):
     ]
 
 
-def test_a_failure_keeps_the_checkpoint_of_the_last_group_and_a_rerun_resumes_there(tmp_path):
-    settings = _settings(tmp_path)
+def test_a_failure_keeps_the_checkpoint_of_the_last_group_and_a_rerun_resumes_there(
+    warehouse_location,
+):
+    settings = _settings(warehouse_location)
     with pytest.raises(TransientError, match="page 3 failed"):
         run_sync(FakeHarvest([[1, 2], [3, 4], [5]], fail_after=2), settings)
     # Both loaded pages were committed with their checkpoints; the watermark did not move.
@@ -138,8 +140,8 @@ def test_a_failure_keeps_the_checkpoint_of_the_last_group_and_a_rerun_resumes_th
     assert _state(settings.db) == ("2026-02-01", None)
 
 
-def test_a_window_to_read_again_clears_the_checkpoint_and_keeps_the_watermark(tmp_path):
-    settings = _settings(tmp_path)
+def test_a_window_to_read_again_clears_the_checkpoint_and_keeps_the_watermark(warehouse_location):
+    settings = _settings(warehouse_location)
     with Warehouse(settings.db) as warehouse:
         warehouse.save_state(StateUpdate("pubmed", SCOPE, "2025-12-31", None))
     with pytest.raises(RestartWindow, match="read the window again"):
@@ -150,8 +152,8 @@ def test_a_window_to_read_again_clears_the_checkpoint_and_keeps_the_watermark(tm
     ]
 
 
-def test_a_failure_before_the_first_page_fails_the_run(tmp_path):
-    settings = _settings(tmp_path)
+def test_a_failure_before_the_first_page_fails_the_run(warehouse_location):
+    settings = _settings(warehouse_location)
     with pytest.raises(TransientError, match="page 1 failed"):
         run_sync(FakeHarvest([[1]], fail_after=0), settings)
     assert _state(settings.db) == (None, None)

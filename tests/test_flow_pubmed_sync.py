@@ -1,4 +1,5 @@
-"""The pubmed_sync flow end to end: emulator over loopback → parse → validate → DuckDB file."""
+"""The pubmed_sync flow end to end: emulator over loopback → parse → validate → warehouse (a
+DuckDB file and a lake)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sandbox.eutils import EutilsEmulator
 from sandbox.faults import Fault
 from sandbox.server import serve
 from schemas.errors import TransientError
+from tests.conftest import BACKENDS, location_in
 from tests.flow_helpers import fast_http, warehouse_rows
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
@@ -22,10 +24,16 @@ def corpus():
     return demo_corpus()
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request) -> str:
+    """Each backend in turn, for the whole module: its reference warehouse is built once."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def clean_sync(corpus, tmp_path_factory):
+def clean_sync(corpus, tmp_path_factory, backend):
     """The warehouse a fault-free sync of the demo corpus produces (the reference)."""
-    path = tmp_path_factory.mktemp("clean") / "clean.duckdb"
+    path = location_in(tmp_path_factory.mktemp("clean"), backend, "clean")
     with pytest.MonkeyPatch.context() as mp:
         fast_http(mp)
         with serve(EutilsEmulator(corpus, rate_limits=None)) as url:
@@ -56,7 +64,7 @@ def test_clean_sync_loads_the_corpus_and_a_second_sync_loads_nothing(
 
 
 def test_faults_end_in_the_same_warehouse_as_a_clean_sync(
-    clean_sync, corpus, tmp_path, monkeypatch
+    clean_sync, corpus, warehouse_location, monkeypatch
 ):
     reference, _ = clean_sync
     fast_http(monkeypatch)
@@ -68,7 +76,7 @@ def test_faults_end_in_the_same_warehouse_as_a_clean_sync(
     emulator.faults.at("efetch", 8, fault=Fault.short_body())
     emulator.faults.at("efetch", 9, fault=Fault.truncated())
     emulator.faults.at("esearch", 2, fault=Fault.http_status(502))
-    path = tmp_path / "faulty.duckdb"
+    path = warehouse_location
     with serve(emulator) as url:
         result = pubmed_sync(query=QUERY, db=str(path), eutils_url=url)
     assert result["inserted"] == 400
@@ -77,7 +85,7 @@ def test_faults_end_in_the_same_warehouse_as_a_clean_sync(
 
 
 def test_retries_running_out_fail_clearly_and_a_rerun_completes(
-    clean_sync, corpus, tmp_path, monkeypatch
+    clean_sync, corpus, warehouse_location, monkeypatch
 ):
     reference, _ = clean_sync
     fast_http(monkeypatch, attempts=2)
@@ -85,7 +93,7 @@ def test_retries_running_out_fail_clearly_and_a_rerun_completes(
     emulator = EutilsEmulator(corpus, rate_limits=None)
     # The third page fails on both attempts: the run stops after loading two pages.
     emulator.faults.at("efetch", 3, 4, fault=Fault.http_status(503, retry_after="0"))
-    path = tmp_path / "resumed.duckdb"
+    path = warehouse_location
     with serve(emulator) as url:
         with pytest.raises(TransientError) as failure:
             pubmed_sync(query=QUERY, db=str(path), eutils_url=url)
@@ -100,11 +108,13 @@ def test_retries_running_out_fail_clearly_and_a_rerun_completes(
     assert warehouse_rows(path, "SELECT count(*) FROM record_versions") == [(400,)]
 
 
-def test_a_query_over_the_paging_window_loads_every_record_exactly_once(tmp_path, monkeypatch):
+def test_a_query_over_the_paging_window_loads_every_record_exactly_once(
+    warehouse_location, monkeypatch
+):
     fast_http(monkeypatch, batch_size=2000)
     corpus = synthetic_corpus(12_000)
     emulator = EutilsEmulator(corpus, rate_limits=None)
-    path = tmp_path / "big.duckdb"
+    path = warehouse_location
     with serve(emulator) as url:
         result = pubmed_sync(query=QUERY, until="2025-12-31", db=str(path), eutils_url=url)
     assert (result["fetched"], result["inserted"], result["quarantined"]) == (12_000, 12_000, 0)

@@ -8,7 +8,7 @@ empty rather than `None`, identifiers are normalised (DOI lower-case, no URL pre
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 
 @dataclass(slots=True)
@@ -36,6 +36,23 @@ class Author:
     affiliations: list[str] = field(default_factory=list)
     equal_contrib: bool | None = None
     role: str = "author"
+    # Schema 6 (warehouse.ddl): last, so that a migrated `authors` struct has the same field
+    # order as a new warehouse's.
+    corresponding: bool | None = None  # a corresponding author (JATS corresp)
+    profile_url: str | None = None  # the person's page at the source (a Pure portal profile)
+
+    def __repr__(self) -> str:
+        # A record without a payload is hashed by its repr (warehouse.prepare): fields added
+        # since schema 5 show only when set, so such a record hashes as it did before them.
+        shown = ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in fields(self)
+            if f.name not in _AUTHOR_FIELDS_SINCE_5 or getattr(self, f.name) is not None
+        )
+        return f"Author({shown})"
+
+
+_AUTHOR_FIELDS_SINCE_5 = frozenset({"corresponding", "profile_url"})
 
 
 @dataclass(slots=True)

@@ -50,11 +50,16 @@ def people(record: Record) -> list[tuple[int, str, str | None, list[str]]]:
     return [(a.position, a.role, a.name, a.affiliations) for a in record.authors]
 
 
-def corresponding(record: Record) -> list[int]:
+def corresponding(record: Record) -> list[tuple[int, str | None]]:
+    """(position, name) of the authors marked `corresponding`: True, never False (the others
+    are None), on authors only, and those the stored payload marks."""
+    marked = [a for a in record.authors if a.corresponding is not None]
+    assert all(a.corresponding is True and a.role == "author" for a in marked)
     assert record.raw is not None
     meta = etree.fromstring(record.raw).find("front/article-meta")
     assert meta is not None
-    return corresponding_positions(meta)
+    assert corresponding_positions(meta) == [a.position for a in marked]
+    return [(a.position, a.name) for a in marked]
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +118,7 @@ def test_plos_one_jats_1_0(jats_dir):
     ]
     assert (record.authors[1].family, record.authors[1].given) == ("Diomandé", "Sadia V.")
     assert {a.orcid for a in record.authors} == {None}
-    assert corresponding(record) == [9]
+    assert corresponding(record) == [(9, "Stéphane Canaan")]
     assert (record.journal, record.journal_abbrev, record.publisher) == (
         "PLoS ONE",
         "PLoS ONE",
@@ -206,7 +211,7 @@ def test_bmc_legacy_nlm_2_3_with_citation_references(jats_dir):
         (3, "author", "Machiel Naeije", [acta]),
         (4, "author", "Frank Lobbezoo", [acta]),
     ]
-    assert corresponding(record) == [1]
+    assert corresponding(record) == [(1, "Marylee J van der Meulen")]
     assert (record.journal, record.journal_abbrev, record.issn_electronic) == (
         "BMC Oral Health",
         "BMC Oral Health",
@@ -306,7 +311,7 @@ def test_br_j_cancer_46_authors_with_affiliations_inside_the_contrib_group(jats_
         ],
     )
     assert all(len(a.affiliations) >= 1 for a in record.authors)
-    assert corresponding(record) == [1]
+    assert corresponding(record) == [(1, "K K Tsilidis")]
     assert (record.issn, record.issn_print, record.issn_electronic) == (
         "0007-0920",
         "0007-0920",
@@ -370,7 +375,7 @@ def test_annals_of_oncology_element_citations_with_doi_links(jats_dir):
         (6, "author", "M. Roland", [cambridge]),
         (7, "author", "D. C. Greenberg", [cambridge, ecric]),
     ]
-    assert corresponding(record) == [1]
+    assert corresponding(record) == [(1, "G. Lyratzopoulos")]
     assert (record.journal, record.journal_abbrev, record.publisher) == (
         "Annals of Oncology",
         "Ann. Oncol",
@@ -470,7 +475,7 @@ def test_elife_publish_on_accept_with_inline_affiliations_and_an_editor(jats_dir
             ["Howard Hughes Medical Institute, Stanford University, United States"],
         ),
     ]
-    assert corresponding(record) == [7]
+    assert corresponding(record) == [(7, "Wenqin Luo")]
     assert (record.journal, record.journal_abbrev, record.issn, record.issn_electronic) == (
         "eLife",
         "elife",
@@ -803,6 +808,7 @@ def test_what_no_recording_shows():
             orcid="0000-0002-1825-0097",
             affiliations=["Brown University, USA", "Ice Lab, Norway"],
             equal_contrib=True,
+            corresponding=True,
         ),
         # A wrong check digit is no ORCID; an xref to an "equal" footnote is equal contribution.
         Author(

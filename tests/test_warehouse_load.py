@@ -444,7 +444,7 @@ def test_records_view_has_the_analyst_contract_columns(warehouse):
         "issue": "VARCHAR",
         "pages": "VARCHAR",
         "publication_types": "VARCHAR[]",
-        "authors": 'STRUCT("position" BIGINT, "name" VARCHAR, "family" VARCHAR, given VARCHAR, collective VARCHAR, orcid VARCHAR, affiliations VARCHAR[])[]',
+        "authors": 'STRUCT("position" BIGINT, "name" VARCHAR, "family" VARCHAR, given VARCHAR, collective VARCHAR, orcid VARCHAR, affiliations VARCHAR[], corresponding BOOLEAN, profile_url VARCHAR)[]',
         "subjects": "STRUCT(scheme VARCHAR, term VARCHAR, code VARCHAR, major BOOLEAN, qualifiers STRUCT(term VARCHAR, code VARCHAR, major BOOLEAN)[])[]",
         "reference_count": "BIGINT",
         "loaded_at": "TIMESTAMP WITH TIME ZONE",

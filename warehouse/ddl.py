@@ -1,7 +1,8 @@
 """The warehouse's tables and views, and the migration that brings any older file up to date.
 
 Record columns are derived from the canonical record (`schemas.arrow.record_schema`); a field
-added there becomes a new nullable column here on the next open (`migrate`). Versioning model:
+added there becomes a new nullable column here on the next open (`migrate`), and a field added to
+a nested dataclass (an `Author`'s) a new field of its column's structs. Versioning model:
 `source_records` holds the current version of each source record (a tombstoned one keeps its row
 with `deleted = true`); `record_versions` is the append-only history of every change, and
 `raw_payloads` keeps each distinct payload once, by content hash. `tombstones` remembers every
@@ -10,6 +11,7 @@ deletion of a bulk file, loaded record or not, so that an older file cannot brin
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import duckdb
@@ -21,12 +23,15 @@ from warehouse.relations import work_relations_view_sql
 from warehouse.works import WORK_TABLES, works_view_sql
 
 # 2: raw_payloads.raw_bytes, zstd payloads; 3: raw_payloads without a key; 4: tombstones;
-# 5: OAI-PMH source ids carry their metadata format (`warehouse.oai_ids`)
-SCHEMA_VERSION = 5
+# 5: OAI-PMH source ids carry their metadata format (`warehouse.oai_ids`); 6: authors'
+# `corresponding` and `profile_url` (`add_nested_fields`)
+SCHEMA_VERSION = 6
 # A bulk file's place in NLM's sequence as text that sorts in it: year, then number (a year's
 # update files number on from its baseline's), then kind. A printf format, which Python's `%`
 # and DuckDB's printf both read: `LedgerEntry.file_order` and the schema 4 migration.
 FILE_ORDER_FORMAT = "%04d.%06d.%s"
+# DuckDB's memory limit while a migration copies `source_records` (`add_nested_fields`).
+MIGRATION_MEMORY_LIMIT = "2GB"
 
 
 def duckdb_type(arrow_type: pa.DataType) -> str:
@@ -199,7 +204,8 @@ SELECT
         list_filter(authors, lambda a: a.role = 'author'),
         lambda a: {
             'position': a.position, 'name': a.name, 'family': a.family, 'given': a.given,
-            'collective': a.collective, 'orcid': a.orcid, 'affiliations': a.affiliations}
+            'collective': a.collective, 'orcid': a.orcid, 'affiliations': a.affiliations,
+            'corresponding': a.corresponding, 'profile_url': a.profile_url}
     ) AS authors,
     list_transform(
         subjects,
@@ -225,7 +231,7 @@ WHERE NOT deleted
 CHILD_VIEWS = [
     """CREATE OR REPLACE VIEW record_authors AS
     SELECT source, source_id, a.position, a.name, a.family, a.given, a.collective,
-           a.orcid, a.affiliations, a.equal_contrib, a.role
+           a.orcid, a.affiliations, a.equal_contrib, a.role, a.corresponding, a.profile_url
     FROM source_records, unnest(authors) AS t(a)
     WHERE NOT deleted""",
     """CREATE OR REPLACE VIEW record_subjects AS
@@ -271,6 +277,65 @@ def _tombstones_from_history(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _lacks_fields(stored: pa.DataType, wanted: pa.DataType) -> bool:
+    """Whether `wanted` has a struct field, at any depth, that `stored` lacks."""
+    if pa.types.is_list(stored) and pa.types.is_list(wanted):
+        return _lacks_fields(stored.value_type, wanted.value_type)
+    if not (pa.types.is_struct(stored) and pa.types.is_struct(wanted)):
+        return False
+    have = {stored.field(i).name: stored.field(i).type for i in range(stored.num_fields)}
+    return any(
+        field.name not in have or _lacks_fields(have[field.name], field.type) for field in wanted
+    )
+
+
+def _source_records_table(name: str) -> str:
+    body = ",\n".join(
+        f'"{column}" {spec}' for column, spec in record_columns() + BOOKKEEPING_COLUMNS
+    )
+    return f"CREATE TABLE IF NOT EXISTS {name} (\n{body})"
+
+
+def add_nested_fields(con: duckdb.DuckDBPyConnection, lake: bool) -> None:
+    """Give `source_records`' struct columns the fields the canonical record's dataclasses
+    gained (schema 6: `authors.corresponding`, `authors.profile_url`); existing rows read
+    NULL. Both backends take `ADD COLUMN authors.element.x`, but with DuckDB 1.5.5 at 50,000
+    PubMed records the process aborts on it (a file while altering, "free(): invalid
+    pointer"; a lake when it reads the Parquet files written before, "malloc(): unaligned
+    tcache chunk"). So a DuckDB file casts the column (struct casts match fields by name),
+    and a lake's table is copied with the new type (new Parquet files, one transaction)."""
+    stored = con.execute("SELECT * FROM source_records LIMIT 0").to_arrow_table().schema
+    evolved = [
+        column
+        for column in record_schema()
+        if column.name in stored.names
+        and _lacks_fields(stored.field(column.name).type, column.type)
+    ]
+    if not evolved:
+        return
+    if not lake:
+        for column in evolved:
+            con.execute(
+                f'ALTER TABLE source_records ALTER COLUMN "{column.name}" '
+                f"SET DATA TYPE {duckdb_type(column.type)}"
+            )
+        return
+    casts = ", ".join(f'"{c.name}"::{duckdb_type(c.type)} AS "{c.name}"' for c in evolved)
+    con.execute(_source_records_table("source_records_evolved"))
+    # The copy is one transaction: a writer's 256MB holds a batch, not the whole table.
+    (before,) = con.execute("SELECT current_setting('memory_limit')").fetchone() or ("256MB",)
+    con.execute(f"SET memory_limit = '{MIGRATION_MEMORY_LIMIT}'")
+    try:
+        con.execute(
+            "INSERT INTO source_records_evolved BY NAME "
+            f"SELECT * REPLACE ({casts}) FROM source_records"
+        )
+    finally:
+        con.execute(f"SET memory_limit = '{before}'")
+    con.execute("DROP TABLE source_records")
+    con.execute("ALTER TABLE source_records_evolved RENAME TO source_records")
+
+
 def on_lake(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether `con`'s default database is a DuckLake (see `warehouse.location`)."""
     row = con.execute(
@@ -302,9 +367,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
         # The lake snapshot a run ended at (NULL on a DuckDB file): `query --as-of RUN_ID`.
         con.execute("ALTER TABLE runs ADD COLUMN IF NOT EXISTS snapshot_id BIGINT")
         _drop_payload_key(con)
-        columns = record_columns() + BOOKKEEPING_COLUMNS
-        body = ",\n".join(f'"{name}" {spec}' for name, spec in columns)
-        con.execute(f"CREATE TABLE IF NOT EXISTS source_records (\n{body})")
+        con.execute(_source_records_table("source_records"))
         existing = {
             row[0]
             for row in con.execute(
@@ -315,6 +378,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
         for name, spec in record_columns():
             if name not in existing:
                 con.execute(f'ALTER TABLE source_records ADD COLUMN "{name}" {spec}')
+        add_nested_fields(con, lake)
         con.execute(RECORDS_VIEW)
         for statement in CHILD_VIEWS:
             con.execute(statement)
@@ -329,5 +393,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
             con.execute("INSERT INTO schema_info (version) VALUES (?)", [SCHEMA_VERSION])
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        # A lake's COMMIT that fails (out of memory, say) has ended the transaction: a
+        # ROLLBACK then fails too, and would hide why.
+        with contextlib.suppress(duckdb.TransactionException):
+            con.execute("ROLLBACK")
         raise

@@ -18,9 +18,8 @@
   `aff-alternatives` give their first.
 - Equal contribution: `equal-contrib="yes"` (True) / "no" (False), or an xref to a footnote
   of `fn-type="equal"` (True); else None.
-- Corresponding author: `corresp="yes"` or an `xref[@ref-type="corresp"]`. `Author` has no
-  field for it (a new field is a schema change: see `corresponding_positions`), so it is read
-  by `corresponding_positions` and kept, with every other fact, in the stored payload.
+- Corresponding author (role author): `corresp="yes"` or an `xref[@ref-type="corresp"]` →
+  `corresponding` True; else None (an article that marks none says nothing of the others).
 """
 
 from __future__ import annotations
@@ -111,6 +110,7 @@ def _person(
     author = Author(position, None, role=role)
     equal = attribute(contrib, "equal-contrib")
     author.equal_contrib = None if equal is None else equal.lower() == "yes"
+    author.corresponding = True if role == "author" and _is_corresponding(contrib) else None
     name = _name_element(contrib)
     if name is not None:
         _read_name(author, name)
@@ -182,11 +182,15 @@ def _orcid(contrib_id: Element) -> str | None:
     return None
 
 
+def _is_corresponding(contrib: Element) -> bool:
+    return (attribute(contrib, "corresp") or "").lower() == "yes" or any(
+        xref.get("ref-type") == "corresp" for xref in contrib.iterchildren("xref")
+    )
+
+
 def corresponding_positions(article_meta: Element) -> list[int]:
     """The positions of the corresponding authors (role author): `corresp="yes"` or an xref
-    to a `corresp` note. The canonical `Author` has no field for this yet; adding
-    `corresponding: bool | None` to it (a column of `record_authors`) and setting it from
-    these positions is the whole change."""
+    to a `corresp` note; `parse_contributors` marks the same authors `corresponding`."""
     positions = []
     position = 0
     for group in _contrib_groups(article_meta):
@@ -194,9 +198,6 @@ def corresponding_positions(article_meta: Element) -> list[int]:
             if (attribute(contrib, "contrib-type") or "author").lower() != "author":
                 continue
             position += 1
-            marked = (attribute(contrib, "corresp") or "").lower() == "yes" or any(
-                xref.get("ref-type") == "corresp" for xref in contrib.iterchildren("xref")
-            )
-            if marked:
+            if _is_corresponding(contrib):
                 positions.append(position)
     return positions

@@ -229,6 +229,8 @@ cdef _Layout _AUTHOR = _Layout(
         "affiliations",
         "equal_contrib",
         "role",
+        "corresponding",
+        "profile_url",
     ),
 )
 cdef _Layout _ABSTRACT_SECTION = _Layout(
@@ -846,6 +848,8 @@ cdef class _People:
         _store(author, at[8], self.affiliations)
         _store(author, at[9], None if self.equal is None else self.equal == "Y")
         _store(author, at[10], self.role)
+        _store(author, at[11], None)  # PubMed marks no corresponding author
+        _store(author, at[12], None)
         self.into.append(author)
 
 

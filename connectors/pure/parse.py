@@ -13,12 +13,11 @@ the output's category as a class (`rendering_contributiontojournal`). Each field
   title link is the output page's URL.
 - authors, in order: `p.relations.persons` (listing: the rendering's children between the title
   and `span.date`): a `span` per external person, an `a.link.person` (rel="Person") per person
-  of the institution, whose href is kept beside the record (`ListedOutput.person_urls`: the
-  `Author` model has no place for a profile URL). A long listing byline is plain text
-  ("Sadowski, A. J., Seidel, M., …") followed by the hidden `span.publication_authors_full_
-  inline_list`; both are read. Names with one comma ("Young, J.") are split as Dublin Core's are
-  (`split_name`); "Leslie Oleksowicz" is kept whole, unsplit (the house rule: guessing where a
-  family name starts is wrong too often).
+  of the institution, whose href is its `profile_url` (the person's portal page). A long
+  listing byline is plain text ("Sadowski, A. J., Seidel, M., …") followed by the hidden
+  `span.publication_authors_full_inline_list`; both are read. Names with one comma
+  ("Young, J.") are split as Dublin Core's are (`split_name`); "Leslie Oleksowicz" is kept
+  whole, unsplit (the house rule: guessing where a family name starts is wrong too often).
 - output type: `p.type` ("Research output: Contribution to journal › Review article ›
   peer-review"): `type_classification_parent` then the first `type_classification` →
   `output_type`, broadest first; a "peer-review" part → `peer_reviewed` True. The portal says
@@ -130,12 +129,10 @@ _PERIODICAL = re.compile(r"^\s*,?\s*(.+?),\s*([\w.-]{1,12}),\s*([\w.-]{1,12})\s*
 
 @dataclass(frozen=True, slots=True)
 class ListedOutput:
-    """One research output as a listing shows it: its record, the URL of its own page, and
-    the portal person page of each author (None for people outside the institution)."""
+    """One research output as a listing shows it: its record and the URL of its own page."""
 
     record: Record
     url: str | None
-    person_urls: tuple[str | None, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,11 +353,10 @@ def _person_nodes(nodes: Iterable[Element], base: str | None) -> list[tuple[str,
     return people
 
 
-def _authors(people: list[tuple[str, str | None]]) -> tuple[list[Author], tuple[str | None, ...]]:
-    """Authors and editors ("Hordern, J. (ed.)") in order, positions per role, and the person
-    page of each."""
+def _authors(people: list[tuple[str, str | None]]) -> list[Author]:
+    """Authors and editors ("Hordern, J. (ed.)") in order, positions per role, each with its
+    person page (None for people outside the institution)."""
     authors: list[Author] = []
-    urls: list[str | None] = []
     counts: dict[str, int] = {}
     for name, url in people:
         role = "author"
@@ -369,10 +365,10 @@ def _authors(people: list[tuple[str, str | None]]) -> tuple[list[Author], tuple[
         author = _author(name, counts.get(role, 0) + 1)
         if author is not None:
             author.role = role
+            author.profile_url = url
             counts[role] = author.position
             authors.append(author)
-            urls.append(url)
-    return authors, tuple(urls)
+    return authors
 
 
 def _concepts(scope: Element) -> list[Subject]:
@@ -482,7 +478,7 @@ def _listed_output(item: Element, base: str | None, as_of: dt.date | None) -> Li
             break
         byline.append(child)
     people.extend(_person_nodes(byline, base))
-    record.authors, person_urls = _authors(people)
+    record.authors = _authors(people)
     if date_span is not None:
         _set_date(record, _text(date_span))
         state = _STATE_AFTER_DATE.match(date_span.tail or "")
@@ -519,7 +515,7 @@ def _listed_output(item: Element, base: str | None, as_of: dt.date | None) -> Li
     record.metrics = _scopus_citations(item, as_of)
     _finish(record, url, _doi_of(item))
     record.raw = _serialised([item])
-    return ListedOutput(record, url, person_urls)
+    return ListedOutput(record, url)
 
 
 # --- a research-output page ------------------------------------------------------------------
@@ -546,7 +542,7 @@ def parse_output_page(
         people = _person_nodes(list(persons), source_id)
         if persons.text and persons.text.strip(", &"):
             people = [(n, None) for n in _names_in_text(persons.text)] + people
-        record.authors, _urls = _authors(people)
+        record.authors = _authors(people)
     record.output_type, record.peer_reviewed = parse_output_type(
         _first(header, f".//p[{_has_class('type')}]")
     )

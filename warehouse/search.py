@@ -21,6 +21,7 @@ bound parameter, never SQL.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import re
 import time
@@ -280,10 +281,10 @@ def lake_index_file(con: duckdb.DuckDBPyConnection) -> Path | None:
         return Path(configured)
     catalog = str(row[0])
     if not catalog.startswith("sqlite:"):
-        raise FatalError(
-            f"search on a lake whose catalog is not an SQLite file needs a local file for its "
-            f"index: set {SEARCH_PATH_VARIABLE}"
-        )
+        # A catalog elsewhere (PostgreSQL): the index is a file of this machine's `data/`,
+        # one per catalog (named by a digest of its location, which holds no password).
+        digest = hashlib.blake2b(catalog.encode(), digest_size=6).hexdigest()
+        return Path("data") / f"search-{digest}.duckdb"
     return Path(catalog.removeprefix("sqlite:")).parent / SEARCH_FILE
 
 

@@ -430,3 +430,17 @@ def _cut(
         # Werkzeug treats ConnectionError from the body as a dropped connection (no error
         # log); the server's handler then closes the socket with an RST (see sandbox.server).
         raise ConnectionResetError("sandbox: connection reset on purpose")
+
+
+def html_fault_answer(fault: Fault) -> tuple[int, list[tuple[str, str]], bytes]:
+    """What a web site sends for `fault` in place of a page (status, headers, body): its own
+    answer, or a short HTML page of the status, with Retry-After where the fault has one."""
+    headers = list(fault.headers)
+    if fault.retry_after is not None:
+        headers.append(("Retry-After", fault.retry_after))
+    if fault.kind == "answer":
+        if fault.content_type is not None:
+            headers.append(("Content-Type", fault.content_type))
+        return fault.status, headers, fault.body or b""
+    headers.append(("Content-Type", "text/html; charset=utf-8"))
+    return fault.status, headers, f"<html><body>{fault.status}</body></html>".encode()

@@ -36,7 +36,14 @@ from urllib.parse import unquote, urlsplit
 import yaml
 from werkzeug.wrappers import Request
 
-from sandbox.faults import Fault, FaultPlan, RecordedRequest, RequestLog, respond
+from sandbox.faults import (
+    Fault,
+    FaultPlan,
+    RecordedRequest,
+    RequestLog,
+    html_fault_answer,
+    respond,
+)
 from sandbox.server import serve
 
 if TYPE_CHECKING:
@@ -99,7 +106,7 @@ class LandingEmulator:
         doi = unquote(request.path.lstrip("/")).lower()
         target = self._target_of(doi)
         if fault is not None and fault.replaces_answer:
-            status, headers, body = _fault_answer(fault)
+            status, headers, body = html_fault_answer(fault)
         elif target is None:
             status, headers, body = 404, [("Content-Type", _HTML)], b"<html>DOI Not Found</html>"
         else:
@@ -136,7 +143,7 @@ class LandingEmulator:
         key = "robots" if path == "/robots.txt" else "page"
         number, fault = self.faults.take(key, method=request.method)
         if fault is not None and fault.replaces_answer:
-            status, headers, body = _fault_answer(fault)
+            status, headers, body = html_fault_answer(fault)
         else:
             status, headers, body = self._page(path)
         return self._send(request, environ, start_response, key, number, arrived, fault,
@@ -225,15 +232,3 @@ class LandingEmulator:
         )
         headers = [*headers, ("Content-Length", str(len(body)))]
         return respond(environ, start_response, status, headers, body, fault)
-
-
-def _fault_answer(fault: Fault) -> tuple[int, list[tuple[str, str]], bytes]:
-    headers = list(fault.headers)
-    if fault.retry_after is not None:
-        headers.append(("Retry-After", fault.retry_after))
-    if fault.kind == "answer":
-        if fault.content_type is not None:
-            headers.append(("Content-Type", fault.content_type))
-        return fault.status, headers, fault.body or b""
-    headers.append(("Content-Type", _HTML))
-    return fault.status, headers, f"<html>{fault.status}</html>".encode()

@@ -36,7 +36,14 @@ from urllib.parse import quote
 
 from werkzeug.wrappers import Request
 
-from sandbox.faults import Fault, FaultPlan, RecordedRequest, RequestLog, respond
+from sandbox.faults import (
+    Fault,
+    FaultPlan,
+    RecordedRequest,
+    RequestLog,
+    html_fault_answer,
+    respond,
+)
 from sandbox.pure_corpus import (
     PORTAL_HOST,
     SEED_OUTPUT,
@@ -483,7 +490,7 @@ class PortalPages:
         key, output = self._key(request.path)
         number, fault = self.faults.take(key, method=request.method)
         if fault is not None and fault.replaces_answer:
-            status, headers, body = _fault_answer(fault)
+            status, headers, body = html_fault_answer(fault)
         else:
             status, headers, body = self._answer(request, key, output)
         self._log.record(
@@ -528,15 +535,3 @@ class PortalPages:
             body = render_output_page(output, slug=self.portal.slug_of[output.uuid], prefix=prefix)
             return 200, [("Content-Type", _HTML)], body
         return 404, [("Content-Type", "text/plain")], b"Not Found"
-
-
-def _fault_answer(fault: Fault) -> tuple[int, list[tuple[str, str]], bytes]:
-    headers = list(fault.headers)
-    if fault.retry_after is not None:
-        headers.append(("Retry-After", fault.retry_after))
-    if fault.kind == "answer":
-        if fault.content_type is not None:
-            headers.append(("Content-Type", fault.content_type))
-        return fault.status, headers, fault.body or b""
-    headers.append(("Content-Type", _HTML))
-    return fault.status, headers, f"<html><body>{fault.status}</body></html>".encode()

@@ -78,6 +78,7 @@ from connectors.oaipmh.values import (
     split_pages,
 )
 from connectors.payload import Source, read_whole
+from connectors.pubmed.dates import MONTHS
 from schemas.identifiers import (
     doi_key,
     normalise_doi,
@@ -403,27 +404,8 @@ def parse_authors(page: _Page) -> list[Author]:
 
 # --- dates -----------------------------------------------------------------------------------
 
-_MONTHS = {
-    name: number
-    for number, names in enumerate(
-        (
-            ("jan", "january"),
-            ("feb", "february"),
-            ("mar", "march"),
-            ("apr", "april"),
-            ("may",),
-            ("jun", "june"),
-            ("jul", "july"),
-            ("aug", "august"),
-            ("sep", "sept", "september"),
-            ("oct", "october"),
-            ("nov", "november"),
-            ("dec", "december"),
-        ),
-        start=1,
-    )
-    for name in names
-}
+# Month names as PubMed's dates read them (English, abbreviated or whole): one table.
+_MONTHS = MONTHS
 _SLASHED = re.compile(r"^(\d{4})/(\d{1,2})(?:/(\d{1,2}))?$")
 _DAY_MONTH_YEAR = re.compile(r"^(\d{1,2})\.?\s+([A-Za-z]+)\.?,?\s+(\d{4})$")
 _MONTH_DAY_YEAR = re.compile(r"^([A-Za-z]+)\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})$")

@@ -8,6 +8,8 @@ import re
 
 from lxml import etree
 
+from connectors.pubmed.fields import attribute  # one reading of attributes for both XMLs
+
 __all__ = [
     "XLINK_HREF",
     "Element",
@@ -110,12 +112,3 @@ def _parts_text(element: Element, skip: frozenset[str]) -> str:
 
 
 _BOUNDARY_BETWEEN_WORDS = re.compile(r"(?<=[\w?!.,;:)])\0+(?=\w)")
-
-
-def attribute(element: Element, name: str) -> str | None:
-    """A stripped attribute value; None when absent or blank."""
-    value = element.get(name)
-    if value is None:
-        return None
-    value = value.strip()
-    return value or None

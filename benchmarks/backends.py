@@ -126,7 +126,7 @@ def _postgres_s3_lake(work: Path) -> Iterator[tuple[Path, Callable[[], int]]]:
     bucket's objects and the catalog database)."""
     from tests.servers import running_postgres, running_s3
 
-    password = "benchmark-only"  # noqa: S105 - a throw-away cluster of this run
+    password = "benchmark-only"  # a throw-away cluster of this run
     with (
         running_postgres(password=password) as postgres,
         running_s3(work / "moto.log") as s3,
@@ -160,9 +160,7 @@ NAMES = {
 }
 
 
-def _measure(
-    db: Path, source: Path, stored: Callable[[], int], repeat: int
-) -> dict[str, Any]:
+def _measure(db: Path, source: Path, stored: Callable[[], int], repeat: int) -> dict[str, Any]:
     loaded = _import(str(db), source)
     records = _records(db)
     return {
@@ -175,9 +173,7 @@ def _measure(
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks backends", description=__doc__
-    )
+    parser = argparse.ArgumentParser(prog="python -m benchmarks backends", description=__doc__)
     parser.add_argument("--file", default="pubmed21n1298.xml.gz")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument(
@@ -193,9 +189,7 @@ def main(argv: list[str]) -> int:
         file_db = work / "file.duckdb"
         results["file"] = _measure(file_db, source, lambda: _du(file_db), args.repeat)
         lake_db = Path(f"ducklake:sqlite:{work / 'lake' / 'catalog.sqlite'}")
-        results["lake"] = _measure(
-            lake_db, source, lambda: _du(work / "lake"), args.repeat
-        )
+        results["lake"] = _measure(lake_db, source, lambda: _du(work / "lake"), args.repeat)
         if args.postgres_s3:
             with _postgres_s3_lake(work) as (db, stored):
                 results["pg-s3"] = _measure(db, source, stored, args.repeat)

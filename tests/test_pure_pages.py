@@ -544,7 +544,10 @@ started = time.perf_counter()
 record = parse_output_page(page, url="https://portal.example/en/publications/t")
 listing = parse_listing(page, url="https://portal.example/en/publications/")
 seconds = time.perf_counter() - started
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+# VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child of a large pytest
+# would report its parent's peak.
+status = open("/proc/self/status").read().split("VmHWM:")[1].split()
+peak = int(status[0]) // 1024
 print(repr(record.title), record.source_id, [a.name for a in record.authors],
       len(listing.outputs), round(seconds, 2), peak)
 """
